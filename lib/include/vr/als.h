@@ -1,0 +1,112 @@
+// Implicit-feedback alternating least squares, as ../shared/reference/als-semantics.md
+// specifies (the `implicit` 0.7 library's semantics: Hu, Koren & Volinsky 2008 with the
+// conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011).
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vr/ratings.h"
+
+namespace vr {
+
+// Row-major float32 factor matrix: row u is the factor vector of user (or video) u.
+using FactorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// How each half-iteration solves its least-squares systems.
+enum class Solver {
+  ConjugateGradient,  // cg_steps CG steps warm-started from the current factor (default)
+  Cholesky,           // exact solve of every system
+};
+
+// How a rating r becomes a confidence c = alpha * scale(r).
+enum class ConfidenceScaling {
+  Raw,  // scale(r) = r
+  Log,  // scale(r) = sign(r) * log(1 + |r| / eps), for heavy-tailed counts
+};
+
+std::string to_string(Solver solver);
+std::string to_string(ConfidenceScaling scaling);
+// Parse "cg"/"cholesky" and "raw"/"log"; throw InvalidInput otherwise.
+Solver parse_solver(const std::string& text);
+ConfidenceScaling parse_scaling(const std::string& text);
+
+// Hyperparameters of one training run. Defaults are the original design's.
+struct TrainConfig {
+  int factors = 20;                  // latent dimensions, >= 1
+  float regularization = 0.1f;       // lambda, >= 0, not scaled by the number of ratings
+  float alpha = 1.0f;                // confidence c_ui = alpha * scale(r_ui), > 0
+  int iterations = 20;               // full (users then videos) iterations, >= 0
+  Solver solver = Solver::ConjugateGradient;
+  int cg_steps = 3;                  // CG steps per row and half-iteration, >= 1
+  ConfidenceScaling scaling = ConfidenceScaling::Raw;
+  float eps = 1.0f;                  // the log scaling's eps, > 0
+  std::uint64_t seed = 42;           // seeds the uniform [0, 0.01) initialisation
+  int threads = 0;                   // worker threads, 0 = all cores; never changes the result
+  bool compute_loss = true;          // compute the training loss after each iteration
+};
+
+// Throws InvalidInput naming the first out-of-range field.
+void validate(const TrainConfig& config);
+
+// Progress of one iteration, reported to the caller.
+struct IterationReport {
+  int iteration = 0;     // 1-based
+  double loss = 0;       // training loss (NaN when compute_loss is off)
+  double seconds = 0;    // wall time of this iteration (excluding the loss)
+};
+
+using IterationCallback = std::function<void(const IterationReport&)>;
+
+// The two factor matrices ALS learns.
+struct AlsFactors {
+  FactorMatrix user_factors;  // n_users x factors
+  FactorMatrix item_factors;  // n_videos x factors
+};
+
+// The confidence of one rating: alpha * scale(r), sign kept.
+float confidence_of(float rating, const TrainConfig& config);
+
+// The confidence matrix C = alpha * scale(R), users x videos (signs kept: negative = dislike).
+SparseMatrix confidence_matrix(const SparseMatrix& ratings, const TrainConfig& config);
+
+// Uniform [0, 0.01) float32 initial factors from `seed` (rows x factors).
+FactorMatrix initial_factors(std::uint32_t rows, int factors, std::uint64_t seed);
+
+// Trains ALS on a users x videos ratings matrix. Calls on_iteration after every iteration.
+// Throws NumericalError if a factor ends up NaN or infinite, or (Cholesky) a system is not
+// positive definite.
+AlsFactors train_als(const SparseMatrix& ratings, const TrainConfig& config,
+                     const IterationCallback& on_iteration = {});
+
+// One half-iteration: recomputes every row of `solved` (e.g. user factors) from the
+// confidence matrix `confidence` (rows of `solved` x rows of `fixed`) and the fixed factors.
+// Rows with no entries become zero.
+void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                          float regularization, Solver solver, int cg_steps, int threads,
+                          FactorMatrix& solved);
+
+// The implicit library's training loss (see als-semantics.md), from a confidence matrix.
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, float regularization);
+
+// YtY + lambda I, the Gram matrix shared by every row's system in a half-iteration.
+Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization);
+
+// Solves one row's system exactly: A = gram + sum (c-1) y yT, b = sum c p y, over the
+// (index, confidence) entries. Throws NumericalError if A is not positive definite.
+Eigen::VectorXf solve_row_exact(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                const std::vector<std::pair<std::uint32_t, float>>& entries);
+
+// The matrix A_u of solve_row_exact, for explanations (W_u = A_u^-1).
+Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                  const std::vector<std::pair<std::uint32_t, float>>& entries);
+
+// Throws NumericalError if any factor is NaN or infinite.
+void check_finite(const FactorMatrix& factors, const std::string& what);
+
+}  // namespace vr

@@ -1,0 +1,46 @@
+// Atomic output files: write to a temporary name in the same folder, flush, fsync, rename.
+// A crash or kill at any moment leaves either the previous complete file or the new complete
+// one at the final path, never a partial one.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <string>
+
+namespace vr {
+
+class AtomicFileWriter {
+ public:
+  // Opens a temporary file beside `path` (so the rename stays on one filesystem).
+  // `path` "-" writes straight to stdout instead. Throws IoError if it cannot be created,
+  // so callers open their outputs before any long computation.
+  explicit AtomicFileWriter(std::string path);
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  // Removes the temporary file if commit() was never reached.
+  ~AtomicFileWriter();
+
+  // The stream to write the content to.
+  std::ostream& stream();
+  // Flushes, fsyncs and renames the temporary file into place. Throws IoError on failure
+  // (e.g. disk full), leaving the previous file untouched.
+  void commit();
+  // The final path this writer produces.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string temporary_path_;
+  std::ofstream file_;
+  bool to_stdout_ = false;
+  bool committed_ = false;
+};
+
+// Creates `directory` (and parents) if missing. Throws IoError when it cannot.
+void ensure_directory(const std::string& directory);
+
+// Opens `path` for reading ("-" is not handled here). Throws IoError naming the path.
+std::ifstream open_input_file(const std::string& path);
+
+}  // namespace vr

@@ -1,0 +1,60 @@
+// Minimal, fast CSV reading on top of fast-cpp-csv-parser's LineReader (which handles CRLF,
+// a UTF-8 BOM and streaming). Fields are split here so that columns can be looked up by
+// header name in any order and quoted fields ("a,b", "say ""hi""") are handled.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vr {
+
+// Reads a CSV stream line by line. Blank lines are skipped. Fields may be quoted with
+// double quotes; a quoted field cannot span lines.
+class CsvReader {
+ public:
+  // `source_name` names the input in error messages (a path, or "<stdin>").
+  CsvReader(std::istream& input, std::string source_name);
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+
+  // Reads the next non-blank line and splits it into fields. Returns false at end of input.
+  // The views stay valid until the next call. Throws InvalidInput for an unterminated quote
+  // or a line over 1 MiB.
+  bool next_row(std::vector<std::string_view>& fields);
+  // 1-based line number of the row last returned (header = line 1).
+  std::uint64_t line_number() const { return line_number_; }
+  // Bytes consumed so far (approximate: line lengths plus newlines), for progress output.
+  std::uint64_t bytes_read() const { return bytes_read_; }
+  const std::string& source_name() const { return source_name_; }
+
+ private:
+  struct LineSource;
+  std::unique_ptr<LineSource> lines_;
+  std::string source_name_;
+  std::string unquoted_;  // backing storage for fields that had quotes to remove
+  std::uint64_t line_number_ = 0;
+  std::uint64_t bytes_read_ = 0;
+};
+
+// Index of the column named `name` in `header`, or nullopt. Leading and trailing spaces in
+// header names are ignored. Throws InvalidInput if the name occurs twice.
+std::optional<std::size_t> find_column(const std::vector<std::string_view>& header,
+                                       std::string_view name, const std::string& source_name);
+
+// Parses a finite decimal number (e.g. "3", "-1.5", "2e3"). Returns nullopt for anything
+// else, including "nan", "inf" and values that overflow a double.
+std::optional<double> parse_finite_number(std::string_view text);
+
+// Parses a non-negative integer that fits in 64 bits. Returns nullopt otherwise.
+std::optional<std::uint64_t> parse_unsigned(std::string_view text);
+
+// Writes `field` to `out`, quoting it if it contains a comma, quote or newline.
+void write_csv_field(std::ostream& out, std::string_view field);
+
+}  // namespace vr

@@ -1,0 +1,46 @@
+// A two-way map between external string ids ("u001", "v042") and dense indices 0..n-1.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vr {
+
+class IdMap {
+ public:
+  IdMap() = default;
+  // Builds a map whose index i is ids[i]. Throws InvalidInput on a duplicate or empty id.
+  explicit IdMap(const std::vector<std::string>& ids);
+  IdMap(const IdMap& other);
+  IdMap& operator=(const IdMap& other);
+  IdMap(IdMap&&) noexcept = default;
+  IdMap& operator=(IdMap&&) noexcept = default;
+
+  // Index of `id`, adding it with the next free index if new.
+  std::uint32_t intern(std::string_view id);
+  // Index of `id`, or nullopt if unknown.
+  std::optional<std::uint32_t> find(std::string_view id) const;
+  // The id at `index` (must be < size()).
+  const std::string& id(std::uint32_t index) const { return ids_[index]; }
+  // Number of ids.
+  std::size_t size() const { return ids_.size(); }
+  // All ids in index order.
+  std::vector<std::string> ids() const { return {ids_.begin(), ids_.end()}; }
+
+  // Renumbers so that indices follow the ids' byte order (as pandas' category codes do).
+  // Returns old_index -> new_index.
+  std::vector<std::uint32_t> sort_ids();
+
+ private:
+  void rebuild_index();
+  // A deque never moves its elements, so the string_view keys below stay valid.
+  std::deque<std::string> ids_;
+  std::unordered_map<std::string_view, std::uint32_t> index_of_;
+};
+
+}  // namespace vr

@@ -1,0 +1,71 @@
+// Raw interaction logs -> aggregated ratings. This is vr-features' logic.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "vr/id_map.h"
+#include "vr/ratings.h"
+
+namespace vr {
+
+// How raw event rows become ratings.
+struct FeaturesConfig {
+  // Weight of each event name, used when the input has an `event` column.
+  std::map<std::string, double> event_weights{{"watch", 1.0}, {"like", 2.0}, {"complete", 3.0}};
+  // Skip malformed rows (counted by reason) instead of failing on the first one.
+  bool skip_invalid = false;
+};
+
+// Why rows were skipped under skip_invalid, with counts.
+struct SkippedRows {
+  std::map<std::string, std::uint64_t> count_by_reason;
+  std::uint64_t total() const;
+};
+
+// The result of aggregation: ids mapped to dense indices (sorted by id), and one rating per
+// distinct (user, video) pair, sorted by user then video.
+struct AggregatedInteractions {
+  IdMap users;
+  IdMap videos;
+  std::vector<Rating> ratings;
+  std::uint64_t rows_read = 0;  // data rows read (excluding header and blank lines)
+  SkippedRows skipped;
+};
+
+// Called now and then with (rows read, bytes read) for progress output.
+using ProgressCallback = std::function<void(std::uint64_t rows, std::uint64_t bytes)>;
+
+// Parses "watch=1,like=2,complete=3". Throws InvalidInput on a malformed list.
+std::map<std::string, double> parse_event_weights(const std::string& text);
+
+// Reads an interactions CSV (columns by header name: user_id, video_id and either event or
+// value; timestamp optional) and sums weights per (user, video). Memory grows with the
+// number of distinct pairs, not rows. Throws InvalidInput naming `source_name`, the line
+// and the field on the first bad row unless config.skip_invalid.
+AggregatedInteractions aggregate_interactions(std::istream& input, const std::string& source_name,
+                                              const FeaturesConfig& config,
+                                              const ProgressCallback& progress = {});
+
+}  // namespace vr
+
+namespace vr {
+
+// Everything vr-features does, as plain data.
+struct FeaturesJob {
+  std::string input_path;     // interactions CSV, or "-" for stdin
+  std::string ratings_path;   // where ratings.csv goes ("-" = stdout)
+  std::string mappings_path;  // where mappings.bin goes
+  FeaturesConfig config;
+};
+
+// Reads the input, aggregates it and writes both outputs atomically (outputs are opened
+// before reading, so an unwritable folder fails at once; a failure leaves old outputs as
+// they were). Returns the aggregation (without ratings, to free memory) for a summary.
+AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallback& progress = {});
+
+}  // namespace vr

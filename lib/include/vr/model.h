@@ -1,0 +1,54 @@
+// als_model.bin: a trained model and how it was made.
+//
+// File layout (all integers little-endian):
+//   1. magic, 8 bytes: "VRMODEL\0"
+//   2. format version, uint32 (kModelFormatVersion)
+//   3. payload length in bytes, uint64
+//   4. payload: a cereal portable binary archive of Model (CEREAL_CLASS_VERSION'd):
+//        ModelInfo (vr version, model kind, training config and seed, data shape,
+//        loss per iteration), then the user factor matrix and the item factor matrix, each as
+//        rows, cols and rows*cols float32 values in row-major order
+//   5. FNV-1a 64-bit checksum of the payload, uint64
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "vr/als.h"
+
+namespace vr {
+
+// How a model was made. Deliberately free of wall-clock times and thread counts, so the same
+// data, config and seed always give a byte-identical file.
+struct ModelInfo {
+  std::string vr_version;            // library version that trained it
+  std::string kind = "als";          // model family
+  TrainConfig config;                // hyperparameters and seed (threads not recorded)
+  std::uint32_t n_users = 0;         // rows of the ratings matrix
+  std::uint32_t n_videos = 0;        // columns of the ratings matrix
+  std::uint64_t n_ratings = 0;       // stored (user, video) pairs
+  std::vector<double> loss_history;  // training loss after each iteration (may be empty)
+};
+
+struct Model {
+  ModelInfo info;
+  AlsFactors factors;
+};
+
+// Writes the model file format to `output`.
+void write_model(std::ostream& output, const Model& model);
+// Reads a model file. Throws CorruptFile naming `source_name` on a wrong magic, a newer
+// version, a truncated or corrupt file, or factor shapes that disagree with the info.
+Model read_model(std::istream& input, const std::string& source_name);
+
+// Path wrappers: load from a file / write atomically.
+Model load_model(const std::string& path);
+void save_model(const std::string& path, const Model& model);
+
+// A human-readable multi-line description of how the model was made.
+std::string describe(const ModelInfo& info);
+
+}  // namespace vr

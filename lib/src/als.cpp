@@ -1,0 +1,322 @@
+#include "vr/als.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "vr/errors.h"
+#include "vr/parallel.h"
+
+namespace vr {
+namespace {
+
+// Rows handed to a thread at a time: small enough to balance, large enough that the atomic
+// counter is not contended. Results never depend on it.
+constexpr std::size_t kRowsPerBlock = 128;
+
+using VectorMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
+
+// splitmix64: a tiny, well-mixed generator whose output is the same on every platform
+// (std::uniform_real_distribution is not specified bit for bit).
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1) with 24 bits, exactly representable as float.
+  float next_unit_float() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
+
+ private:
+  std::uint64_t state_;
+};
+
+// The implicit library's convention: a positive confidence means preference 1, a negative
+// one preference 0 with confidence |c|.
+inline float preference_weight(float confidence) { return confidence > 0 ? confidence : 0.0f; }
+
+void solve_row_cg(const Eigen::MatrixXf& gram, const FactorMatrix& fixed, const SparseMatrix& confidence,
+                  std::uint32_t row, int cg_steps, VectorMap x, Eigen::VectorXf& residual,
+                  Eigen::VectorXf& direction, Eigen::VectorXf& product) {
+  const std::uint64_t begin = confidence.row_offsets[row];
+  const std::uint64_t end = confidence.row_offsets[row + 1];
+  const Eigen::Index factors = x.size();
+
+  // residual = b - A x, with A x computed without forming A.
+  residual.noalias() = -(gram * x);
+  for (std::uint64_t k = begin; k < end; ++k) {
+    const float c = confidence.values[k];
+    const ConstVectorMap y(fixed.row(confidence.col_indices[k]).data(), factors);
+    residual += (preference_weight(c) - (std::fabs(c) - 1.0f) * y.dot(x)) * y;
+  }
+  direction = residual;
+  float residual_squared = residual.squaredNorm();
+  if (residual_squared < 1e-20f) return;
+
+  for (int step = 0; step < cg_steps; ++step) {
+    product.noalias() = gram * direction;
+    for (std::uint64_t k = begin; k < end; ++k) {
+      const float c = std::fabs(confidence.values[k]);
+      const ConstVectorMap y(fixed.row(confidence.col_indices[k]).data(), factors);
+      product += ((c - 1.0f) * y.dot(direction)) * y;
+    }
+    const float step_size = residual_squared / direction.dot(product);
+    x += step_size * direction;
+    residual -= step_size * product;
+    const float new_residual_squared = residual.squaredNorm();
+    if (new_residual_squared < 1e-20f) break;
+    direction = residual + (new_residual_squared / residual_squared) * direction;
+    residual_squared = new_residual_squared;
+  }
+}
+
+void accumulate_row_system(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                           const std::uint32_t* indices, const float* confidences, std::size_t count,
+                           Eigen::MatrixXf& system, Eigen::VectorXf& rhs) {
+  const Eigen::Index factors = fixed.cols();
+  system = gram;
+  rhs.setZero(factors);
+  for (std::size_t k = 0; k < count; ++k) {
+    const float c = confidences[k];
+    const ConstVectorMap y(fixed.row(indices[k]).data(), factors);
+    rhs += preference_weight(c) * y;
+    system.selfadjointView<Eigen::Lower>().rankUpdate(y, std::fabs(c) - 1.0f);
+  }
+  system.triangularView<Eigen::StrictlyUpper>() = system.transpose();
+}
+
+Eigen::VectorXf solve_exact(const Eigen::MatrixXf& system, const Eigen::VectorXf& rhs) {
+  Eigen::LLT<Eigen::MatrixXf> cholesky(system);
+  if (cholesky.info() != Eigen::Success) {
+    throw NumericalError(
+        "the least-squares system is not positive definite (confidences below 1 or negative "
+        "ratings outweigh the regularisation); use a larger --regularization");
+  }
+  return cholesky.solve(rhs);
+}
+
+}  // namespace
+
+std::string to_string(Solver solver) {
+  return solver == Solver::Cholesky ? "cholesky" : "cg";
+}
+
+std::string to_string(ConfidenceScaling scaling) {
+  return scaling == ConfidenceScaling::Log ? "log" : "raw";
+}
+
+Solver parse_solver(const std::string& text) {
+  if (text == "cg") return Solver::ConjugateGradient;
+  if (text == "cholesky") return Solver::Cholesky;
+  throw InvalidInput("unknown solver '" + text + "' (expected cg or cholesky)");
+}
+
+ConfidenceScaling parse_scaling(const std::string& text) {
+  if (text == "raw") return ConfidenceScaling::Raw;
+  if (text == "log") return ConfidenceScaling::Log;
+  throw InvalidInput("unknown scaling '" + text + "' (expected raw or log)");
+}
+
+void validate(const TrainConfig& config) {
+  if (config.factors < 1 || config.factors > 4096) throw InvalidInput("factors must be between 1 and 4096");
+  if (!(config.regularization >= 0) || !std::isfinite(config.regularization)) {
+    throw InvalidInput("regularization must be a finite number >= 0");
+  }
+  if (!(config.alpha > 0) || !std::isfinite(config.alpha)) throw InvalidInput("alpha must be a finite number > 0");
+  if (config.iterations < 0) throw InvalidInput("iterations must be >= 0");
+  if (config.cg_steps < 1) throw InvalidInput("cg-steps must be >= 1");
+  if (!(config.eps > 0) || !std::isfinite(config.eps)) throw InvalidInput("eps must be a finite number > 0");
+  if (config.threads < 0) throw InvalidInput("threads must be >= 0 (0 = all cores)");
+}
+
+float confidence_of(float rating, const TrainConfig& config) {
+  float scaled = rating;
+  if (config.scaling == ConfidenceScaling::Log) {
+    scaled = std::copysign(std::log1p(std::fabs(rating) / config.eps), rating);
+  }
+  return config.alpha * scaled;
+}
+
+SparseMatrix confidence_matrix(const SparseMatrix& ratings, const TrainConfig& config) {
+  SparseMatrix confidence = ratings;
+  for (float& value : confidence.values) value = confidence_of(value, config);
+  return confidence;
+}
+
+FactorMatrix initial_factors(std::uint32_t rows, int factors, std::uint64_t seed) {
+  SplitMix64 generator(seed);
+  FactorMatrix result(rows, factors);
+  float* data = result.data();
+  for (Eigen::Index i = 0; i < result.size(); ++i) data[i] = generator.next_unit_float() * 0.01f;
+  return result;
+}
+
+Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization) {
+  const Eigen::Index factors = fixed.cols();
+  Eigen::MatrixXf gram = Eigen::MatrixXf::Zero(factors, factors);
+  gram.selfadjointView<Eigen::Lower>().rankUpdate(fixed.transpose());
+  gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
+  gram.diagonal().array() += regularization;
+  return gram;
+}
+
+void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                          float regularization, Solver solver, int cg_steps, int threads,
+                          FactorMatrix& solved) {
+  const Eigen::MatrixXf gram = regularized_gram(fixed, regularization);
+  const Eigen::Index factors = fixed.cols();
+  parallel_for_blocks(confidence.rows, kRowsPerBlock, threads, [&](std::size_t begin, std::size_t end) {
+    Eigen::VectorXf residual(factors), direction(factors), product(factors), rhs(factors);
+    Eigen::MatrixXf system(factors, factors);
+    for (std::size_t row = begin; row < end; ++row) {
+      VectorMap x(solved.row(static_cast<Eigen::Index>(row)).data(), factors);
+      const std::uint64_t count = confidence.row_size(static_cast<std::uint32_t>(row));
+      if (count == 0) {
+        x.setZero();
+        continue;
+      }
+      if (solver == Solver::ConjugateGradient) {
+        solve_row_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x, residual,
+                     direction, product);
+      } else {
+        const std::uint64_t offset = confidence.row_offsets[row];
+        accumulate_row_system(gram, fixed, confidence.col_indices.data() + offset,
+                              confidence.values.data() + offset, count, system, rhs);
+        x = solve_exact(system, rhs);
+      }
+    }
+  });
+}
+
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, float regularization) {
+  const Eigen::MatrixXf item_gram = regularized_gram(item_factors, 0.0f);
+  const Eigen::Index factors = item_factors.cols();
+  // Fixed blocks, each summed on its own and then added in block order: the same result
+  // whatever the thread count.
+  constexpr std::size_t kBlock = 1024;
+  const std::size_t blocks = (confidence.rows + kBlock - 1) / kBlock;
+  struct Partial {
+    double weighted_error = 0, observed_squared = 0, all_squared = 0, confidence_sum = 0, user_norm = 0;
+  };
+  std::vector<Partial> partials(blocks);
+  parallel_for_blocks(confidence.rows, kBlock, resolve_thread_count(0), [&](std::size_t begin, std::size_t end) {
+    Partial& partial = partials[begin / kBlock];
+    Eigen::VectorXf projected(factors);
+    for (std::size_t row = begin; row < end; ++row) {
+      const ConstVectorMap x(user_factors.row(static_cast<Eigen::Index>(row)).data(), factors);
+      projected.noalias() = item_gram * x;
+      partial.all_squared += static_cast<double>(x.dot(projected));
+      partial.user_norm += static_cast<double>(x.squaredNorm());
+      for (std::uint64_t k = confidence.row_offsets[row]; k < confidence.row_offsets[row + 1]; ++k) {
+        const float c = confidence.values[k];
+        const ConstVectorMap y(item_factors.row(confidence.col_indices[k]).data(), factors);
+        const double score = static_cast<double>(x.dot(y));
+        const double preference = c > 0 ? 1.0 : 0.0;
+        const double weight = std::fabs(static_cast<double>(c));
+        partial.weighted_error += weight * (preference - score) * (preference - score);
+        partial.observed_squared += score * score;
+        partial.confidence_sum += weight;
+      }
+    }
+  });
+  Partial total;
+  for (const auto& partial : partials) {
+    total.weighted_error += partial.weighted_error;
+    total.observed_squared += partial.observed_squared;
+    total.all_squared += partial.all_squared;
+    total.confidence_sum += partial.confidence_sum;
+    total.user_norm += partial.user_norm;
+  }
+  const double item_norm = static_cast<double>(item_factors.squaredNorm());
+  const double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
+                      regularization * (total.user_norm + item_norm);
+  const double denominator = total.confidence_sum +
+                             static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
+                             static_cast<double>(confidence.nnz());
+  return denominator > 0 ? loss / denominator : 0.0;
+}
+
+Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                  const std::vector<std::pair<std::uint32_t, float>>& entries) {
+  std::vector<std::uint32_t> indices;
+  std::vector<float> confidences;
+  for (const auto& [index, c] : entries) {
+    indices.push_back(index);
+    confidences.push_back(c);
+  }
+  Eigen::MatrixXf system;
+  Eigen::VectorXf rhs;
+  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), system, rhs);
+  return system;
+}
+
+Eigen::VectorXf solve_row_exact(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                const std::vector<std::pair<std::uint32_t, float>>& entries) {
+  if (entries.empty()) return Eigen::VectorXf::Zero(fixed.cols());
+  std::vector<std::uint32_t> indices;
+  std::vector<float> confidences;
+  for (const auto& [index, c] : entries) {
+    if (index >= fixed.rows()) throw InvalidInput("video index out of range in fold-in");
+    indices.push_back(index);
+    confidences.push_back(c);
+  }
+  Eigen::MatrixXf system;
+  Eigen::VectorXf rhs;
+  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), system, rhs);
+  return solve_exact(system, rhs);
+}
+
+void check_finite(const FactorMatrix& factors, const std::string& what) {
+  if (!factors.allFinite()) {
+    throw NumericalError(what + " contain NaN or infinite values; the model was not saved "
+                         "(try a larger --regularization or a smaller --alpha)");
+  }
+}
+
+AlsFactors train_als(const SparseMatrix& ratings, const TrainConfig& config,
+                     const IterationCallback& on_iteration) {
+  validate(config);
+  const SparseMatrix user_confidence = confidence_matrix(ratings, config);
+  const SparseMatrix item_confidence = user_confidence.transposed();
+  const int threads = resolve_thread_count(config.threads);
+
+  AlsFactors model;
+  // One generator for both matrices, users first, as implicit draws them.
+  {
+    FactorMatrix both = initial_factors(ratings.rows + ratings.cols, config.factors, config.seed);
+    model.user_factors = both.topRows(ratings.rows);
+    model.item_factors = both.bottomRows(ratings.cols);
+  }
+  for (std::uint32_t u = 0; u < ratings.rows; ++u) {
+    if (user_confidence.row_size(u) == 0) model.user_factors.row(u).setZero();
+  }
+  for (std::uint32_t i = 0; i < ratings.cols; ++i) {
+    if (item_confidence.row_size(i) == 0) model.item_factors.row(i).setZero();
+  }
+
+  for (int iteration = 1; iteration <= config.iterations; ++iteration) {
+    const auto start = std::chrono::steady_clock::now();
+    solve_half_iteration(user_confidence, model.item_factors, config.regularization, config.solver,
+                         config.cg_steps, threads, model.user_factors);
+    solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
+                         config.cg_steps, threads, model.item_factors);
+    IterationReport report;
+    report.iteration = iteration;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.loss = config.compute_loss
+                      ? training_loss(user_confidence, model.user_factors, model.item_factors,
+                                      config.regularization)
+                      : std::numeric_limits<double>::quiet_NaN();
+    if (on_iteration) on_iteration(report);
+  }
+  check_finite(model.user_factors, "user factors");
+  check_finite(model.item_factors, "video factors");
+  return model;
+}
+
+}  // namespace vr

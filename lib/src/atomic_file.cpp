@@ -1,0 +1,121 @@
+#include "vr/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "vr/errors.h"
+
+namespace vr {
+namespace {
+
+std::string parent_directory(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+// A name nobody else writes to: pid plus a counter plus a clock tick, so two writers of the
+// same path (two processes, or two writers in one process) never share a temporary file.
+std::string temporary_name_for(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
+         std::to_string(tick % 1000000);
+}
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;  // best effort: some filesystems refuse directories
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  if (path_ == "-") {
+    to_stdout_ = true;
+    return;
+  }
+  temporary_path_ = temporary_name_for(path_);
+  file_.open(temporary_path_, std::ios::binary | std::ios::trunc);
+  if (!file_) {
+    throw IoError("cannot write '" + path_ + "': " + std::strerror(errno));
+  }
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (!to_stdout_ && !committed_) {
+    file_.close();
+    std::remove(temporary_path_.c_str());
+  }
+}
+
+std::ostream& AtomicFileWriter::stream() { return to_stdout_ ? std::cout : file_; }
+
+void AtomicFileWriter::commit() {
+  if (to_stdout_) {
+    std::cout.flush();
+    if (!std::cout) throw IoError("cannot write to stdout");
+    committed_ = true;
+    return;
+  }
+  file_.flush();
+  const bool write_ok = static_cast<bool>(file_);
+  file_.close();
+  if (!write_ok || file_.fail()) {
+    std::remove(temporary_path_.c_str());
+    committed_ = true;
+    throw IoError("cannot write '" + path_ + "' (disk full or I/O error); previous file kept");
+  }
+  // fsync before rename, so that after a power loss the new name never points at an empty
+  // file; then fsync the folder so the rename itself is durable.
+  const int fd = ::open(temporary_path_.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    const int sync_result = ::fsync(fd);
+    const int sync_errno = errno;
+    ::close(fd);
+    if (sync_result != 0 && sync_errno != EINVAL) {
+      std::remove(temporary_path_.c_str());
+      committed_ = true;
+      throw IoError("cannot write '" + path_ + "': " + std::strerror(sync_errno) +
+                    "; previous file kept");
+    }
+  }
+  if (std::rename(temporary_path_.c_str(), path_.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(temporary_path_.c_str());
+    committed_ = true;
+    throw IoError("cannot replace '" + path_ + "': " + std::strerror(rename_errno));
+  }
+  committed_ = true;
+  fsync_path(parent_directory(path_), O_RDONLY | O_DIRECTORY);
+}
+
+void ensure_directory(const std::string& directory) {
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  if (error || !std::filesystem::is_directory(directory)) {
+    throw IoError("cannot create directory '" + directory + "': " +
+                  (error ? error.message() : std::string("not a directory")));
+  }
+}
+
+std::ifstream open_input_file(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw IoError("cannot read '" + path + "': is a directory");
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw IoError("cannot read '" + path + "': " + std::strerror(errno));
+  return file;
+}
+
+}  // namespace vr

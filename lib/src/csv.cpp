@@ -1,0 +1,153 @@
+#include "vr/csv.h"
+
+#include <libfccp/csv.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <ostream>
+
+#include "vr/errors.h"
+
+namespace vr {
+
+struct CsvReader::LineSource {
+  LineSource(const std::string& name, std::istream& input) : reader(name, input) {}
+  io::LineReader reader;
+};
+
+CsvReader::CsvReader(std::istream& input, std::string source_name)
+    : lines_(std::make_unique<LineSource>(source_name, input)), source_name_(std::move(source_name)) {}
+
+CsvReader::~CsvReader() = default;
+
+bool CsvReader::next_row(std::vector<std::string_view>& fields) {
+  fields.clear();
+  char* line = nullptr;
+  for (;;) {
+    try {
+      line = lines_->reader.next_line();
+    } catch (const io::error::line_length_limit_exceeded&) {
+      throw InvalidInput(source_name_ + ":" + std::to_string(line_number_ + 1) +
+                         ": line longer than 1 MiB");
+    } catch (const std::exception& error) {
+      throw IoError(source_name_ + ": " + error.what());
+    }
+    if (line == nullptr) return false;
+    ++line_number_;
+    const std::size_t length = std::strlen(line);
+    bytes_read_ += length + 1;
+    if (length == 0) continue;  // blank line
+    break;
+  }
+
+  // Fast path: no quotes anywhere on the line, split on commas in place.
+  if (std::strchr(line, '"') == nullptr) {
+    const char* field_start = line;
+    for (const char* cursor = line;; ++cursor) {
+      if (*cursor == ',' || *cursor == '\0') {
+        fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
+        if (*cursor == '\0') break;
+        field_start = cursor + 1;
+      }
+    }
+    return true;
+  }
+
+  // Slow path: unquote into `unquoted_`, remembering field boundaries as offsets first
+  // because the buffer may reallocate while it grows.
+  unquoted_.clear();
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+  const char* cursor = line;
+  for (;;) {
+    const std::size_t start = unquoted_.size();
+    if (*cursor == '"') {
+      ++cursor;
+      for (;;) {
+        if (*cursor == '\0') {
+          throw InvalidInput(source_name_ + ":" + std::to_string(line_number_) +
+                             ": unterminated quoted field (a quoted field cannot span lines)");
+        }
+        if (*cursor == '"') {
+          if (cursor[1] == '"') {
+            unquoted_.push_back('"');
+            cursor += 2;
+            continue;
+          }
+          ++cursor;
+          break;
+        }
+        unquoted_.push_back(*cursor++);
+      }
+      // Text between the closing quote and the next comma is kept verbatim (lenient, as
+      // Python's csv module is).
+      while (*cursor != ',' && *cursor != '\0') unquoted_.push_back(*cursor++);
+    } else {
+      while (*cursor != ',' && *cursor != '\0') unquoted_.push_back(*cursor++);
+    }
+    spans.emplace_back(start, unquoted_.size() - start);
+    if (*cursor == '\0') break;
+    ++cursor;  // skip the comma
+  }
+  for (const auto& [start, length] : spans) fields.emplace_back(unquoted_.data() + start, length);
+  return true;
+}
+
+namespace {
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+}  // namespace
+
+std::optional<std::size_t> find_column(const std::vector<std::string_view>& header,
+                                       std::string_view name, const std::string& source_name) {
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (trim(header[i]) == name) {
+      if (found) {
+        throw InvalidInput(source_name + ":1: column '" + std::string(name) +
+                           "' appears more than once in the header");
+      }
+      found = i;
+    }
+  }
+  return found;
+}
+
+std::optional<double> parse_finite_number(std::string_view text) {
+  text = trim(text);
+  if (text.empty()) return std::nullopt;
+  if (text.front() == '+') text.remove_prefix(1);
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
+  text = trim(text);
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+void write_csv_field(std::ostream& out, std::string_view field) {
+  if (field.find_first_of(",\"\n\r") == std::string_view::npos) {
+    out << field;
+    return;
+  }
+  out << '"';
+  for (char c : field) {
+    if (c == '"') out << '"';
+    out << c;
+  }
+  out << '"';
+}
+
+}  // namespace vr

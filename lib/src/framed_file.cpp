@@ -1,0 +1,102 @@
+#include "vr/framed_file.h"
+
+#include <array>
+#include <cstring>
+
+#include "vr/errors.h"
+
+namespace vr {
+namespace {
+
+void write_u32(std::ostream& output, std::uint32_t value) {
+  std::array<char, 4> bytes{};
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  output.write(bytes.data(), bytes.size());
+}
+
+void write_u64(std::ostream& output, std::uint64_t value) {
+  std::array<char, 8> bytes{};
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  output.write(bytes.data(), bytes.size());
+}
+
+bool read_exact(std::istream& input, char* destination, std::size_t count) {
+  input.read(destination, static_cast<std::streamsize>(count));
+  return static_cast<std::size_t>(input.gcount()) == count;
+}
+
+std::uint64_t decode_le(const char* bytes, int width) {
+  std::uint64_t value = 0;
+  for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+
+}  // namespace
+
+std::uint64_t fnv1a64(std::string_view bytes) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char byte : bytes) {
+    hash ^= byte;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+void write_framed(std::ostream& output, std::string_view magic, std::uint32_t version,
+                  std::string_view payload) {
+  output.write(magic.data(), static_cast<std::streamsize>(magic.size()));
+  write_u32(output, version);
+  write_u64(output, payload.size());
+  output.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  write_u64(output, fnv1a64(payload));
+}
+
+FramedPayload read_framed(std::istream& input, const std::string& source_name,
+                          std::string_view magic, std::uint32_t newest_version,
+                          std::string_view what) {
+  const std::string prefix = "'" + source_name + "': ";
+  std::string found_magic(magic.size(), '\0');
+  if (!read_exact(input, found_magic.data(), found_magic.size())) {
+    throw CorruptFile(prefix + "too short to be a " + std::string(what) + " file");
+  }
+  if (found_magic != magic) {
+    throw CorruptFile(prefix + "not a " + std::string(what) + " file (wrong magic)");
+  }
+  char header[12];
+  if (!read_exact(input, header, sizeof header)) {
+    throw CorruptFile(prefix + "truncated " + std::string(what) + " file (header)");
+  }
+  FramedPayload result;
+  result.version = static_cast<std::uint32_t>(decode_le(header, 4));
+  const std::uint64_t length = decode_le(header + 4, 8);
+  if (result.version == 0 || result.version > newest_version) {
+    throw CorruptFile(prefix + std::string(what) + " format version " +
+                      std::to_string(result.version) + " is newer than this vr understands (" +
+                      std::to_string(newest_version) + "); upgrade vr");
+  }
+  // Read in chunks so a corrupt length cannot make us allocate terabytes up front.
+  constexpr std::size_t kChunk = 1 << 20;
+  while (result.bytes.size() < length) {
+    const std::size_t want = static_cast<std::size_t>(
+        std::min<std::uint64_t>(kChunk, length - result.bytes.size()));
+    const std::size_t old_size = result.bytes.size();
+    result.bytes.resize(old_size + want);
+    if (!read_exact(input, result.bytes.data() + old_size, want)) {
+      throw CorruptFile(prefix + "truncated " + std::string(what) + " file (expected " +
+                        std::to_string(length) + " payload bytes)");
+    }
+  }
+  char checksum_bytes[8];
+  if (!read_exact(input, checksum_bytes, sizeof checksum_bytes)) {
+    throw CorruptFile(prefix + "truncated " + std::string(what) + " file (checksum missing)");
+  }
+  if (decode_le(checksum_bytes, 8) != fnv1a64(result.bytes)) {
+    throw CorruptFile(prefix + "corrupt " + std::string(what) + " file (checksum mismatch)");
+  }
+  if (input.peek() != std::char_traits<char>::eof()) {
+    throw CorruptFile(prefix + "corrupt " + std::string(what) + " file (trailing bytes)");
+  }
+  return result;
+}
+
+}  // namespace vr

@@ -1,0 +1,108 @@
+#include "vr/mappings.h"
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <sstream>
+
+#include "vr/atomic_file.h"
+#include "vr/errors.h"
+#include "vr/framed_file.h"
+#include "vr/version.h"
+
+namespace vr {
+namespace {
+constexpr std::string_view kMappingsMagic{"VRMAPS\0\0", 8};
+
+// The persisted form: ids in index order. Each list is a count then (length, bytes) per id;
+// counts and lengths are checked against the payload size before anything is allocated, so a
+// corrupt file cannot ask for terabytes.
+struct MappingsRecord {
+  std::vector<std::string> user_ids;
+  std::vector<std::string> video_ids;
+  std::size_t payload_size = 0;
+
+  template <class Archive>
+  void save(Archive& archive, const std::uint32_t /*version*/) const {
+    save_ids(archive, user_ids);
+    save_ids(archive, video_ids);
+  }
+  template <class Archive>
+  void load(Archive& archive, const std::uint32_t /*version*/) {
+    load_ids(archive, user_ids);
+    load_ids(archive, video_ids);
+  }
+
+ private:
+  template <class Archive>
+  static void save_ids(Archive& archive, const std::vector<std::string>& ids) {
+    archive(static_cast<std::uint64_t>(ids.size()));
+    for (const auto& id : ids) {
+      archive(static_cast<std::uint64_t>(id.size()));
+      archive(cereal::binary_data(id.data(), id.size()));
+    }
+  }
+  template <class Archive>
+  void load_ids(Archive& archive, std::vector<std::string>& ids) const {
+    std::uint64_t count = 0;
+    archive(count);
+    if (count > payload_size) throw CorruptFile("id count larger than the file");
+    ids.resize(static_cast<std::size_t>(count));
+    for (auto& id : ids) {
+      std::uint64_t length = 0;
+      archive(length);
+      if (length > payload_size) throw CorruptFile("id length larger than the file");
+      id.resize(static_cast<std::size_t>(length));
+      archive(cereal::binary_data(id.data(), id.size()));
+    }
+  }
+};
+}  // namespace
+}  // namespace vr
+
+CEREAL_CLASS_VERSION(vr::MappingsRecord, 1)
+
+namespace vr {
+
+void write_mappings(std::ostream& output, const Mappings& mappings) {
+  MappingsRecord record{mappings.users.ids(), mappings.videos.ids(), 0};
+  std::ostringstream payload(std::ios::binary);
+  {
+    cereal::PortableBinaryOutputArchive archive(payload);
+    archive(record);
+  }
+  write_framed(output, kMappingsMagic, kMappingsFormatVersion, payload.str());
+}
+
+Mappings read_mappings(std::istream& input, const std::string& source_name) {
+  const FramedPayload framed =
+      read_framed(input, source_name, kMappingsMagic, kMappingsFormatVersion, "vr mappings");
+  MappingsRecord record;
+  record.payload_size = framed.bytes.size();
+  try {
+    std::istringstream payload(framed.bytes, std::ios::binary);
+    cereal::PortableBinaryInputArchive archive(payload);
+    archive(record);
+  } catch (const std::exception& error) {
+    throw CorruptFile("'" + source_name + "': corrupt vr mappings file: " + error.what());
+  }
+  try {
+    return Mappings{IdMap(record.user_ids), IdMap(record.video_ids)};
+  } catch (const InvalidInput& error) {
+    throw CorruptFile("'" + source_name + "': corrupt vr mappings file: " + error.what());
+  }
+}
+
+Mappings load_mappings(const std::string& path) {
+  auto file = open_input_file(path);
+  return read_mappings(file, path);
+}
+
+void save_mappings(const std::string& path, const Mappings& mappings) {
+  AtomicFileWriter writer(path);
+  write_mappings(writer.stream(), mappings);
+  writer.commit();
+}
+
+}  // namespace vr
