@@ -1,0 +1,49 @@
+# vr's front door. Every target installs missing Debian packages first, so on a fresh
+# Debian 12 machine `make pipeline` and `make test` are all the set-up there is.
+#
+#   make pipeline        build, then features -> train -> recommend on data/
+#   make test            build and run every test (ctest)
+#   make test-asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
+#   make test-tsan       server and multithreaded tests under ThreadSanitizer (build-tsan/)
+#   make bench           benchmarks that print figures (never pass/fail on time)
+#   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
+#   make reliability     kill-at-random-moments harness, many runs
+#   make container-test  build and run the Docker image with podman
+#   make lint            static checks (Dockerfile)
+#   make clean           remove build output
+
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+BIN := $(BUILD_DIR)/bin
+ARTIFACTS ?= artifacts
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build pipeline test test-asan test-tsan bench fuzz reliability container-test lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+pipeline: build
+	$(BIN)/vr-features data/interactions.csv --dir $(ARTIFACTS)
+	$(BIN)/vr-train --dir $(ARTIFACTS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVR_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+
+bench: build
+	scripts/bench.sh $(BIN)
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

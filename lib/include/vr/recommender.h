@@ -1,0 +1,84 @@
+// The recommender: a loaded model plus id mappings plus what each user already watched,
+// answering top-N, fold-in, similar-videos and explanation queries. Shared by vr-recommend
+// and vr-serve. Immutable once built, so one instance serves many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vr/artifacts.h"
+#include "vr/mappings.h"
+#include "vr/model.h"
+#include "vr/ratings.h"
+#include "vr/topk.h"
+
+namespace vr {
+
+// "Because you watched ...": one watched video's share of a recommendation's score.
+struct Contribution {
+  std::string video_id;
+  float contribution = 0;  // s_uij = (y_i^T W_u y_j) c_uj; the shares of a score sum to it
+};
+
+// One recommended video.
+struct Recommendation {
+  std::string video_id;
+  float score = 0;                     // x_u . y_i (or cosine similarity for similar())
+  std::vector<Contribution> because;   // filled only when explanations were asked for
+};
+
+// What to recommend and what to leave out.
+struct RecommendOptions {
+  int k = 5;                            // how many videos, >= 1 (fewer if the catalog is smaller)
+  bool include_watched = false;         // keep videos the user already interacted with
+  std::vector<std::string> exclude;     // more video ids to leave out (unknown ids are ignored)
+  bool explain = false;                 // fill Recommendation::because
+  int explain_top = 3;                  // how many contributions per recommendation, >= 1
+};
+
+class Recommender {
+ public:
+  // Takes ownership of the three parts. Throws InvalidInput if their shapes disagree.
+  Recommender(Model model, Mappings mappings, SparseMatrix watched);
+
+  // Loads model, mappings and ratings.csv from `paths`. Throws CorruptFile / IoError /
+  // InvalidInput naming the offending file.
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths);
+
+  // Top-k for a known user. Throws NotFound("User 'ID' not found") for an unknown one.
+  std::vector<Recommendation> recommend(const std::string& user_id, const RecommendOptions& options) const;
+
+  // Fold-in: top-k for a user described only by the videos they watched (weight 1 each, or
+  // the given weights), solved exactly against the trained video factors without
+  // retraining. Unknown video ids are ignored; if none is known, throws NotFound.
+  std::vector<Recommendation> recommend_for_history(const std::vector<std::string>& history,
+                                                    const RecommendOptions& options,
+                                                    const std::vector<float>& weights = {}) const;
+
+  // The k videos most similar to `video_id` by cosine of item factors, the video itself
+  // first unless excluded via options.exclude. Throws NotFound for an unknown video.
+  std::vector<Recommendation> similar(const std::string& video_id, const RecommendOptions& options) const;
+
+  // Top-k for every user, computed in blocks (one matrix product per block) on `threads`
+  // threads. `consume(user_index, recommendations)` is called from one thread at a time,
+  // in user-index order, so it can stream to a file.
+  void recommend_all(const RecommendOptions& options, int threads,
+                     const std::function<void(std::uint32_t user, std::vector<Recommendation>&&)>& consume) const;
+
+  const Model& model() const { return model_; }
+  const Mappings& mappings() const { return mappings_; }
+  // users x videos: what each user already interacted with (ratings.csv).
+  const SparseMatrix& watched() const { return watched_; }
+
+ private:
+  Model model_;
+  Mappings mappings_;
+  SparseMatrix watched_;
+  Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
+  std::vector<float> item_norms_;      // |y_i|, for cosine similarity
+};
+
+}  // namespace vr
