@@ -16,6 +16,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 BIN := $(BUILD_DIR)/bin
 ARTIFACTS ?= artifacts
+FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build pipeline test test-asan test-tsan bench fuzz reliability container-test lint clean
@@ -42,8 +43,23 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)
 
+test-tsan: deps
+	scripts/test-tsan.sh
+
 bench: build
 	scripts/bench.sh $(BIN)
+
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+reliability: build
+	scripts/reliability.sh $(BIN)
+
+container-test: deps
+	scripts/container-test.sh
+
+lint: deps
+	scripts/lint.sh
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
