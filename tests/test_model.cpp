@@ -1,0 +1,161 @@
+// als_model.bin and mappings.bin: exact round trips, and clean failures on bad files.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "support/test_support.h"
+#include "vr/errors.h"
+#include "vr/mappings.h"
+#include "vr/model.h"
+#include "vr/version.h"
+
+namespace {
+
+vr::Model sample_model() {
+  vr::Model model;
+  model.info.vr_version = vr::kVersion;
+  model.info.config.factors = 3;
+  model.info.config.regularization = 0.25f;
+  model.info.config.alpha = 4.0f;
+  model.info.config.iterations = 7;
+  model.info.config.solver = vr::Solver::Cholesky;
+  model.info.config.scaling = vr::ConfidenceScaling::Log;
+  model.info.config.eps = 0.5f;
+  model.info.config.seed = 99;
+  model.info.n_users = 4;
+  model.info.n_videos = 2;
+  model.info.n_ratings = 5;
+  model.info.loss_history = {0.5, 0.25, 0.125};
+  model.factors.user_factors = vr::initial_factors(4, 3, 1);
+  model.factors.user_factors(1, 2) = -1.0e-30f;
+  model.factors.item_factors = vr::initial_factors(2, 3, 2);
+  return model;
+}
+
+std::string serialize(const vr::Model& model) {
+  std::ostringstream out(std::ios::binary);
+  vr::write_model(out, model);
+  return out.str();
+}
+
+std::string load_error(const std::string& bytes) {
+  std::istringstream in(bytes, std::ios::binary);
+  try {
+    vr::read_model(in, "m.bin");
+  } catch (const vr::CorruptFile& error) {
+    return error.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a model round-trips exactly, with how it was made") {
+  const auto model = sample_model();
+  const std::string bytes = serialize(model);
+  CHECK(bytes.substr(0, 8) == std::string("VRMODEL\0", 8));
+  std::istringstream in(bytes, std::ios::binary);
+  const auto back = vr::read_model(in, "m.bin");
+  CHECK(back.factors.user_factors == model.factors.user_factors);
+  CHECK(back.factors.item_factors == model.factors.item_factors);
+  CHECK(back.info.vr_version == model.info.vr_version);
+  CHECK(back.info.config.factors == 3);
+  CHECK(back.info.config.regularization == 0.25f);
+  CHECK(back.info.config.alpha == 4.0f);
+  CHECK(back.info.config.iterations == 7);
+  CHECK(back.info.config.solver == vr::Solver::Cholesky);
+  CHECK(back.info.config.scaling == vr::ConfidenceScaling::Log);
+  CHECK(back.info.config.eps == 0.5f);
+  CHECK(back.info.config.seed == 99);
+  CHECK(back.info.n_users == 4);
+  CHECK(back.info.n_videos == 2);
+  CHECK(back.info.n_ratings == 5);
+  CHECK(back.info.loss_history == model.info.loss_history);
+  CHECK(serialize(back) == bytes);
+  CHECK_THAT(vr::describe(back.info), Catch::Contains("4 users x 2 videos") && Catch::Contains("seed:            99"));
+}
+
+TEST_CASE("bad model files fail cleanly with the file name") {
+  const std::string bytes = serialize(sample_model());
+  CHECK_THAT(load_error(""), Catch::Contains("m.bin") && Catch::Contains("too short"));
+  CHECK_THAT(load_error("PK\x03\x04 not a model at all"), Catch::Contains("m.bin") && Catch::Contains("wrong magic"));
+  std::string newer = bytes;
+  newer[8] = static_cast<char>(vr::kModelFormatVersion + 1);
+  CHECK_THAT(load_error(newer), Catch::Contains("newer"));
+  for (std::size_t cut : {std::size_t{10}, std::size_t{20}, bytes.size() / 2, bytes.size() - 1}) {
+    INFO("truncated to " << cut);
+    CHECK_THAT(load_error(bytes.substr(0, cut)), Catch::Contains("m.bin") && Catch::Contains("truncated"));
+  }
+  // Flip one bit in every byte of the payload in turn: each must be caught.
+  for (std::size_t position = 20; position < bytes.size() - 8; position += 7) {
+    std::string corrupt = bytes;
+    corrupt[position] = static_cast<char>(corrupt[position] ^ 0x10);
+    INFO("flipped byte " << position);
+    CHECK_THAT(load_error(corrupt), Catch::Contains("m.bin") && Catch::Contains("corrupt"));
+  }
+  CHECK_THAT(load_error(bytes + "x"), Catch::Contains("trailing"));
+}
+
+TEST_CASE("a model whose shapes disagree with its info is refused") {
+  auto model = sample_model();
+  model.info.n_users = 5;
+  CHECK_THAT(load_error(serialize(model)), Catch::Contains("shape"));
+}
+
+TEST_CASE("save_model writes atomically and load_model reads it back") {
+  vr::test::TempDir dir;
+  const auto path = dir.file("als_model.bin");
+  vr::save_model(path, sample_model());
+  CHECK(vr::load_model(path).factors.item_factors == sample_model().factors.item_factors);
+  CHECK(vr::test::list_dir(dir.path()) == std::vector<std::string>{"als_model.bin"});
+  CHECK_THROWS_AS(vr::load_model(dir.file("missing.bin")), vr::IoError);
+  CHECK_THROWS_AS(vr::save_model(dir.file("no/such/dir/m.bin"), sample_model()), vr::IoError);
+}
+
+TEST_CASE("mappings round-trip, and bad mappings files fail cleanly") {
+  vr::Mappings mappings{vr::IdMap({"u001", "u002", "ü,\"x\""}), vr::IdMap({"v9", std::string(1000, 'v')})};
+  std::ostringstream out(std::ios::binary);
+  vr::write_mappings(out, mappings);
+  const std::string bytes = out.str();
+  std::istringstream in(bytes, std::ios::binary);
+  const auto back = vr::read_mappings(in, "maps.bin");
+  CHECK(back.users.ids() == mappings.users.ids());
+  CHECK(back.videos.ids() == mappings.videos.ids());
+  CHECK(back.users.find("u002") == 1u);
+  CHECK_FALSE(back.videos.find("v8").has_value());
+
+  auto error_of = [](const std::string& data) {
+    std::istringstream input(data, std::ios::binary);
+    try {
+      vr::read_mappings(input, "maps.bin");
+    } catch (const vr::CorruptFile& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  CHECK_THAT(error_of(bytes.substr(0, bytes.size() - 3)), Catch::Contains("maps.bin") && Catch::Contains("truncated"));
+  std::string model_bytes;
+  {
+    std::ostringstream model_out(std::ios::binary);
+    vr::write_model(model_out, sample_model());
+    model_bytes = model_out.str();
+  }
+  CHECK_THAT(error_of(model_bytes), Catch::Contains("wrong magic"));
+  std::string flipped = bytes;
+  flipped[30] = static_cast<char>(flipped[30] ^ 1);
+  CHECK_THAT(error_of(flipped), Catch::Contains("corrupt"));
+}
+
+TEST_CASE("an id map refuses duplicates and sorts like pandas category codes") {
+  CHECK_THROWS_AS(vr::IdMap({"a", "b", "a"}), vr::InvalidInput);
+  vr::IdMap ids;
+  CHECK(ids.intern("v10") == 0);
+  CHECK(ids.intern("v02") == 1);
+  CHECK(ids.intern("v10") == 0);
+  const auto renumbering = ids.sort_ids();
+  CHECK(renumbering == std::vector<std::uint32_t>{1, 0});
+  CHECK(ids.id(0) == "v02");
+  CHECK(ids.find("v10") == 1u);
+  const vr::IdMap copy = ids;
+  CHECK(copy.find("v02") == 0u);
+}
