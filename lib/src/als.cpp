@@ -39,29 +39,52 @@ class SplitMix64 {
 // one preference 0 with confidence |c|.
 inline float preference_weight(float confidence) { return confidence > 0 ? confidence : 0.0f; }
 
-void solve_row_cg(const Eigen::MatrixXf& gram, const FactorMatrix& fixed, const SparseMatrix& confidence,
-                  std::uint32_t row, int cg_steps, VectorMap x, Eigen::VectorXf& residual,
-                  Eigen::VectorXf& direction, Eigen::VectorXf& product) {
+// Brings the next rows' factors towards L1 while the current one is processed: the rows are
+// scattered across a matrix that does not fit in L2, and the loop is latency-bound otherwise.
+inline void prefetch_row(const float* row, Eigen::Index factors) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  const std::size_t length = static_cast<std::size_t>(factors) * sizeof(float);
+  for (std::size_t offset = 0; offset < length; offset += 64) __builtin_prefetch(bytes + offset);
+}
+
+// One row's conjugate-gradient solve (implicit's _solve_cg): A x = b with
+// A = gram + sum (|c|-1) y yT, b = sum p c y, warm-started from x. Factors is a compile-time
+// size for the common factor counts, so the vectors live in registers; Eigen::Dynamic
+// handles the rest.
+template <int Factors>
+void solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed, const SparseMatrix& confidence,
+                  std::uint32_t row, int cg_steps, float* x_data) {
+  using Vector = Eigen::Matrix<float, Factors, 1>;
+  using Matrix = Eigen::Matrix<float, Factors, Factors>;
+  const Eigen::Index factors = fixed.cols();
+  const Eigen::Map<const Matrix> gram(gram_dynamic.data(), factors, factors);
+  Eigen::Map<Vector> x(x_data, factors);
   const std::uint64_t begin = confidence.row_offsets[row];
   const std::uint64_t end = confidence.row_offsets[row + 1];
-  const Eigen::Index factors = x.size();
+  const std::uint32_t* indices = confidence.col_indices.data();
+  const float* values = confidence.values.data();
+  const float* fixed_data = fixed.data();
+  auto fixed_row = [&](std::uint64_t k) { return fixed_data + static_cast<std::size_t>(indices[k]) * static_cast<std::size_t>(factors); };
 
   // residual = b - A x, with A x computed without forming A.
-  residual.noalias() = -(gram * x);
+  Vector residual = -(gram * x);
   for (std::uint64_t k = begin; k < end; ++k) {
-    const float c = confidence.values[k];
-    const ConstVectorMap y(fixed.row(confidence.col_indices[k]).data(), factors);
+    if (k + 2 < end) prefetch_row(fixed_row(k + 2), factors);
+    const float c = values[k];
+    const Eigen::Map<const Vector> y(fixed_row(k), factors);
     residual += (preference_weight(c) - (std::fabs(c) - 1.0f) * y.dot(x)) * y;
   }
-  direction = residual;
+  Vector direction = residual;
   float residual_squared = residual.squaredNorm();
   if (residual_squared < 1e-20f) return;
 
+  Vector product(factors);
   for (int step = 0; step < cg_steps; ++step) {
     product.noalias() = gram * direction;
     for (std::uint64_t k = begin; k < end; ++k) {
-      const float c = std::fabs(confidence.values[k]);
-      const ConstVectorMap y(fixed.row(confidence.col_indices[k]).data(), factors);
+      if (k + 2 < end) prefetch_row(fixed_row(k + 2), factors);
+      const float c = std::fabs(values[k]);
+      const Eigen::Map<const Vector> y(fixed_row(k), factors);
       product += ((c - 1.0f) * y.dot(direction)) * y;
     }
     const float step_size = residual_squared / direction.dot(product);
@@ -71,6 +94,22 @@ void solve_row_cg(const Eigen::MatrixXf& gram, const FactorMatrix& fixed, const 
     if (new_residual_squared < 1e-20f) break;
     direction = residual + (new_residual_squared / residual_squared) * direction;
     residual_squared = new_residual_squared;
+  }
+}
+
+using CgRowSolver = void (*)(const Eigen::MatrixXf&, const FactorMatrix&, const SparseMatrix&, std::uint32_t, int, float*);
+
+CgRowSolver cg_solver_for(Eigen::Index factors) {
+  switch (factors) {
+    case 8: return &solve_row_cg<8>;
+    case 16: return &solve_row_cg<16>;
+    case 20: return &solve_row_cg<20>;
+    case 32: return &solve_row_cg<32>;
+    case 48: return &solve_row_cg<48>;
+    case 64: return &solve_row_cg<64>;
+    case 100: return &solve_row_cg<100>;
+    case 128: return &solve_row_cg<128>;
+    default: return &solve_row_cg<Eigen::Dynamic>;
   }
 }
 
@@ -169,8 +208,9 @@ void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fi
                           FactorMatrix& solved) {
   const Eigen::MatrixXf gram = regularized_gram(fixed, regularization);
   const Eigen::Index factors = fixed.cols();
+  const CgRowSolver solve_cg = cg_solver_for(factors);
   parallel_for_blocks(confidence.rows, kRowsPerBlock, threads, [&](std::size_t begin, std::size_t end) {
-    Eigen::VectorXf residual(factors), direction(factors), product(factors), rhs(factors);
+    Eigen::VectorXf rhs(factors);
     Eigen::MatrixXf system(factors, factors);
     for (std::size_t row = begin; row < end; ++row) {
       VectorMap x(solved.row(static_cast<Eigen::Index>(row)).data(), factors);
@@ -180,8 +220,7 @@ void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fi
         continue;
       }
       if (solver == Solver::ConjugateGradient) {
-        solve_row_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x, residual,
-                     direction, product);
+        solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data());
       } else {
         const std::uint64_t offset = confidence.row_offsets[row];
         accumulate_row_system(gram, fixed, confidence.col_indices.data() + offset,
