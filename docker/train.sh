@@ -123,8 +123,9 @@ fi
 run_tool "${bin_prefix}vr-features" "$interactions" --dir "$staging/model" "${features_options[@]}"
 run_tool "${bin_prefix}vr-train" --dir "$staging/model" "${train_options[@]}"
 for file in ratings.csv mappings.bin als_model.bin; do
-  cp "$staging/model/$file" "$model_dir/.$file.tmp" \
-    && mv -f "$model_dir/.$file.tmp" "$model_dir/$file" \
-    || fail "cannot write $model_dir/$file"
+  if ! { cp "$staging/model/$file" "$model_dir/.$file.tmp" \
+          && mv -f "$model_dir/.$file.tmp" "$model_dir/$file"; }; then
+    fail "cannot write $model_dir/$file"
+  fi
 done
 log "model written to $model_dir"

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# `make container-test`: builds docker/Dockerfile with podman and tests the image for real.
+#
+#  1. installs podman, runc, containernetworking-plugins, iptables and mmdebstrap if missing;
+#  2. writes podman's settings outside the repository (runc, cgroupfs, file events, lower
+#     ulimits: crun and the default ulimits fail on these machines) and points
+#     CONTAINERS_CONF / CONTAINERS_STORAGE_CONF at them;
+#  3. makes the base images from Debian's archive with mmdebstrap, unless present:
+#     debian:bookworm-slim (minbase, docs excluded as in Docker's slim image) and
+#     debian:bookworm (minbase plus the build dependencies, so the build stage's apt-get
+#     install finds them installed);
+#  4. podman build --pull=never -f docker/Dockerfile . (Docker image format: HEALTHCHECK);
+#  5. `serve` on a free loopback port: /ping, the README's /invocations request and answer,
+#     404s, /docs, the HEALTHCHECK; SIGTERM stops it with exit status 0 within 30 s;
+#  6. `train` against a mounted /opt/ml with the sample data (plus a user the default model
+#     lacks), a bad hyperparameter (exit non-zero, /opt/ml/output/failure), then `serve`
+#     of the trained model;
+#  7. prints the image size and how long each part took.
+#
+# Exit status: 0 passed, 1 failed, 77 skipped (printed as SKIP: this machine cannot run
+# podman containers or reach Debian's archive). Environment:
+#   VR_PODMAN_CONF_DIR   where the podman settings go (default ~/.config/vr-podman)
+#   VR_IMAGE             image name to build (default localhost/video-recommender-api:latest)
+#   VR_CONTAINER_REBUILD_BASES=1   make the base images again even if present
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+image="${VR_IMAGE:-localhost/video-recommender-api:latest}"
+conf_dir="${VR_PODMAN_CONF_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/vr-podman}"
+slim_base="docker.io/library/debian:bookworm-slim"
+build_base="docker.io/library/debian:bookworm"
+debian_sources=(
+  "deb http://deb.debian.org/debian bookworm main"
+  "deb http://deb.debian.org/debian bookworm-updates main"
+  "deb http://deb.debian.org/debian-security bookworm-security main"
+)
+# The build stage's packages (keep in step with docker/Dockerfile's first RUN).
+build_packages="build-essential,cmake,make,pkg-config,libcli11-dev,libeigen3-dev,libfccp-dev,libcereal-dev,libcpp-httplib-dev,nlohmann-json3-dev,nodejs,npm,ca-certificates"
+
+started=$SECONDS
+log() { printf 'container-test: %s\n' "$*" >&2; }
+skip() {
+  printf '\n*** SKIP: container test: %s ***\n\n' "$*"
+  printf '*** SKIP: container test: %s ***\n' "$*" >&2
+  exit 77
+}
+failures=0
+pass() { printf 'container-test: ok   %s\n' "$*"; }
+fail() { printf 'container-test: FAIL %s\n' "$*"; failures=$((failures + 1)); }
+check() {  # check DESCRIPTION COMMAND...
+  local description="$1"; shift
+  if "$@"; then pass "$description"; else fail "$description"; fi
+}
+timings=()
+timed() {  # timed LABEL COMMAND...: runs it, records its duration
+  local label="$1" start=$SECONDS status=0; shift
+  "$@" || status=$?
+  timings+=("$label: $((SECONDS - start)) s")
+  return $status
+}
+
+# --- 1. Packages ----------------------------------------------------------------------------
+needed=(podman runc containernetworking-plugins iptables mmdebstrap curl python3)
+missing=()
+for package in "${needed[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || skip "no apt-get to install ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo -n); else
+    skip "not root and no sudo: cannot install ${missing[*]}"; fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null \
+          && "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+               --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    skip "could not install ${missing[*]} from Debian's archive"
+  fi
+fi
+[ "$(id -u)" -eq 0 ] || skip "rootful podman needed (mmdebstrap and the overlay storage): run as root"
+
+# --- 2. Podman settings, outside the repository ---------------------------------------------
+mkdir -p "$conf_dir"
+cat > "$conf_dir/containers.conf" <<'EOF'
+# Written by vr's scripts/container-test.sh.
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+cat > "$conf_dir/storage.conf" <<'EOF'
+# Written by vr's scripts/container-test.sh.
+[storage]
+driver = "overlay"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+EOF
+export CONTAINERS_CONF="$conf_dir/containers.conf"
+export CONTAINERS_STORAGE_CONF="$conf_dir/storage.conf"
+podman info >/dev/null 2>&1 || skip "podman cannot start here: $(podman info 2>&1 | tail -n 1)"
+
+# --- 3. Base images from Debian's archive ---------------------------------------------------
+work="$(mktemp -d /tmp/vr-container-test.XXXXXX)"
+containers=()
+cleanup() {
+  local name
+  for name in "${containers[@]}"; do podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+make_base() {  # make_base IMAGE [mmdebstrap options...]
+  local name="$1"; shift
+  if podman image exists "$name" && [ "${VR_CONTAINER_REBUILD_BASES:-0}" != 1 ]; then
+    log "$name is present"
+    return 0
+  fi
+  log "making $name with mmdebstrap (minutes)"
+  mmdebstrap --variant=minbase --format=tar --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+      "$@" bookworm "$work/base.tar" "${debian_sources[@]}" </dev/null >"$work/mmdebstrap.log" 2>&1 \
+    || { tail -n 20 "$work/mmdebstrap.log" >&2; skip "mmdebstrap could not make $name (is Debian's archive reachable?)"; }
+  podman import --change 'CMD ["bash"]' "$work/base.tar" "$name" >/dev/null
+  rm -f "$work/base.tar"
+}
+timed "base $slim_base" make_base "$slim_base" \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*'
+timed "base $build_base" make_base "$build_base" --include="$build_packages"
+
+podman run --rm --pull=never "$slim_base" true >"$work/run.log" 2>&1 \
+  || skip "podman cannot run a container here: $(tail -n 1 "$work/run.log")"
+
+# --- 4. The image ---------------------------------------------------------------------------
+log "building $image from docker/Dockerfile"
+# Host networking for the build's apt-get and npm; the Docker format keeps the HEALTHCHECK.
+if ! timed "podman build" podman build --pull=never --network=host --format docker \
+      -f "$repo_root/docker/Dockerfile" -t "$image" "$repo_root" >"$work/build.log" 2>&1; then
+  tail -n 40 "$work/build.log"
+  echo "container-test: FAIL podman build (full log above)"
+  exit 1
+fi
+pass "podman build --pull=never -f docker/Dockerfile ."
+image_bytes="$(podman image inspect --format '{{.Size}}' "$image")"
+check "image is linux/amd64" test "$(podman image inspect --format '{{.Os}}/{{.Architecture}}' "$image")" = linux/amd64
+check "image declares EXPOSE 8080" grep -q '8080/tcp' <<< "$(podman image inspect --format '{{json .Config.ExposedPorts}}' "$image")"
+check "image has a HEALTHCHECK" grep -q '/ping' <<< "$(podman image inspect --format '{{json .Config.Healthcheck}}' "$image")"
+check "image has no data/ or build output" \
+  podman run --rm --pull=never --entrypoint bash "$image" -c '! ls -d /src /data /build /opt/ml/input 2>/dev/null | grep -q .'
+
+# --- Helpers for a running container ----------------------------------------------------------
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+start() {  # start NAME PORT [podman run options...] -- [container args...]
+  local name="$1" port="$2"; shift 2
+  local options=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  containers+=("$name")
+  podman run -d --pull=never --name "$name" -p "127.0.0.1:$port:8080" "${options[@]}" \
+    "$image" "$@" >/dev/null
+}
+wait_ready() {  # wait_ready PORT: until /ping answers 200, at most 30 s
+  local port="$1" deadline=$((SECONDS + 30))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/ping")" = 200 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+stop_cleanly() {  # stop_cleanly NAME: SIGTERM, exit status 0 within 30 s
+  local name="$1" start=$SECONDS status
+  podman kill --signal TERM "$name" >/dev/null
+  status="$(timeout 35 podman wait "$name" 2>/dev/null || echo timeout)"
+  log "$name stopped after SIGTERM in $((SECONDS - start)) s with status $status"
+  [ "$status" = 0 ] && [ $((SECONDS - start)) -le 30 ]
+}
+request() {  # request METHOD URL [BODY]: prints "STATUS BODY"
+  local method="$1" url="$2" body="${3:-}" out="$work/response"
+  local status
+  if [ -n "$body" ]; then
+    status="$(curl -s -o "$out" -w '%{http_code}' --max-time 10 -X "$method" \
+      -H 'accept: application/json' -H 'Content-Type: application/json' -d "$body" "$url")"
+  else
+    status="$(curl -s -o "$out" -w '%{http_code}' --max-time 10 -X "$method" "$url")"
+  fi
+  printf '%s %s' "$status" "$(cat "$out")"
+}
+page_check() {  # page_check URL WORD: 200 and the page mentions WORD
+  local answer
+  answer="$(request GET "$1")"
+  [ "${answer%% *}" = 200 ] && grep -qi "$2" <<< "$answer"
+}
+json_check() {  # json_check "STATUS BODY" EXPECTED_STATUS PYTHON_EXPRESSION_ON_doc
+  python3 - "$1" "$2" "$3" <<'EOF'
+import json, sys
+answer, expected_status, expression = sys.argv[1:]
+status, _, body = answer.partition(" ")
+if status != expected_status:
+    sys.exit(f"status {status}, expected {expected_status}: {body[:300]}")
+doc = json.loads(body)
+if not eval(expression, {"doc": doc}):
+    sys.exit(f"unexpected answer: {body[:300]}")
+EOF
+}
+
+# --- 5. serve with the default model ----------------------------------------------------------
+serve_test() {
+  local name="vr-container-test-serve-$$" port
+  port="$(free_port)"
+  start "$name" "$port" -- serve
+  if ! wait_ready "$port"; then
+    fail "serve: /ping healthy within 30 s"; podman logs "$name" 2>&1 | tail -n 20; return
+  fi
+  pass "serve: /ping answers 200 on 127.0.0.1:$port"
+  local base="http://127.0.0.1:$port" answer
+  answer="$(request GET "$base/ping")"
+  check "serve: /ping says ok" json_check "$answer" 200 'doc.get("status") == "ok"'
+  # The README's request; its answer: v005 first, never u001's own v001/v002, scores falling.
+  answer="$(request POST "$base/invocations" '{
+  "user_id": "u001",
+  "k": 3
+}')"
+  log "/invocations: $answer"
+  check "serve: /invocations for u001 (the README's request and answer)" json_check "$answer" 200 \
+    'doc["userId"] == "u001" and [r["videoId"] for r in doc["recommendations"]] == ["v005", "v004", "v003"]
+     and all(isinstance(r["score"], float) for r in doc["recommendations"])
+     and [r["score"] for r in doc["recommendations"]] == sorted((r["score"] for r in doc["recommendations"]), reverse=True)'
+  answer="$(request POST "$base/invocations" '{"user_id": "u999", "k": 3}')"
+  check "serve: unknown user is a JSON 404" json_check "$answer" 404 \
+    'doc.get("detail") == "User '"'"'u999'"'"' not found"'
+  answer="$(request GET "$base/no-such-route")"
+  check "serve: unknown route is a 404" test "${answer%% *}" = 404
+  check "serve: /docs is the Swagger UI page" page_check "$base/docs" swagger
+  check "serve: /redoc is the ReDoc page" page_check "$base/redoc" redoc
+  check "serve: the image's HEALTHCHECK passes" podman healthcheck run "$name"
+  check "serve: SIGTERM stops it cleanly within 30 s" stop_cleanly "$name"
+}
+timed "serve test" serve_test
+
+# --- 6. train against a mounted /opt/ml, then serve what it trained ---------------------------
+train_test() {
+  local ml="$work/opt-ml" name="vr-container-test-trained-$$" port answer
+  mkdir -p "$ml/input/data/train" "$ml/input/config" "$ml/model" "$ml/output"
+  cp "$repo_root/data/interactions.csv" "$ml/input/data/train/"
+  printf 'user_id,video_id,event,timestamp\nu777,v003,complete,2026-02-01T10:00:00Z\nu777,v004,like,2026-02-01T11:00:00Z\n' \
+    > "$ml/input/data/train/more.csv"
+  printf '{"bogus_parameter": "1"}\n' > "$ml/input/config/hyperparameters.json"
+  if podman run --rm --pull=never -v "$ml:/opt/ml" "$image" train >"$work/train.log" 2>&1; then
+    fail "train: an unknown hyperparameter fails the job"
+  else
+    check "train: an unknown hyperparameter fails the job, reason in /opt/ml/output/failure" \
+      grep -q "unknown hyperparameter 'bogus_parameter'" "$ml/output/failure"
+  fi
+  printf '{"factors": "16", "iterations": "15", "regularization": "0.05", "seed": "7"}\n' \
+    > "$ml/input/config/hyperparameters.json"
+  if podman run --rm --pull=never -v "$ml:/opt/ml" "$image" train >"$work/train.log" 2>&1; then
+    pass "train: exits 0 with the sample data and hyperparameters"
+  else
+    fail "train: exits 0"; tail -n 20 "$work/train.log"; return
+  fi
+  check "train: model dir written to /opt/ml/model" \
+    test -s "$ml/model/ratings.csv" -a -s "$ml/model/mappings.bin" -a -s "$ml/model/als_model.bin"
+  check "train: no failure file after success" test ! -e "$ml/output/failure"
+
+  port="$(free_port)"
+  start "$name" "$port" -v "$ml/model:/opt/ml/model:ro" -- serve
+  if ! wait_ready "$port"; then
+    fail "serve trained model: /ping within 30 s"; podman logs "$name" 2>&1 | tail -n 20; return
+  fi
+  # u777 exists only in the trained data: the default model would answer 404.
+  answer="$(request POST "http://127.0.0.1:$port/invocations" '{"user_id": "u777", "k": 2}')"
+  check "serve trained model: answers for the user only it knows" json_check "$answer" 200 \
+    'doc["userId"] == "u777" and len(doc["recommendations"]) == 2
+     and not {"v003", "v004"} & {r["videoId"] for r in doc["recommendations"]}'
+  check "serve trained model: SIGTERM stops it cleanly within 30 s" stop_cleanly "$name"
+}
+timed "train test" train_test
+
+# --- 7. Figures -------------------------------------------------------------------------------
+printf '\ncontainer-test: image %s: %s bytes (%s MB)\n' "$image" "$image_bytes" "$((image_bytes / 1000000))"
+for timing in "${timings[@]}"; do printf 'container-test: time %s\n' "$timing"; done
+printf 'container-test: total %s s\n' "$((SECONDS - started))"
+if [ $failures -gt 0 ]; then
+  printf 'container-test: %d check(s) failed\n' "$failures"
+  exit 1
+fi
+printf 'container-test: all checks passed\n'
