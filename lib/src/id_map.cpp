@@ -5,13 +5,41 @@
 
 #include "vr/errors.h"
 
+#include <cstring>
+
 namespace vr {
+namespace {
+
+// A fast hash for short ids (8 bytes at a time, multiply-xorshift, splitmix finish).
+std::uint64_t hash_id(std::string_view id) {
+  std::uint64_t hash = 0x9e3779b97f4a7c15ULL ^ id.size();
+  const char* data = id.data();
+  std::size_t remaining = id.size();
+  while (remaining >= 8) {
+    std::uint64_t chunk;
+    std::memcpy(&chunk, data, 8);
+    hash = (hash ^ chunk) * 0xbf58476d1ce4e5b9ULL;
+    hash ^= hash >> 29;
+    data += 8;
+    remaining -= 8;
+  }
+  std::uint64_t tail = 0;
+  std::memcpy(&tail, data, remaining);
+  hash = (hash ^ tail) * 0x94d049bb133111ebULL;
+  hash ^= hash >> 31;
+  hash *= 0xbf58476d1ce4e5b9ULL;
+  hash ^= hash >> 27;
+  return hash;
+}
+
+constexpr std::uint64_t tag_of(std::uint64_t hash) { return hash & 0xffffffff00000000ULL; }
+
+}  // namespace
 
 IdMap::IdMap(const std::vector<std::string>& ids) {
-  index_of_.reserve(ids.size());
   for (const auto& id : ids) {
     if (id.empty()) throw InvalidInput("empty id in id map");
-    if (index_of_.count(id) != 0) throw InvalidInput("duplicate id '" + id + "' in id map");
+    if (find(id)) throw InvalidInput("duplicate id '" + id + "' in id map");
     intern(id);
   }
 }
@@ -27,27 +55,54 @@ IdMap& IdMap::operator=(const IdMap& other) {
 }
 
 void IdMap::rebuild_index() {
-  index_of_.clear();
-  index_of_.reserve(ids_.size());
-  for (std::size_t i = 0; i < ids_.size(); ++i) {
-    index_of_.emplace(std::string_view(ids_[i]), static_cast<std::uint32_t>(i));
-  }
+  std::size_t capacity = 16;
+  while (capacity < ids_.size() * 2) capacity *= 2;
+  slots_.assign(capacity, 0);
+  for (std::size_t i = 0; i < ids_.size(); ++i) insert_slot(hash_id(ids_[i]), static_cast<std::uint32_t>(i));
+}
+
+void IdMap::insert_slot(std::uint64_t hash, std::uint32_t index) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t position = hash & mask;
+  while (slots_[position] != 0) position = (position + 1) & mask;
+  slots_[position] = tag_of(hash) | (static_cast<std::uint64_t>(index) + 1);
 }
 
 std::uint32_t IdMap::intern(std::string_view id) {
-  const auto found = index_of_.find(id);
-  if (found != index_of_.end()) return found->second;
-  if (ids_.size() >= UINT32_MAX) throw InvalidInput("more than 4294967295 distinct ids");
+  const std::uint64_t hash = hash_id(id);
+  if (!slots_.empty()) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t position = hash & mask; slots_[position] != 0; position = (position + 1) & mask) {
+      const std::uint64_t slot = slots_[position];
+      if (tag_of(slot) == tag_of(hash)) {
+        const auto index = static_cast<std::uint32_t>((slot & 0xffffffffULL) - 1);
+        if (ids_[index] == id) return index;
+      }
+    }
+  }
+  if (ids_.size() >= UINT32_MAX - 1) throw InvalidInput("more than 4294967294 distinct ids");
   const auto index = static_cast<std::uint32_t>(ids_.size());
   ids_.emplace_back(id);
-  index_of_.emplace(std::string_view(ids_.back()), index);
+  if ((ids_.size()) * 2 > slots_.size()) {
+    rebuild_index();  // also inserts the new id
+  } else {
+    insert_slot(hash, index);
+  }
   return index;
 }
 
 std::optional<std::uint32_t> IdMap::find(std::string_view id) const {
-  const auto found = index_of_.find(id);
-  if (found == index_of_.end()) return std::nullopt;
-  return found->second;
+  if (slots_.empty()) return std::nullopt;
+  const std::uint64_t hash = hash_id(id);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t position = hash & mask; slots_[position] != 0; position = (position + 1) & mask) {
+    const std::uint64_t slot = slots_[position];
+    if (tag_of(slot) == tag_of(hash)) {
+      const auto index = static_cast<std::uint32_t>((slot & 0xffffffffULL) - 1);
+      if (ids_[index] == id) return index;
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<std::uint32_t> IdMap::sort_ids() {

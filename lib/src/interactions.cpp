@@ -251,26 +251,38 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   const auto user_renumbering = result.users.sort_ids();
   const auto video_renumbering = result.videos.sort_ids();
   auto slots = pairs.take_slots();
-  for (auto& slot : slots) {
-    const auto user = static_cast<std::uint32_t>(slot.key >> 32);
-    const auto video = static_cast<std::uint32_t>(slot.key & 0xffffffffu);
-    slot.key = (static_cast<std::uint64_t>(user_renumbering[user]) << 32) | video_renumbering[video];
-  }
-  std::sort(slots.begin(), slots.end(),
-            [](const auto& a, const auto& b) { return a.key < b.key; });
-  result.ratings.reserve(slots.size());
-  for (const auto& slot : slots) {
-    // A pair whose weights cancel out (e.g. like then unlike) carries no information.
-    if (slot.value == 0.0f) continue;
-    if (!std::isfinite(slot.value)) {
-      throw InvalidInput(source_name + ": the summed weight of user '" +
-                         result.users.id(static_cast<std::uint32_t>(slot.key >> 32)) + "' on video '" +
-                         result.videos.id(static_cast<std::uint32_t>(slot.key & 0xffffffffu)) +
-                         "' overflows a float");
+  // Counting sort by (renumbered) user, then a small sort of each user's videos: linear in
+  // the number of pairs, where one big comparison sort was a tenth of the run time.
+  const std::size_t user_count = result.users.size();
+  std::vector<std::uint64_t> user_offsets(user_count + 1, 0);
+  for (const auto& slot : slots) ++user_offsets[user_renumbering[slot.key >> 32] + 1];
+  for (std::size_t u = 0; u < user_count; ++u) user_offsets[u + 1] += user_offsets[u];
+  result.ratings.resize(slots.size());
+  {
+    std::vector<std::uint64_t> next(user_offsets.begin(), user_offsets.end() - 1);
+    for (const auto& slot : slots) {
+      const std::uint32_t user = user_renumbering[slot.key >> 32];
+      const std::uint32_t video = video_renumbering[slot.key & 0xffffffffu];
+      result.ratings[next[user]++] = Rating{user, video, slot.value};
     }
-    result.ratings.push_back(Rating{static_cast<std::uint32_t>(slot.key >> 32),
-                                    static_cast<std::uint32_t>(slot.key & 0xffffffffu), slot.value});
   }
+  slots = {};
+  for (std::size_t u = 0; u < user_count; ++u) {
+    std::sort(result.ratings.begin() + static_cast<std::ptrdiff_t>(user_offsets[u]),
+              result.ratings.begin() + static_cast<std::ptrdiff_t>(user_offsets[u + 1]),
+              [](const Rating& a, const Rating& b) { return a.video < b.video; });
+  }
+  // A pair whose weights cancel out (e.g. like then unlike) carries no information.
+  std::size_t kept = 0;
+  for (const auto& rating : result.ratings) {
+    if (rating.value == 0.0f) continue;
+    if (!std::isfinite(rating.value)) {
+      throw InvalidInput(source_name + ": the summed weight of user '" + result.users.id(rating.user) +
+                         "' on video '" + result.videos.id(rating.video) + "' overflows a float");
+    }
+    result.ratings[kept++] = rating;
+  }
+  result.ratings.resize(kept);
   return result;
 }
 

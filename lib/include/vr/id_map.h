@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace vr {
@@ -38,9 +37,12 @@ class IdMap {
 
  private:
   void rebuild_index();
-  // A deque never moves its elements, so the string_view keys below stay valid.
+  void insert_slot(std::uint64_t hash, std::uint32_t index);
+  // Open addressing: each slot holds (hash tag << 32 | index + 1), 0 when empty. The tag
+  // settles most mismatches without touching the string; a power-of-two table avoids the
+  // division std::unordered_map pays on every look-up.
+  std::vector<std::uint64_t> slots_;
   std::deque<std::string> ids_;
-  std::unordered_map<std::string_view, std::uint32_t> index_of_;
 };
 
 }  // namespace vr

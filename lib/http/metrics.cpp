@@ -1,0 +1,98 @@
+#include "metrics.h"
+
+#include <sstream>
+
+namespace vr::http {
+
+namespace {
+
+// Label values are paths and ids of our own making, but escape them as the format requires.
+std::string escape_label(const std::string& value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::record(const std::string& route, int status, double seconds) {
+  std::lock_guard lock(mutex_);
+  ++requests_[{route, status}];
+  Histogram& histogram = latency_[route];
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      ++histogram.buckets[i];
+      break;
+    }
+  }
+  ++histogram.count;
+  histogram.sum += seconds;
+}
+
+void Metrics::record_reload(bool succeeded) {
+  std::lock_guard lock(mutex_);
+  ++(succeeded ? reloads_ok_ : reloads_failed_);
+}
+
+std::string Metrics::render(const ModelGauges& model) const {
+  std::ostringstream out;
+  out.precision(17);
+  std::lock_guard lock(mutex_);
+  out << "# HELP vr_http_requests_total HTTP requests answered, by route and status.\n"
+         "# TYPE vr_http_requests_total counter\n";
+  for (const auto& [key, count] : requests_) {
+    out << "vr_http_requests_total{route=\"" << escape_label(key.first) << "\",status=\"" << key.second << "\"} "
+        << count << "\n";
+  }
+  out << "# HELP vr_http_request_duration_seconds Time from routing a request to writing its response.\n"
+         "# TYPE vr_http_request_duration_seconds histogram\n";
+  for (const auto& [route, histogram] : latency_) {
+    const std::string label = escape_label(route);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += histogram.buckets[i];
+      out << "vr_http_request_duration_seconds_bucket{route=\"" << label << "\",le=\"" << kBuckets[i] << "\"} "
+          << cumulative << "\n";
+    }
+    out << "vr_http_request_duration_seconds_bucket{route=\"" << label << "\",le=\"+Inf\"} " << histogram.count << "\n";
+    out << "vr_http_request_duration_seconds_sum{route=\"" << label << "\"} " << histogram.sum << "\n";
+    out << "vr_http_request_duration_seconds_count{route=\"" << label << "\"} " << histogram.count << "\n";
+  }
+  out << "# HELP vr_model_reloads_total Model reload attempts, by result.\n"
+         "# TYPE vr_model_reloads_total counter\n"
+      << "vr_model_reloads_total{result=\"ok\"} " << reloads_ok_ << "\n"
+      << "vr_model_reloads_total{result=\"failed\"} " << reloads_failed_ << "\n";
+  out << "# HELP vr_model_ready 1 once a model is loaded and served.\n"
+         "# TYPE vr_model_ready gauge\n"
+      << "vr_model_ready " << (model.ready ? 1 : 0) << "\n";
+  if (model.ready) {
+    out << "# HELP vr_model_info The model being served (its version is als_model.bin's checksum).\n"
+           "# TYPE vr_model_info gauge\n"
+        << "vr_model_info{version=\"" << escape_label(model.version) << "\",directory=\""
+        << escape_label(model.directory) << "\"} 1\n"
+        << "# HELP vr_model_load_seconds Time taken to load the model being served.\n"
+           "# TYPE vr_model_load_seconds gauge\n"
+        << "vr_model_load_seconds " << model.load_seconds << "\n"
+        << "# HELP vr_model_loaded_timestamp_seconds When the model being served was loaded (Unix time).\n"
+           "# TYPE vr_model_loaded_timestamp_seconds gauge\n"
+        << "vr_model_loaded_timestamp_seconds " << model.loaded_at_unix << "\n"
+        << "# HELP vr_model_users Users the model knows.\n"
+           "# TYPE vr_model_users gauge\n"
+        << "vr_model_users " << model.users << "\n"
+        << "# HELP vr_model_videos Videos the model knows.\n"
+           "# TYPE vr_model_videos gauge\n"
+        << "vr_model_videos " << model.videos << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace vr::http

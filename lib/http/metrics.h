@@ -1,0 +1,51 @@
+// Request counters and latency histograms for GET /metrics, in Prometheus text format.
+// Thread-safe; recording is a short critical section per request.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace vr::http {
+
+// What /metrics reports about the model being served.
+struct ModelGauges {
+  bool ready = false;            // a model is loaded
+  std::string version;           // als_model.bin's checksum
+  std::string directory;         // the resolved model directory
+  double load_seconds = 0;       // time taken to load it
+  std::int64_t loaded_at_unix = 0;
+  std::uint64_t users = 0;
+  std::uint64_t videos = 0;
+};
+
+class Metrics {
+ public:
+  // Upper bounds of the latency histogram's buckets, in seconds.
+  static constexpr std::array<double, 14> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+
+  // Counts one answered request. `route` is a bounded label (a known path or "other").
+  void record(const std::string& route, int status, double seconds);
+  // Counts one model reload attempt.
+  void record_reload(bool succeeded);
+  // The Prometheus text exposition of everything recorded plus the model gauges.
+  std::string render(const ModelGauges& model) const;
+
+ private:
+  struct Histogram {
+    std::array<std::uint64_t, kBuckets.size()> buckets{};  // non-cumulative counts
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;  // (route, status) -> count
+  std::map<std::string, Histogram> latency_;                       // route -> histogram
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
+};
+
+}  // namespace vr::http

@@ -1,0 +1,471 @@
+// This file includes httplib.h and must never include Eigen (directly or through
+// vr/recommender.h): glibc's <resolv.h>, pulled in by httplib.h, defines a macro `_res`
+// that breaks Eigen's headers.
+#include "server.h"
+
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "docs.h"
+#include "metrics.h"
+#include "vr/version.h"
+
+namespace vr::http {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// The method each route answers; any other method on it gets 405.
+const std::map<std::string, std::string>& route_methods() {
+  static const std::map<std::string, std::string> methods{
+      {"/ping", "GET"},    {"/invocations", "POST"}, {"/execution-parameters", "GET"}, {"/metrics", "GET"},
+      {"/openapi.json", "GET"}, {"/docs", "GET"},    {"/redoc", "GET"}};
+  return methods;
+}
+
+// A bounded label for metrics: a known route, the assets folder, or "other".
+std::string route_label(const std::string& path) {
+  if (route_methods().count(path) != 0) return path;
+  if (path.rfind(kDocsAssetsPath, 0) == 0) return kDocsAssetsPath;
+  return "other";
+}
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[40];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+  return text;
+}
+
+// One JSON object per line on stderr; a single fwrite per line so lines never interleave.
+class Log {
+ public:
+  void write(json line) {
+    json out = {{"time", utc_now()}};
+    out.update(line);
+    const std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::lock_guard lock(mutex_);
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::mutex mutex_;
+};
+
+// When the request being handled on this thread was routed; the logger reads it. A request
+// rejected before routing (a malformed request line) has none.
+thread_local Clock::time_point request_started;
+thread_local bool request_timed = false;
+
+// Stop and reload requests from the signal thread, and the wake-ups of the reload thread.
+struct Control {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stop_requested = false;
+  bool reload_requested = false;
+  bool shutting_down = false;  // tells the helper threads to end
+};
+
+class Server {
+ public:
+  explicit Server(const ServerConfig& config)
+      : config_(config),
+        compute_threads_(config.threads > 0 ? config.threads
+                                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+        compute_(compute_threads_),
+        docs_dir_(find_docs_directory(config.docs_dir)) {}
+
+  int run();
+
+ private:
+  void register_routes();
+  void answer_error(httplib::Response& response, std::exception_ptr error, const httplib::Request& request);
+  void invocations(const httplib::Request& request, httplib::Response& response, const std::string& body);
+  void log_request(const httplib::Request& request, const httplib::Response& response);
+  ModelGauges gauges() const;
+  void signal_loop(const sigset_t& signals);
+  void reload_loop(std::string loaded_fingerprint);
+  void request_stop();
+
+  const ServerConfig config_;
+  const int compute_threads_;
+  std::counting_semaphore<1 << 20> compute_;
+  const std::string docs_dir_;
+  httplib::Server server_;
+  ModelStore store_;
+  std::atomic<bool> ready_{false};
+  Metrics metrics_;
+  Log log_;
+  Control control_;
+};
+
+void Server::answer_error(httplib::Response& response, std::exception_ptr error, const httplib::Request& request) {
+  ErrorReply reply = error_reply(error);
+  if (reply.status == 500) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log_.write({{"level", "error"}, {"event", "unhandled_exception"}, {"path", request.path}, {"error", what}});
+  }
+  response.status = reply.status;
+  response.set_content(reply.body.dump(), "application/json");
+}
+
+void Server::invocations(const httplib::Request& request, httplib::Response& response, const std::string& body) {
+  // The model is taken once: a reload during this request does not change what answers it.
+  const auto snapshot = store_.get();
+  if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
+  const BodyFormat format = parse_content_type(request.get_header_value("Content-Type"));
+  check_accept(request.get_header_value("Accept"), format);
+  Reply reply;
+  {
+    compute_.acquire();
+    struct Release {
+      std::counting_semaphore<1 << 20>& semaphore;
+      ~Release() { semaphore.release(); }
+    } release{compute_};
+    reply = invoke(*snapshot->recommender, body, format, config_.limits);
+  }
+  response.status = reply.status;
+  response.set_header("X-Model-Version", snapshot->version);
+  response.set_content(std::move(reply.body), reply.content_type.c_str());
+}
+
+ModelGauges Server::gauges() const {
+  ModelGauges model;
+  const auto snapshot = store_.get();
+  model.ready = ready_.load() && snapshot != nullptr;
+  if (snapshot) {
+    model.version = snapshot->version;
+    model.directory = snapshot->resolved_directory;
+    model.load_seconds = snapshot->load_seconds;
+    model.loaded_at_unix = snapshot->loaded_at_unix;
+    model.users = snapshot->users;
+    model.videos = snapshot->videos;
+  }
+  return model;
+}
+
+void Server::log_request(const httplib::Request& request, const httplib::Response& response) {
+  const double seconds =
+      request_timed ? std::chrono::duration<double>(Clock::now() - request_started).count() : 0.0;
+  request_timed = false;
+  metrics_.record(route_label(request.path), response.status, seconds);
+  if (!config_.access_log || request.path == "/ping") return;
+  json line = {{"event", "request"},           {"remote", request.remote_addr},
+               {"method", request.method},     {"path", request.path},
+               {"status", response.status},    {"bytes", response.body.size()},
+               {"duration_ms", seconds * 1000}};
+  if (const auto version = response.get_header_value("X-Model-Version"); !version.empty()) {
+    line["model_version"] = version;
+  }
+  log_.write(std::move(line));
+}
+
+void Server::register_routes() {
+  server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    request_started = Clock::now();
+    request_timed = true;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  server_.Get("/ping", [this](const httplib::Request&, httplib::Response& response) {
+    if (ready_.load(std::memory_order_acquire)) {
+      response.set_content(R"({"status":"ok"})", "application/json");
+    } else {
+      response.status = 503;
+      response.set_content(R"({"detail":"Model is loading"})", "application/json");
+    }
+  });
+
+  // Bodies are read here rather than by the library so a chunked upload is held to the
+  // limit too; a Content-Length over it is refused by the library before reading.
+  server_.Post("/invocations", [this](const httplib::Request& request, httplib::Response& response,
+                                      const httplib::ContentReader& read_content) {
+    std::string body;
+    bool too_large = false;
+    const bool read = read_content([&](const char* data, std::size_t length) {
+      if (body.size() + length > config_.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    try {
+      if (too_large || response.status == 413) {
+        response.set_header("Connection", "close");
+        throw PayloadTooLarge("Request body is larger than " + std::to_string(config_.max_body_bytes) + " bytes");
+      }
+      if (!read) throw MalformedBody("the body could not be read");
+      invocations(request, response, body);
+    } catch (...) {
+      answer_error(response, std::current_exception(), request);
+    }
+  });
+  // A POST with no body at all does not reach the content-reader handler.
+  server_.Post("/invocations", [this](const httplib::Request& request, httplib::Response& response) {
+    try {
+      invocations(request, response, request.body);
+    } catch (...) {
+      answer_error(response, std::current_exception(), request);
+    }
+  });
+
+  server_.Get("/execution-parameters", [this](const httplib::Request&, httplib::Response& response) {
+    const int transforms = config_.max_concurrent_transforms > 0 ? config_.max_concurrent_transforms : compute_threads_;
+    const json parameters = {{"MaxConcurrentTransforms", transforms},
+                             {"BatchStrategy", config_.batch_strategy},
+                             {"MaxPayloadInMB", std::max<std::size_t>(1, config_.max_body_bytes / (1024 * 1024))}};
+    response.set_content(parameters.dump(), "application/json");
+  });
+
+  server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(metrics_.render(gauges()), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  server_.Get("/openapi.json", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(openapi_json(), "application/json");
+  });
+
+  const auto docs_page = [this](const std::string& html) {
+    return [this, &html](const httplib::Request&, httplib::Response& response) {
+      if (docs_dir_.empty()) {
+        response.status = 503;
+        response.set_content(json{{"detail", "API documentation assets are not installed (share/vr/docs); "
+                                             "build the vr_docs_assets target or pass --docs-dir"}}
+                                 .dump(),
+                             "application/json");
+        return;
+      }
+      response.set_content(html, "text/html; charset=utf-8");
+    };
+  };
+  server_.Get("/docs", docs_page(swagger_ui_html()));
+  server_.Get("/redoc", docs_page(redoc_html()));
+  if (!docs_dir_.empty()) {
+    server_.set_mount_point(kDocsAssetsPath, docs_dir_, {{"Cache-Control", "public, max-age=86400"}});
+    server_.set_file_extension_and_mimetype_mapping("map", "application/json");
+  }
+
+  // Every error answer is JSON. Handlers set their own bodies; this fills in the rest (404 for
+  // unknown routes, 405, and the library's own 400/413/414 answers).
+  server_.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (response.status == 404) {
+      const auto route = route_methods().find(request.path);
+      if (route != route_methods().end() && !(route->second == "GET" && request.method == "HEAD")) {
+        response.status = 405;
+        response.set_header("Allow", route->second);
+      }
+    }
+    response.set_content(error_body_for_status(response.status).dump(), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server_.set_exception_handler(
+      [this](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
+        answer_error(response, error, request);
+      });
+  server_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+    log_request(request, response);
+  });
+}
+
+void Server::request_stop() {
+  std::lock_guard lock(control_.mutex);
+  control_.stop_requested = true;
+  control_.changed.notify_all();
+}
+
+void Server::signal_loop(const sigset_t& signals) {
+  const timespec tick{0, 200 * 1000 * 1000};
+  for (;;) {
+    {
+      std::lock_guard lock(control_.mutex);
+      if (control_.shutting_down) return;
+    }
+    const int signal = sigtimedwait(&signals, nullptr, &tick);
+    if (signal == SIGTERM || signal == SIGINT) {
+      log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      request_stop();
+    } else if (signal == SIGHUP) {
+      std::lock_guard lock(control_.mutex);
+      control_.reload_requested = true;
+      control_.changed.notify_all();
+    }
+  }
+}
+
+void Server::reload_loop(std::string loaded_fingerprint) {
+  std::string failed_fingerprint;
+  const auto interval = std::chrono::duration<double>(config_.watch_interval_seconds);
+  for (;;) {
+    bool forced = false;
+    {
+      std::unique_lock lock(control_.mutex);
+      const auto wake = [this] { return control_.shutting_down || control_.reload_requested; };
+      if (config_.watch_interval_seconds > 0) {
+        control_.changed.wait_for(lock, interval, wake);
+      } else {
+        control_.changed.wait(lock, wake);
+      }
+      if (control_.shutting_down) return;
+      forced = control_.reload_requested;
+      control_.reload_requested = false;
+    }
+    std::string fingerprint = model_fingerprint(config_.model_dir);
+    if (!forced) {
+      if (fingerprint.empty() || fingerprint == loaded_fingerprint || fingerprint == failed_fingerprint) continue;
+      // Let a writer finish: load only once the directory has held still for a moment.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (model_fingerprint(config_.model_dir) != fingerprint) continue;
+    }
+    const auto previous = store_.get();
+    try {
+      auto snapshot = load_snapshot(config_.model_dir);
+      store_.set(snapshot);
+      loaded_fingerprint = fingerprint;
+      failed_fingerprint.clear();
+      metrics_.record_reload(true);
+      log_.write({{"event", "model_reloaded"},
+                  {"trigger", forced ? "SIGHUP" : "directory change"},
+                  {"model_dir", snapshot->resolved_directory},
+                  {"version", snapshot->version},
+                  {"previous_version", previous ? previous->version : ""},
+                  {"load_seconds", snapshot->load_seconds},
+                  {"users", snapshot->users},
+                  {"videos", snapshot->videos}});
+    } catch (const std::exception& error) {
+      failed_fingerprint = fingerprint;
+      metrics_.record_reload(false);
+      log_.write({{"level", "error"},
+                  {"event", "model_reload_failed"},
+                  {"trigger", forced ? "SIGHUP" : "directory change"},
+                  {"model_dir", config_.model_dir},
+                  {"error", error.what()},
+                  {"serving_version", previous ? previous->version : ""}});
+    }
+  }
+}
+
+int Server::run() {
+  // Signals are taken by one thread with sigtimedwait; every thread started from here on
+  // inherits the blocked mask, so none of them is interrupted by them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  register_routes();
+  server_.set_tcp_nodelay(true);
+  server_.set_payload_max_length(config_.max_body_bytes);
+  server_.set_keep_alive_timeout(config_.keep_alive_timeout_seconds);
+  server_.set_keep_alive_max_count(static_cast<std::size_t>(std::max(1, config_.keep_alive_max_requests)));
+  server_.set_read_timeout(config_.read_timeout_seconds, 0);
+  const int io_threads = std::max(2, config_.io_threads);
+  server_.new_task_queue = [io_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(io_threads)); };
+
+  int port = config_.port;
+  if (port == 0) {
+    port = server_.bind_to_any_port(config_.host);
+  } else if (!server_.bind_to_port(config_.host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    log_.write({{"level", "error"},
+                {"event", "bind_failed"},
+                {"error", "cannot listen on " + config_.host + ":" + std::to_string(config_.port) +
+                              " (port in use, or not allowed)"}});
+    return 1;
+  }
+  log_.write({{"event", "listening"},
+              {"host", config_.host},
+              {"port", port},
+              {"io_threads", io_threads},
+              {"compute_threads", compute_threads_},
+              {"max_body_bytes", config_.max_body_bytes},
+              {"docs_dir", docs_dir_},
+              {"version", kVersion}});
+
+  std::thread listener([this] { server_.listen_after_bind(); });
+  std::thread signal_thread([this, signals] { signal_loop(signals); });
+  const auto finish = [&](int code) {
+    server_.stop();
+    listener.join();
+    {
+      std::lock_guard lock(control_.mutex);
+      control_.shutting_down = true;
+      control_.changed.notify_all();
+    }
+    signal_thread.join();
+    log_.write({{"event", "stopped"}, {"exit_code", code}});
+    return code;
+  };
+
+  const std::string fingerprint = model_fingerprint(config_.model_dir);
+  try {
+    auto snapshot = load_snapshot(config_.model_dir);
+    store_.set(snapshot);
+    ready_.store(true, std::memory_order_release);
+    log_.write({{"event", "model_loaded"},
+                {"model_dir", snapshot->resolved_directory},
+                {"version", snapshot->version},
+                {"load_seconds", snapshot->load_seconds},
+                {"users", snapshot->users},
+                {"videos", snapshot->videos}});
+  } catch (const std::exception& error) {
+    log_.write({{"level", "error"},
+                {"event", "model_load_failed"},
+                {"model_dir", config_.model_dir},
+                {"error", std::string("cannot load the model: ") + error.what()}});
+    return finish(1);
+  }
+
+  std::thread reloader([this, fingerprint] { reload_loop(fingerprint); });
+  {
+    std::unique_lock lock(control_.mutex);
+    control_.changed.wait(lock, [this] { return control_.stop_requested; });
+  }
+  // server_.stop() closes the listening socket; the pool then finishes the requests in
+  // flight (keep-alive connections end after their current request) before listen returns.
+  const int code = finish(0);
+  reloader.join();
+  return code;
+}
+
+}  // namespace
+
+int run_server(const ServerConfig& config) {
+  Server server(config);
+  return server.run();
+}
+
+}  // namespace vr::http

@@ -1,0 +1,45 @@
+// vr-serve's HTTP server: the SageMaker inference contract on cpp-httplib.
+//
+// Routes: GET /ping, POST /invocations, GET /execution-parameters, GET /metrics,
+// GET /openapi.json, GET /docs, GET /redoc (+ their assets under /docs/assets). Every error
+// is JSON {"detail": ...}. The request and answer logic lives in vr/service.h; this layer
+// moves bytes, sizes the thread pools, logs, counts, and reloads the model.
+//
+// Threads: `io_threads` connection threads (cpp-httplib holds one per open keep-alive
+// connection, so size it for connections) and at most `threads` of them scoring at once (a
+// semaphore sized to the cores), so scoring never oversubscribes the CPU and /ping, which
+// never waits for the semaphore, stays fast while /invocations saturates it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "vr/service.h"
+
+namespace vr::http {
+
+struct ServerConfig {
+  std::string model_dir;                         // directory with ratings.csv, mappings.bin, als_model.bin
+  std::string host = "0.0.0.0";                  // address to bind
+  int port = 8080;                               // TCP port; 0 = any free port (logged at start-up)
+  int threads = 0;                               // requests scoring at once; 0 = number of cores
+  int io_threads = 128;                          // connection threads, >= 2
+  std::size_t max_body_bytes = 6u * 1024 * 1024; // larger bodies get 413
+  ServiceLimits limits;                          // k range, batch and list sizes, JSON depth
+  double watch_interval_seconds = 2.0;           // how often to check the model directory; 0 = only on SIGHUP
+  int keep_alive_timeout_seconds = 5;            // idle keep-alive connections are closed after this
+  int keep_alive_max_requests = 100000;          // requests per keep-alive connection
+  int read_timeout_seconds = 30;                 // a client must send a request within this
+  std::string docs_dir;                          // Swagger UI / ReDoc assets; "" = share/vr/docs beside the binary
+  bool access_log = true;                        // JSON access log lines on stderr (never for /ping)
+  int max_concurrent_transforms = 0;             // /execution-parameters value; 0 = threads
+  std::string batch_strategy = "MULTI_RECORD";   // /execution-parameters value
+};
+
+// Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,
+// then lets in-flight requests finish. SIGHUP, or a change of the model directory, reloads the
+// model in the background. Returns the process exit code: 0 after a clean stop, 1 if the
+// port cannot be bound or the first model cannot be loaded (both logged on stderr).
+int run_server(const ServerConfig& config);
+
+}  // namespace vr::http

@@ -1,0 +1,219 @@
+// The HTTP-free logic of vr-serve: request bodies in, response bodies out, plus the model
+// holder that hot reload swaps. The HTTP layer (lib/http) only moves bytes and headers, so
+// this file must stay free of httplib, and it must not include recommender.h either (that
+// pulls in Eigen, which the HTTP translation units never see).
+//
+// Request shapes (POST /invocations), all fields but one of the first three optional:
+//   {"user_id": "u001", "k": 3}                      top-k for a known user
+//   {"history": ["v001", "v003"], "k": 3}            fold-in for a user the model never saw
+//   {"user_id": "u001", "history": ["v004"]}         a known user refreshed with recent watches
+//   {"similar_to": "v003", "k": 3}                   videos similar to one video
+//   plus "exclude": [ids], "include_watched": bool, "explain": bool
+//   {"instances": [request, ...]}                    batch -> {"predictions": [answer, ...]}
+//   application/jsonlines: one request per line      -> one answer line per line
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vr/errors.h"
+
+namespace vr {
+
+class Recommender;
+
+// ---------------------------------------------------------------------------------------------
+// Errors with an HTTP meaning. error_reply() below is the one place that maps exceptions
+// (these and libvr's own) to statuses.
+
+// One FastAPI/pydantic-style validation problem.
+struct ValidationIssue {
+  nlohmann::json loc;          // path to the offending value, e.g. ["body", "k"]
+  std::string msg;             // e.g. "Input should be a valid integer"
+  std::string type;            // pydantic error type, e.g. "int_type", "missing"
+  nlohmann::json input;        // the offending value when it is a scalar, else null (omitted)
+  nlohmann::json ctx;          // extra context, e.g. {"ge": 1}; null when none (omitted)
+};
+
+// A request that parsed but does not validate: 422 {"detail": [issues]}.
+class ValidationError : public InvalidInput {
+ public:
+  explicit ValidationError(std::vector<ValidationIssue> issues);
+  const std::vector<ValidationIssue>& issues() const { return issues_; }
+
+ private:
+  std::vector<ValidationIssue> issues_;
+};
+
+// A body that is not JSON text at all (not UTF-8, or cannot start a JSON value): 400.
+class MalformedBody : public InvalidInput {
+ public:
+  using InvalidInput::InvalidInput;
+};
+
+// A body larger than the limit: 413.
+class PayloadTooLarge : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A Content-Type the service does not read: 415.
+class UnsupportedMediaType : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An Accept header that admits no format the service writes: 406.
+class NotAcceptable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The model is not loaded yet: 503.
+class ServiceUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// An error answer: the HTTP status and the JSON body, always {"detail": ...}.
+struct ErrorReply {
+  int status = 500;
+  nlohmann::json body;
+};
+
+// THE exception -> HTTP status mapping: ValidationError 422 (detail = list of issues),
+// MalformedBody 400, other InvalidInput 422, NotFound 404, PayloadTooLarge 413,
+// UnsupportedMediaType 415, NotAcceptable 406, ServiceUnavailable 503, anything else 500 with
+// a generic detail (the real message is for the log, never the client). Never throws.
+ErrorReply error_reply(std::exception_ptr error);
+
+// The body for a status produced outside a handler (unknown route 404, 405, 413 from the HTTP
+// library...): {"detail": "<reason phrase>"}, as FastAPI answers.
+nlohmann::json error_body_for_status(int status);
+
+// The standard reason phrase of an HTTP status ("Not Found"), "Error" if unknown.
+const char* reason_phrase(int status);
+
+// ---------------------------------------------------------------------------------------------
+// Content negotiation.
+
+// The two body formats of /invocations.
+enum class BodyFormat { Json, JsonLines };
+
+// The MIME type written for a format ("application/json" or "application/jsonlines").
+const char* mime_type(BodyFormat format);
+
+// The format of a Content-Type header value: application/json (or any */*+json, or an empty
+// header, which clients such as FastAPI's treat as JSON) -> Json; application/jsonlines,
+// application/jsonl, application/x-jsonlines, application/x-ndjson -> JsonLines. Parameters
+// (charset) are ignored. Throws UnsupportedMediaType for anything else.
+BodyFormat parse_content_type(std::string_view content_type);
+
+// Throws NotAcceptable unless the Accept header (empty = anything) admits `format`.
+void check_accept(std::string_view accept, BodyFormat format);
+
+// ---------------------------------------------------------------------------------------------
+// Requests and answers.
+
+// Bounds on one request, checked before any scoring.
+struct ServiceLimits {
+  int max_k = 1000;                      // largest accepted k (the smallest is 1)
+  std::size_t max_batch = 10000;         // largest "instances" list / number of JSON lines
+  std::size_t max_list_length = 10000;   // largest "history" / "exclude" list
+  std::size_t max_json_depth = 64;       // deepest nesting of arrays/objects in a body
+};
+
+// One validated request.
+struct InvocationRequest {
+  std::optional<std::string> user_id;      // a known (or, with history, any) user
+  std::vector<std::string> history;        // videos watched, for fold-in
+  std::optional<std::string> similar_to;   // a video: answer with similar videos instead
+  int k = 5;                               // 1..max_k
+  std::vector<std::string> exclude;        // video ids to leave out
+  bool include_watched = false;            // keep already-watched videos
+  bool explain = false;                    // add "because" lists
+};
+
+// Validates one request object. `loc` is the location prefix of its issues (["body"], or
+// ["body", "instances", 3] inside a batch). Throws ValidationError listing every problem.
+InvocationRequest parse_request(const nlohmann::json& value, const nlohmann::json& loc,
+                                const ServiceLimits& limits);
+
+// Answers one validated request:
+//   {"userId": "u001", "recommendations": [{"videoId": "v005", "score": 0.91}, ...]}
+//   (userId null for a history-only request; each recommendation gains
+//   "because": [{"videoId", "contribution"}] when explain is set), or for similar_to
+//   {"similarTo": "v003", "recommendations": [...]}.
+// Throws NotFound for an unknown user or video.
+nlohmann::json answer(const Recommender& recommender, const InvocationRequest& request);
+
+// A finished answer to POST /invocations.
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string content_type;
+};
+
+// Parses JSON text, throwing MalformedBody for a body that is not JSON at all and a
+// ValidationError (type "json_invalid", loc ["body", byte offset]) for broken JSON, or
+// "missing" for an empty body, or JSON nested deeper than limits.max_json_depth.
+nlohmann::json parse_json_body(std::string_view text, const ServiceLimits& limits);
+
+// The whole of POST /invocations for a body in `format`:
+//   Json: a single request (errors are thrown, to be mapped by error_reply) or
+//         {"instances": [...]} -> {"predictions": [...]}, each failed instance replaced by its
+//         error object {"status": 404, "detail": ...} while the others are answered;
+//   JsonLines: exactly one output line per input line (a final newline does not start a
+//         line), in order, a failed line answered by its error object.
+Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format,
+             const ServiceLimits& limits);
+
+// ---------------------------------------------------------------------------------------------
+// The loaded model and its hot swap.
+
+// A loaded model and what /metrics and the access log say about it. Immutable.
+struct ModelSnapshot {
+  std::shared_ptr<const Recommender> recommender;
+  std::string directory;           // the model directory as configured
+  std::string resolved_directory;  // its canonical path when loaded (follows `current` links)
+  std::string version;             // hex checksum stored at the end of als_model.bin
+  double load_seconds = 0;         // wall time spent loading
+  std::int64_t loaded_at_unix = 0; // when it was loaded, seconds since the epoch
+  std::uint64_t users = 0;         // users the model knows
+  std::uint64_t videos = 0;        // videos the model knows
+};
+
+// Loads ratings.csv, mappings.bin and als_model.bin from `directory`. Throws (CorruptFile,
+// IoError, InvalidInput) naming the file when anything is missing or broken.
+std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory);
+
+// A cheap fingerprint of what `directory` holds now: its canonical path plus each artifact's
+// inode, size and modification time. Empty if the directory or a file is missing.
+std::string model_fingerprint(const std::string& directory);
+
+// The current model, swapped atomically: readers take a reference and keep the model they
+// took alive until they drop it, however many swaps happen meanwhile.
+class ModelStore {
+ public:
+  // The current model, or null before the first one is set.
+  std::shared_ptr<const ModelSnapshot> get() const { return current_.load(std::memory_order_acquire); }
+  // Makes `snapshot` the current model.
+  void set(std::shared_ptr<const ModelSnapshot> snapshot) {
+    current_.store(std::move(snapshot), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const ModelSnapshot>> current_;
+};
+
+}  // namespace vr

@@ -1,0 +1,270 @@
+#include "vr/recommender.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "vr/als.h"
+#include "vr/atomic_file.h"
+#include "vr/errors.h"
+#include "vr/parallel.h"
+
+namespace vr {
+namespace {
+
+// Users scored per matrix product in recommend_all. 256 rows x 20k videos of float scores is
+// 20 MB per thread: large enough for an efficient product, small enough to stay cheap.
+constexpr std::size_t kUsersPerBlock = 256;
+
+// implicit's convention for cosine similarity: a zero norm counts as this tiny positive one,
+// so a zero factor is similar to nothing instead of dividing by zero.
+constexpr float kZeroNormReplacement = 1e-10f;
+
+using Entries = std::vector<std::pair<std::uint32_t, float>>;
+
+// The (video, confidence) entries of one user's watched row, as the trainer saw them.
+Entries watched_entries(const SparseMatrix& watched, std::uint32_t user, const TrainConfig& config) {
+  Entries entries;
+  entries.reserve(watched.row_size(user));
+  for (std::uint64_t k = watched.row_offsets[user]; k < watched.row_offsets[user + 1]; ++k) {
+    entries.emplace_back(watched.col_indices[k], confidence_of(watched.values[k], config));
+  }
+  return entries;
+}
+
+// Delivers per-user results to `consume` in user order, whichever thread finished them: a
+// result waits in `pending` until every user before it has been delivered. Work is handed out
+// in index order, so at most a few blocks per thread wait at once.
+class OrderedDelivery {
+ public:
+  using Consumer = std::function<void(std::uint32_t, std::vector<Recommendation>&&)>;
+  explicit OrderedDelivery(const Consumer& consume) : consume_(consume) {}
+
+  void deliver(std::uint32_t user, std::vector<Recommendation>&& recommendations) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (user != next_user_) {
+      pending_.emplace(user, std::move(recommendations));
+      return;
+    }
+    consume_(next_user_++, std::move(recommendations));
+    for (auto it = pending_.begin(); it != pending_.end() && it->first == next_user_; it = pending_.erase(it)) {
+      consume_(next_user_++, std::move(it->second));
+    }
+  }
+
+ private:
+  const Consumer& consume_;
+  std::mutex mutex_;
+  std::uint32_t next_user_ = 0;
+  std::map<std::uint32_t, std::vector<Recommendation>> pending_;
+};
+
+// Videos to leave out: the history (unless include_watched) and options.exclude.
+std::vector<std::uint32_t> excluded_videos(const Mappings& mappings, const Entries& history,
+                                           const RecommendOptions& options) {
+  std::vector<std::uint32_t> excluded;
+  if (!options.include_watched) {
+    for (const auto& entry : history) excluded.push_back(entry.first);
+  }
+  for (const auto& id : options.exclude) {
+    if (const auto index = mappings.videos.find(id)) excluded.push_back(*index);
+  }
+  return excluded;
+}
+
+std::vector<Recommendation> to_recommendations(const Mappings& mappings, const std::vector<ScoredVideo>& top) {
+  std::vector<Recommendation> result;
+  result.reserve(top.size());
+  for (const auto& scored : top) result.push_back(Recommendation{mappings.videos.id(scored.video), scored.score, {}});
+  return result;
+}
+
+// Top-k for a user given by their history. `trained_factor` (may be null) is used as is
+// unless explanations are asked for; without it the user is solved exactly.
+std::vector<Recommendation> recommend_from_history(const Model& model, const Mappings& mappings,
+                                                   const Eigen::MatrixXf& item_gram, const Entries& history,
+                                                   const RecommendOptions& options,
+                                                   const Eigen::VectorXf* trained_factor) {
+  if (options.k < 1) throw InvalidInput("k must be >= 1");
+  if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
+  const FactorMatrix& items = model.factors.item_factors;
+  const std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+
+  // Without explanations a known user is scored with the trained factor. Explanations need
+  // W_u = A_u^-1 with x_u = W_u b_u exactly, which holds for the exact solve only (the
+  // trainer's CG steps stop short of it), so then the user is re-solved exactly from their
+  // history and that factor ranks and scores; the contributions then sum to each score.
+  Eigen::VectorXf user_factor;
+  std::optional<Eigen::LLT<Eigen::MatrixXf>> system;
+  if (options.explain) {
+    system.emplace(row_system_matrix(item_gram, items, history));
+    if (system->info() != Eigen::Success) {
+      throw NumericalError("the user's least-squares system is not positive definite; cannot explain");
+    }
+    Eigen::VectorXf rhs = Eigen::VectorXf::Zero(items.cols());
+    for (const auto& [video, confidence] : history) {
+      if (confidence > 0) rhs += confidence * items.row(video).transpose();
+    }
+    user_factor = system->solve(rhs);
+  } else if (trained_factor != nullptr) {
+    user_factor = *trained_factor;
+  } else {
+    user_factor = solve_row_exact(item_gram, items, history);
+  }
+
+  const Eigen::VectorXf scores = items * user_factor;
+  auto recommendations = to_recommendations(mappings,
+      select_top_k(scores.data(), static_cast<std::uint32_t>(items.rows()), options.k, excluded));
+  if (!options.explain) return recommendations;
+
+  // s_uij = (y_i^T W_u y_j) c_uj: one solve with y_i per recommended video, then a dot
+  // product with each watched y_j. Disliked videos (negative confidence) have preference 0
+  // and so contribute nothing. History entries are distinct videos (rows of a CSR matrix or
+  // a map), so each watched video appears once.
+  for (auto& recommendation : recommendations) {
+    const std::uint32_t video = *mappings.videos.find(recommendation.video_id);
+    const Eigen::VectorXf weighted = system->solve(items.row(video).transpose());
+    for (const auto& [watched_video, confidence] : history) {
+      if (confidence <= 0) continue;
+      recommendation.because.push_back(Contribution{
+          mappings.videos.id(watched_video), weighted.dot(items.row(watched_video).transpose()) * confidence});
+    }
+    std::stable_sort(recommendation.because.begin(), recommendation.because.end(),
+                     [](const Contribution& a, const Contribution& b) { return a.contribution > b.contribution; });
+    if (recommendation.because.size() > static_cast<std::size_t>(options.explain_top)) {
+      recommendation.because.resize(static_cast<std::size_t>(options.explain_top));
+    }
+  }
+  return recommendations;
+}
+
+}  // namespace
+
+Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
+    : model_(std::move(model)), mappings_(std::move(mappings)), watched_(std::move(watched)) {
+  const auto& factors = model_.factors;
+  if (static_cast<std::size_t>(factors.user_factors.rows()) != mappings_.users.size() ||
+      static_cast<std::size_t>(factors.item_factors.rows()) != mappings_.videos.size()) {
+    throw InvalidInput("the model has " + std::to_string(factors.user_factors.rows()) + " users and " +
+                       std::to_string(factors.item_factors.rows()) + " videos but the mappings have " +
+                       std::to_string(mappings_.users.size()) + " and " + std::to_string(mappings_.videos.size()) +
+                       "; were they made from the same ratings? (retrain with vr-train)");
+  }
+  if (watched_.rows != mappings_.users.size() || watched_.cols != mappings_.videos.size()) {
+    throw InvalidInput("the ratings matrix is " + std::to_string(watched_.rows) + " x " + std::to_string(watched_.cols) +
+                       " but the mappings have " + std::to_string(mappings_.users.size()) + " users and " +
+                       std::to_string(mappings_.videos.size()) + " videos");
+  }
+  item_gram_ = regularized_gram(factors.item_factors, model_.info.config.regularization);
+  item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
+  for (Eigen::Index i = 0; i < factors.item_factors.rows(); ++i) {
+    const float norm = factors.item_factors.row(i).norm();
+    item_norms_[static_cast<std::size_t>(i)] = norm > 0 ? norm : kZeroNormReplacement;
+  }
+}
+
+std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths) {
+  Model model = load_model(paths.model);
+  Mappings mappings = load_mappings(paths.mappings);
+  auto input = open_input_file(paths.ratings);
+  const std::vector<Rating> ratings = read_ratings_csv(input, paths.ratings);
+  const auto users = static_cast<std::uint32_t>(mappings.users.size());
+  const auto videos = static_cast<std::uint32_t>(mappings.videos.size());
+  if (max_user_count(ratings) > users || max_video_count(ratings) > videos) {
+    throw InvalidInput("'" + paths.ratings + "' refers to user or video indices that '" + paths.mappings +
+                       "' does not have; were they made by the same vr-features run?");
+  }
+  SparseMatrix watched = build_sparse_matrix(ratings, users, videos);
+  return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched));
+}
+
+std::vector<Recommendation> Recommender::recommend(const std::string& user_id, const RecommendOptions& options) const {
+  const auto user = mappings_.users.find(user_id);
+  if (!user) throw NotFound("User '" + user_id + "' not found");
+  const Eigen::VectorXf trained = model_.factors.user_factors.row(*user).transpose();
+  return recommend_from_history(model_, mappings_, item_gram_, watched_entries(watched_, *user, model_.info.config),
+                                options, &trained);
+}
+
+std::vector<Recommendation> Recommender::recommend_for_history(const std::vector<std::string>& history,
+                                                               const RecommendOptions& options,
+                                                               const std::vector<float>& weights) const {
+  if (!weights.empty() && weights.size() != history.size()) {
+    throw InvalidInput("history has " + std::to_string(history.size()) + " videos but " +
+                       std::to_string(weights.size()) + " weights");
+  }
+  // A video listed twice counts once with the summed weight, as vr-features aggregates.
+  std::map<std::uint32_t, float> summed;
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    const float weight = weights.empty() ? 1.0f : weights[i];
+    if (!std::isfinite(weight)) throw InvalidInput("history weight of '" + history[i] + "' is not finite");
+    if (const auto video = mappings_.videos.find(history[i])) summed[*video] += weight;
+  }
+  Entries entries;
+  for (const auto& [video, weight] : summed) {
+    if (weight != 0.0f) entries.emplace_back(video, confidence_of(weight, model_.info.config));
+  }
+  if (entries.empty()) throw NotFound("none of the history's videos is known to the model");
+  return recommend_from_history(model_, mappings_, item_gram_, entries, options, nullptr);
+}
+
+std::vector<Recommendation> Recommender::similar(const std::string& video_id, const RecommendOptions& options) const {
+  if (options.k < 1) throw InvalidInput("k must be >= 1");
+  const auto video = mappings_.videos.find(video_id);
+  if (!video) throw NotFound("Video '" + video_id + "' not found");
+  const FactorMatrix& items = model_.factors.item_factors;
+  const float own_norm = item_norms_[*video];
+  Eigen::VectorXf cosines = items * items.row(*video).transpose();
+  for (Eigen::Index i = 0; i < cosines.size(); ++i) {
+    cosines[i] = std::clamp(cosines[i] / (item_norms_[static_cast<std::size_t>(i)] * own_norm), -1.0f, 1.0f);
+  }
+  std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
+  const bool self_excluded = std::find(excluded.begin(), excluded.end(), *video) != excluded.end();
+  // The video itself goes first by definition, not by a float comparison that a nearly
+  // parallel neighbour could win by rounding.
+  excluded.push_back(*video);
+  const int others = self_excluded ? options.k : options.k - 1;
+  std::vector<ScoredVideo> top;
+  if (!self_excluded) top.push_back(ScoredVideo{*video, cosines[*video]});
+  for (const auto& scored : select_top_k(cosines.data(), static_cast<std::uint32_t>(items.rows()), others, excluded)) {
+    top.push_back(scored);
+  }
+  return to_recommendations(mappings_, top);
+}
+
+void Recommender::recommend_all(const RecommendOptions& options, int threads,
+                                const std::function<void(std::uint32_t, std::vector<Recommendation>&&)>& consume) const {
+  if (options.k < 1) throw InvalidInput("k must be >= 1");
+  threads = resolve_thread_count(threads);
+  OrderedDelivery delivery(consume);
+  const auto n_users = static_cast<std::uint32_t>(mappings_.users.size());
+  if (options.explain) {
+    // Explanations need one exact solve per user anyway: no block product to gain.
+    parallel_for_blocks(n_users, 16, threads, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t user = begin; user < end; ++user) {
+        delivery.deliver(static_cast<std::uint32_t>(user), recommend(mappings_.users.id(static_cast<std::uint32_t>(user)), options));
+      }
+    });
+    return;
+  }
+  std::vector<std::uint32_t> always_excluded;
+  for (const auto& id : options.exclude) {
+    if (const auto index = mappings_.videos.find(id)) always_excluded.push_back(*index);
+  }
+  const ExclusionProvider exclusions = [&](std::size_t user, std::vector<std::uint32_t>& excluded) {
+    if (!options.include_watched) {
+      excluded.assign(watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user]),
+                      watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
+    }
+    excluded.insert(excluded.end(), always_excluded.begin(), always_excluded.end());
+  };
+  top_k_in_blocks(model_.factors.user_factors, model_.factors.item_factors, options.k, exclusions, threads,
+                  [&](std::size_t user, std::vector<ScoredVideo>&& top) {
+                    delivery.deliver(static_cast<std::uint32_t>(user), to_recommendations(mappings_, top));
+                  },
+                  kUsersPerBlock);
+}
+
+}  // namespace vr

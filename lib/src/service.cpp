@@ -1,0 +1,573 @@
+#include "vr/service.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <new>
+
+#include "vr/artifacts.h"
+#include "vr/recommender.h"
+
+namespace vr {
+
+using nlohmann::json;
+
+namespace {
+
+// Appends `tail` to a copy of the location `loc`.
+json at(const json& loc, const json& tail) {
+  json out = loc;
+  out.push_back(tail);
+  return out;
+}
+
+// pydantic echoes the input; only scalars are echoed here, so an error body stays small.
+json echo(const json& value) {
+  if (value.is_structured()) return nullptr;
+  if (value.is_string() && value.get_ref<const std::string&>().size() > 256) return nullptr;
+  return value;
+}
+
+ValidationIssue issue(json loc, std::string msg, std::string type, const json& input = nullptr, json ctx = nullptr) {
+  return ValidationIssue{std::move(loc), std::move(msg), std::move(type), echo(input), std::move(ctx)};
+}
+
+// pydantic's lax int: JSON integers, floats with no fractional part, numeric strings.
+std::optional<long long> lax_int(const json& value, const json& loc, std::vector<ValidationIssue>& issues) {
+  if (value.is_number_integer()) {
+    if (value.is_number_unsigned() && value.get<unsigned long long>() > std::numeric_limits<long long>::max()) {
+      return std::numeric_limits<long long>::max();
+    }
+    return value.get<long long>();
+  }
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (!std::isfinite(number)) {
+      issues.push_back(issue(loc, "Input should be a finite number", "finite_number", value));
+      return std::nullopt;
+    }
+    if (number != std::floor(number)) {
+      issues.push_back(issue(loc, "Input should be a valid integer, got a number with a fractional part",
+                             "int_from_float", value));
+      return std::nullopt;
+    }
+    return static_cast<long long>(std::clamp(number, -9.0e18, 9.0e18));
+  }
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    std::size_t used = 0;
+    try {
+      const long long parsed = std::stoll(text, &used);
+      if (used == text.size()) return parsed;
+    } catch (const std::exception&) {
+    }
+    issues.push_back(issue(loc, "Input should be a valid integer, unable to parse string as an integer",
+                           "int_parsing", value));
+    return std::nullopt;
+  }
+  issues.push_back(issue(loc, "Input should be a valid integer", "int_type", value));
+  return std::nullopt;
+}
+
+// pydantic's lax bool: true/false, 0/1, and the usual words.
+std::optional<bool> lax_bool(const json& value, const json& loc, std::vector<ValidationIssue>& issues) {
+  if (value.is_boolean()) return value.get<bool>();
+  if (value.is_number_integer()) {
+    const auto number = value.get<long long>();
+    if (number == 0 || number == 1) return number == 1;
+  }
+  if (value.is_string()) {
+    std::string text = value.get<std::string>();
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    static const std::array<const char*, 6> yes{"true", "1", "yes", "on", "t", "y"};
+    static const std::array<const char*, 6> no{"false", "0", "no", "off", "f", "n"};
+    for (const char* word : yes) {
+      if (text == word) return true;
+    }
+    for (const char* word : no) {
+      if (text == word) return false;
+    }
+    issues.push_back(issue(loc, "Input should be a valid boolean, unable to interpret input", "bool_parsing", value));
+    return std::nullopt;
+  }
+  issues.push_back(issue(loc, "Input should be a valid boolean", "bool_type", value));
+  return std::nullopt;
+}
+
+std::optional<std::string> strict_string(const json& value, const json& loc, std::vector<ValidationIssue>& issues) {
+  if (value.is_string()) return value.get<std::string>();
+  issues.push_back(issue(loc, "Input should be a valid string", "string_type", value));
+  return std::nullopt;
+}
+
+std::vector<std::string> string_list(const json& value, const json& loc, std::size_t max_length,
+                                     std::vector<ValidationIssue>& issues) {
+  std::vector<std::string> out;
+  if (!value.is_array()) {
+    issues.push_back(issue(loc, "Input should be a valid list", "list_type", value));
+    return out;
+  }
+  if (value.size() > max_length) {
+    issues.push_back(issue(loc,
+                           "List should have at most " + std::to_string(max_length) + " items after validation, not " +
+                               std::to_string(value.size()),
+                           "too_long", nullptr, json{{"field_type", "List"}, {"max_length", max_length},
+                                                     {"actual_length", value.size()}}));
+    return out;
+  }
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (auto text = strict_string(value[i], at(loc, i), issues)) out.push_back(std::move(*text));
+  }
+  return out;
+}
+
+json recommendations_json(const std::vector<Recommendation>& recommendations, bool explain) {
+  json list = json::array();
+  for (const auto& recommendation : recommendations) {
+    // Scores are float32; widening to double prints them as Python's float(numpy.float32) does.
+    json item = {{"videoId", recommendation.video_id}, {"score", static_cast<double>(recommendation.score)}};
+    if (explain) {
+      json because = json::array();
+      for (const auto& part : recommendation.because) {
+        because.push_back({{"videoId", part.video_id}, {"contribution", static_cast<double>(part.contribution)}});
+      }
+      item["because"] = std::move(because);
+    }
+    list.push_back(std::move(item));
+  }
+  return list;
+}
+
+// The error object that stands in for a failed batch instance or JSON line.
+json error_item(std::exception_ptr error) {
+  ErrorReply reply = error_reply(error);
+  json item = {{"status", reply.status}};
+  item["detail"] = std::move(reply.body["detail"]);
+  return item;
+}
+
+// Checks the nesting depth without recursion, so a hostile body cannot exhaust the stack.
+bool nested_deeper_than(std::string_view text, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    if (byte < 0x80) {
+      extra = 0;
+    } else if ((byte & 0xE0) == 0xC0 && byte >= 0xC2) {
+      extra = 1;
+    } else if ((byte & 0xF0) == 0xE0) {
+      extra = 2;
+    } else if ((byte & 0xF8) == 0xF0 && byte <= 0xF4) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (extra > 0 && i + extra >= text.size()) return false;
+    for (std::size_t j = 1; j <= extra; ++j) {
+      if ((static_cast<unsigned char>(text[i + j]) & 0xC0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// A body whose first significant byte cannot begin any JSON value is "not JSON at all" (400),
+// as opposed to JSON with a mistake in it (422 json_invalid).
+bool starts_like_json(std::string_view text) {
+  for (const char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    return c != '\0' && std::strchr("{[\"-0123456789tfn", c) != nullptr;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return text.substr(first, last - first + 1);
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// The media type of a header value without parameters, lower-cased.
+std::string media_type(std::string_view value) { return lower(trim(value.substr(0, value.find(';')))); }
+
+bool is_json_type(const std::string& type) {
+  return type == "application/json" || (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0);
+}
+
+bool is_jsonlines_type(const std::string& type) {
+  return type == "application/jsonlines" || type == "application/jsonl" || type == "application/x-jsonlines" ||
+         type == "application/x-ndjson" || type == "application/json-lines";
+}
+
+// Answers one request body value (a request object or a batch) as JSON.
+json answer_value(const Recommender& recommender, const json& value, const ServiceLimits& limits) {
+  if (value.is_object() && value.contains("instances")) {
+    const json& instances = value["instances"];
+    const json loc = {"body", "instances"};
+    if (!instances.is_array()) {
+      throw ValidationError({issue(loc, "Input should be a valid list", "list_type", instances)});
+    }
+    if (instances.size() > limits.max_batch) {
+      throw ValidationError({issue(loc,
+                                   "List should have at most " + std::to_string(limits.max_batch) +
+                                       " items after validation, not " + std::to_string(instances.size()),
+                                   "too_long", nullptr,
+                                   json{{"field_type", "List"}, {"max_length", limits.max_batch},
+                                        {"actual_length", instances.size()}})});
+    }
+    json predictions = json::array();
+    for (std::size_t i = 0; i < instances.size(); ++i) {
+      try {
+        predictions.push_back(answer(recommender, parse_request(instances[i], at(loc, i), limits)));
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (...) {
+        predictions.push_back(error_item(std::current_exception()));
+      }
+    }
+    return json{{"predictions", std::move(predictions)}};
+  }
+  return answer(recommender, parse_request(value, json::array({"body"}), limits));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+ValidationError::ValidationError(std::vector<ValidationIssue> issues)
+    : InvalidInput(issues.empty() ? std::string("invalid request")
+                                  : issues.front().loc.dump() + ": " + issues.front().msg),
+      issues_(std::move(issues)) {}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+json error_body_for_status(int status) { return json{{"detail", reason_phrase(status)}}; }
+
+ErrorReply error_reply(std::exception_ptr error) {
+  try {
+    if (error) std::rethrow_exception(error);
+    return {500, error_body_for_status(500)};
+  } catch (const ValidationError& e) {
+    json detail = json::array();
+    for (const auto& item : e.issues()) {
+      json entry = {{"type", item.type}, {"loc", item.loc}, {"msg", item.msg}};
+      if (!item.input.is_null()) entry["input"] = item.input;
+      if (!item.ctx.is_null()) entry["ctx"] = item.ctx;
+      detail.push_back(std::move(entry));
+    }
+    return {422, json{{"detail", std::move(detail)}}};
+  } catch (const MalformedBody&) {
+    return {400, json{{"detail", "There was an error parsing the body"}}};
+  } catch (const InvalidInput& e) {
+    return {422, json{{"detail", json::array({json{{"type", "value_error"}, {"loc", json::array({"body"})},
+                                                   {"msg", std::string("Value error, ") + e.what()}}})}}};
+  } catch (const NotFound& e) {
+    return {404, json{{"detail", e.what()}}};
+  } catch (const PayloadTooLarge& e) {
+    return {413, json{{"detail", e.what()}}};
+  } catch (const UnsupportedMediaType& e) {
+    return {415, json{{"detail", e.what()}}};
+  } catch (const NotAcceptable& e) {
+    return {406, json{{"detail", e.what()}}};
+  } catch (const ServiceUnavailable& e) {
+    return {503, json{{"detail", e.what()}}};
+  } catch (...) {
+    return {500, error_body_for_status(500)};
+  }
+}
+
+const char* mime_type(BodyFormat format) {
+  return format == BodyFormat::JsonLines ? "application/jsonlines" : "application/json";
+}
+
+BodyFormat parse_content_type(std::string_view content_type) {
+  const std::string type = media_type(content_type);
+  if (type.empty() || is_json_type(type)) return BodyFormat::Json;
+  if (is_jsonlines_type(type)) return BodyFormat::JsonLines;
+  throw UnsupportedMediaType("Unsupported media type '" + std::string(trim(content_type)) +
+                             "': send application/json or application/jsonlines");
+}
+
+void check_accept(std::string_view accept, BodyFormat format) {
+  if (trim(accept).empty()) return;
+  std::string_view rest = accept;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string type = media_type(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (type == "*/*" || type == "application/*") return;
+    if (format == BodyFormat::Json ? is_json_type(type) : is_jsonlines_type(type)) return;
+  }
+  throw NotAcceptable(std::string("Not acceptable: this request is answered as ") + mime_type(format));
+}
+
+InvocationRequest parse_request(const json& value, const json& loc, const ServiceLimits& limits) {
+  if (!value.is_object()) {
+    throw ValidationError({issue(loc, "Input should be a valid dictionary or object to extract fields from",
+                                 "model_attributes_type", value)});
+  }
+  std::vector<ValidationIssue> issues;
+  InvocationRequest request;
+  // Optional fields treat null as absent, as pydantic's Optional[...] = None does.
+  const auto field = [&](const char* name) -> const json* {
+    const auto it = value.find(name);
+    return it == value.end() || it->is_null() ? nullptr : &*it;
+  };
+
+  if (const auto it = value.find("user_id"); it != value.end()) {
+    request.user_id = strict_string(*it, at(loc, "user_id"), issues);
+  }
+  if (const json* history = field("history")) {
+    request.history = string_list(*history, at(loc, "history"), limits.max_list_length, issues);
+  }
+  if (const json* similar = field("similar_to")) request.similar_to = strict_string(*similar, at(loc, "similar_to"), issues);
+  if (const json* k = field("k")) {
+    if (auto number = lax_int(*k, at(loc, "k"), issues)) {
+      if (*number < 1) {
+        issues.push_back(issue(at(loc, "k"), "Input should be greater than or equal to 1", "greater_than_equal", *k,
+                               json{{"ge", 1}}));
+      } else if (*number > limits.max_k) {
+        issues.push_back(issue(at(loc, "k"), "Input should be less than or equal to " + std::to_string(limits.max_k),
+                               "less_than_equal", *k, json{{"le", limits.max_k}}));
+      } else {
+        request.k = static_cast<int>(*number);
+      }
+    }
+  }
+  if (const json* exclude = field("exclude")) {
+    request.exclude = string_list(*exclude, at(loc, "exclude"), limits.max_list_length, issues);
+  }
+  if (const json* flag = field("include_watched")) {
+    request.include_watched = lax_bool(*flag, at(loc, "include_watched"), issues).value_or(false);
+  }
+  if (const json* flag = field("explain")) request.explain = lax_bool(*flag, at(loc, "explain"), issues).value_or(false);
+
+  const bool has_user_field = value.contains("user_id");
+  const bool has_history = field("history") != nullptr;
+  const bool has_similar = field("similar_to") != nullptr;
+  if (has_similar && (has_user_field || has_history)) {
+    issues.push_back(issue(loc, "Value error, similar_to cannot be combined with user_id or history", "value_error"));
+  } else if (!has_user_field && !has_history && !has_similar) {
+    issues.push_back(issue(at(loc, "user_id"), "Field required", "missing"));
+  }
+  if (!issues.empty()) throw ValidationError(std::move(issues));
+  return request;
+}
+
+json answer(const Recommender& recommender, const InvocationRequest& request) {
+  RecommendOptions options;
+  options.k = request.k;
+  options.include_watched = request.include_watched;
+  options.exclude = request.exclude;
+  options.explain = request.explain;
+
+  if (request.similar_to) {
+    return json{{"similarTo", *request.similar_to},
+                {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}};
+  }
+  json user = request.user_id ? json(*request.user_id) : json(nullptr);
+  if (request.history.empty()) {
+    return json{{"userId", std::move(user)},
+                {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}};
+  }
+  // Fold-in. A known user keeps what they watched (with its weights) and gains the history.
+  std::vector<std::string> videos = request.history;
+  std::vector<float> weights(videos.size(), 1.0f);
+  if (request.user_id) {
+    if (const auto index = recommender.mappings().users.find(*request.user_id)) {
+      const SparseMatrix& watched = recommender.watched();
+      for (auto entry = watched.row_offsets[*index]; entry < watched.row_offsets[*index + 1]; ++entry) {
+        videos.push_back(recommender.mappings().videos.id(watched.col_indices[entry]));
+        weights.push_back(watched.values[entry]);
+      }
+    }
+  }
+  return json{{"userId", std::move(user)},
+              {"recommendations",
+               recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain)}};
+}
+
+json parse_json_body(std::string_view text, const ServiceLimits& limits) {
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    throw ValidationError({issue(json::array({"body"}), "Field required", "missing")});
+  }
+  if (!valid_utf8(text) || !starts_like_json(text)) {
+    throw MalformedBody("the body is not JSON");
+  }
+  if (nested_deeper_than(text, limits.max_json_depth)) {
+    throw ValidationError({issue(json::array({"body"}), "JSON decode error", "json_invalid", nullptr,
+                                 json{{"error", "nested deeper than " + std::to_string(limits.max_json_depth) + " levels"}})});
+  }
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    std::string message = e.what();
+    // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
+    if (const auto colon = message.find(": "); colon != std::string::npos) message = message.substr(colon + 2);
+    throw ValidationError({issue(json::array({"body", e.byte > 0 ? e.byte - 1 : 0}), "JSON decode error",
+                                 "json_invalid", nullptr, json{{"error", message}})});
+  }
+}
+
+Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format, const ServiceLimits& limits) {
+  Reply reply;
+  reply.content_type = mime_type(format);
+  if (format == BodyFormat::Json) {
+    reply.body = answer_value(recommender, parse_json_body(body, limits), limits).dump();
+    return reply;
+  }
+  // JSON Lines: cut at '\n'; a final newline ends the last line rather than starting one.
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  while (start < body.size()) {
+    const auto end = body.find('\n', start);
+    std::string_view line = body.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  if (lines.size() > limits.max_batch) {
+    throw ValidationError({issue(json::array({"body"}),
+                                 "Too many lines: at most " + std::to_string(limits.max_batch) + ", not " +
+                                     std::to_string(lines.size()),
+                                 "too_long", nullptr, json{{"max_length", limits.max_batch}, {"actual_length", lines.size()}})});
+  }
+  for (const auto line : lines) {
+    try {
+      reply.body += answer_value(recommender, parse_json_body(line, limits), limits).dump();
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (...) {
+      reply.body += error_item(std::current_exception()).dump();
+    }
+    reply.body += '\n';
+  }
+  return reply;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// The FNV-1a checksum that closes als_model.bin identifies its content; reading 8 bytes is
+// far cheaper than hashing the factors again. "unknown" for a file that cannot be sought
+// (a pipe).
+std::string model_version(const std::string& model_path) {
+  std::ifstream file(model_path, std::ios::binary);
+  std::error_code error;
+  if (!file || !std::filesystem::is_regular_file(model_path, error)) return "unknown";
+  file.seekg(-8, std::ios::end);
+  std::array<unsigned char, 8> bytes{};
+  if (!file.read(reinterpret_cast<char*>(bytes.data()), bytes.size())) return "unknown";
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (auto it = bytes.rbegin(); it != bytes.rend(); ++it) {
+    hex += digits[*it >> 4];
+    hex += digits[*it & 15];
+  }
+  return hex;
+}
+
+}  // namespace
+
+std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory) {
+  const auto started = std::chrono::steady_clock::now();
+  std::error_code error;
+  if (!std::filesystem::is_directory(directory, error)) {
+    throw IoError("model directory '" + directory + "' does not exist or is not a directory");
+  }
+  auto snapshot = std::make_shared<ModelSnapshot>();
+  snapshot->directory = directory;
+  snapshot->resolved_directory = std::filesystem::canonical(directory, error).string();
+  if (error) snapshot->resolved_directory = directory;
+  // Resolve once, so every file comes from the same target even if a `current` link moves.
+  const ArtifactPaths paths = resolve_artifact_paths(snapshot->resolved_directory);
+  snapshot->recommender = Recommender::load(paths);
+  snapshot->version = model_version(paths.model);
+  snapshot->users = snapshot->recommender->mappings().users.size();
+  snapshot->videos = snapshot->recommender->mappings().videos.size();
+  snapshot->load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  snapshot->loaded_at_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return snapshot;
+}
+
+std::string model_fingerprint(const std::string& directory) {
+  std::error_code error;
+  const auto resolved = std::filesystem::canonical(directory, error);
+  if (error) return {};
+  std::string fingerprint = resolved.string();
+  for (const char* name : {kRatingsFileName, kMappingsFileName, kModelFileName}) {
+    struct stat info {};
+    if (::stat((resolved / name).c_str(), &info) != 0) return {};
+    fingerprint += '|' + std::to_string(info.st_ino) + ':' + std::to_string(info.st_size) + ':' +
+                   std::to_string(info.st_mtim.tv_sec) + '.' + std::to_string(info.st_mtim.tv_nsec);
+  }
+  return fingerprint;
+}
+
+}  // namespace vr
