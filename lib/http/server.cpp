@@ -275,7 +275,8 @@ void Server::register_routes() {
 
   // Every error answer is JSON. Handlers set their own bodies; this fills in the rest (404 for
   // unknown routes, 405, and the library's own 400/413/414 answers).
-  server_.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+  server_.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (response.status == 404) {
       const auto route = route_methods().find(request.path);
@@ -286,7 +287,7 @@ void Server::register_routes() {
     }
     response.set_content(error_body_for_status(response.status).dump(), "application/json");
     return httplib::Server::HandlerResponse::Handled;
-  });
+  }));
   server_.set_exception_handler(
       [this](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
         answer_error(response, error, request);

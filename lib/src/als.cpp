@@ -317,10 +317,10 @@ void check_finite(const FactorMatrix& factors, const std::string& what) {
   }
 }
 
-AlsFactors train_als(const SparseMatrix& ratings, const TrainConfig& config,
-                     const IterationCallback& on_iteration) {
+AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const IterationCallback& on_iteration) {
   validate(config);
-  const SparseMatrix user_confidence = confidence_matrix(ratings, config);
+  for (float& value : ratings.values) value = confidence_of(value, config);
+  const SparseMatrix& user_confidence = ratings;
   const SparseMatrix item_confidence = user_confidence.transposed();
   const int threads = resolve_thread_count(config.threads);
 

@@ -2,6 +2,7 @@
 
 #include <libfccp/csv.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -11,8 +12,51 @@
 
 namespace vr {
 
+namespace {
+
+// The stream as LineReader's byte source, always ending in '\n' and refusing NUL bytes.
+// LineReader mishandles a last line without a newline when the byte just past the data in its
+// buffer happens to be '\n' (stale bytes of an earlier block, in files over 48 MiB): it steps
+// past the end of the data and returns stale bytes as more lines, then reads off the buffer.
+// Found by tests/fuzz/fuzz_interactions. And it returns C strings, so a NUL byte would silently
+// cut a line short ("1\0.5" read as "1").
+class TerminatedStreamSource : public io::ByteSourceBase {
+ public:
+  TerminatedStreamSource(std::istream& input, const std::string& source_name)
+      : input_(input), source_name_(source_name) {}
+
+  int read(char* buffer, int size) override {
+    if (finished_) return 0;
+    input_.read(buffer, size);
+    int count = static_cast<int>(input_.gcount());
+    if (const void* nul = std::memchr(buffer, '\0', static_cast<std::size_t>(count))) {
+      const auto before = std::count(static_cast<const char*>(buffer), static_cast<const char*>(nul), '\n');
+      throw InvalidInput(source_name_ + ":" + std::to_string(newlines_ + before + 1) +
+                         ": NUL byte in the input (not a text CSV file?)");
+    }
+    newlines_ += static_cast<std::uint64_t>(std::count(buffer, buffer + count, '\n'));
+    if (count > 0) last_byte_ = buffer[count - 1];
+    if (count < size) {
+      if (input_.bad()) throw IoError(source_name_ + ": read error");
+      if (last_byte_ != '\n' && last_byte_ != '\0') buffer[count++] = '\n';
+      finished_ = true;
+    }
+    return count;
+  }
+
+ private:
+  std::istream& input_;
+  std::string source_name_;
+  std::uint64_t newlines_ = 0;
+  char last_byte_ = '\0';  // '\0' until a byte was read (NULs are refused above)
+  bool finished_ = false;
+};
+
+}  // namespace
+
 struct CsvReader::LineSource {
-  LineSource(const std::string& name, std::istream& input) : reader(name, input) {}
+  LineSource(const std::string& name, std::istream& input)
+      : reader(name, std::make_unique<TerminatedStreamSource>(input, name)) {}
   io::LineReader reader;
 };
 
@@ -29,7 +73,11 @@ bool CsvReader::next_row(std::vector<std::string_view>& fields) {
       line = lines_->reader.next_line();
     } catch (const io::error::line_length_limit_exceeded&) {
       throw InvalidInput(source_name_ + ":" + std::to_string(line_number_ + 1) +
-                         ": line longer than 1 MiB");
+                         ": line longer than 16 MiB");
+    } catch (const InvalidInput&) {
+      throw;
+    } catch (const IoError&) {
+      throw;
     } catch (const std::exception& error) {
       throw IoError(source_name_ + ": " + error.what());
     }

@@ -14,42 +14,58 @@ SparseMatrix build_sparse_matrix(const std::vector<Rating>& ratings, std::uint32
   SparseMatrix matrix;
   matrix.rows = rows;
   matrix.cols = cols;
-  // Counting sort by row, then sort each row by column and merge duplicates.
-  std::vector<std::uint64_t> counts(static_cast<std::size_t>(rows) + 1, 0);
+  // Counting sort by row straight into the CSR arrays (no intermediate copy: this is the
+  // peak of vr-train's memory), then sort each row by column and merge duplicates in place.
+  matrix.row_offsets.assign(static_cast<std::size_t>(rows) + 1, 0);
   for (const auto& rating : ratings) {
     if (rating.user >= rows || rating.video >= cols) {
       throw InvalidInput("rating (" + std::to_string(rating.user) + ", " +
                          std::to_string(rating.video) + ") outside a " + std::to_string(rows) +
                          " x " + std::to_string(cols) + " matrix");
     }
-    ++counts[rating.user + 1];
+    ++matrix.row_offsets[rating.user + 1];
   }
-  for (std::uint32_t r = 0; r < rows; ++r) counts[r + 1] += counts[r];
-  std::vector<std::pair<std::uint32_t, float>> entries(ratings.size());
+  for (std::uint32_t r = 0; r < rows; ++r) matrix.row_offsets[r + 1] += matrix.row_offsets[r];
+  matrix.col_indices.resize(ratings.size());
+  matrix.values.resize(ratings.size());
   {
-    std::vector<std::uint64_t> next(counts.begin(), counts.end() - 1);
-    for (const auto& rating : ratings) entries[next[rating.user]++] = {rating.video, rating.value};
-  }
-  matrix.row_offsets.assign(static_cast<std::size_t>(rows) + 1, 0);
-  matrix.col_indices.reserve(ratings.size());
-  matrix.values.reserve(ratings.size());
-  for (std::uint32_t r = 0; r < rows; ++r) {
-    auto begin = entries.begin() + static_cast<std::ptrdiff_t>(counts[r]);
-    auto end = entries.begin() + static_cast<std::ptrdiff_t>(counts[r + 1]);
-    if (!std::is_sorted(begin, end, [](const auto& a, const auto& b) { return a.first < b.first; })) {
-      std::stable_sort(begin, end, [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::uint64_t> next(matrix.row_offsets.begin(), matrix.row_offsets.end() - 1);
+    for (const auto& rating : ratings) {
+      const std::uint64_t position = next[rating.user]++;
+      matrix.col_indices[position] = rating.video;
+      matrix.values[position] = rating.value;
     }
-    for (auto it = begin; it != end; ++it) {
-      if (!matrix.col_indices.empty() && matrix.values.size() > matrix.row_offsets[r] &&
-          matrix.col_indices.back() == it->first) {
-        matrix.values.back() += it->second;
-      } else {
-        matrix.col_indices.push_back(it->first);
-        matrix.values.push_back(it->second);
+  }
+  std::vector<std::pair<std::uint32_t, float>> row_entries;
+  std::uint64_t write = 0;
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    const std::uint64_t begin = matrix.row_offsets[r];
+    const std::uint64_t end = matrix.row_offsets[r + 1];
+    matrix.row_offsets[r] = write;
+    if (!std::is_sorted(matrix.col_indices.begin() + static_cast<std::ptrdiff_t>(begin),
+                        matrix.col_indices.begin() + static_cast<std::ptrdiff_t>(end))) {
+      row_entries.clear();
+      for (std::uint64_t k = begin; k < end; ++k) row_entries.emplace_back(matrix.col_indices[k], matrix.values[k]);
+      std::stable_sort(row_entries.begin(), row_entries.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (std::uint64_t k = begin; k < end; ++k) {
+        matrix.col_indices[k] = row_entries[k - begin].first;
+        matrix.values[k] = row_entries[k - begin].second;
       }
     }
-    matrix.row_offsets[r + 1] = matrix.values.size();
+    for (std::uint64_t k = begin; k < end; ++k) {
+      if (write > matrix.row_offsets[r] && matrix.col_indices[write - 1] == matrix.col_indices[k]) {
+        matrix.values[write - 1] += matrix.values[k];  // a duplicate pair: sum it
+      } else {
+        matrix.col_indices[write] = matrix.col_indices[k];
+        matrix.values[write] = matrix.values[k];
+        ++write;
+      }
+    }
   }
+  matrix.row_offsets[rows] = write;
+  matrix.col_indices.resize(write);
+  matrix.values.resize(write);
   return matrix;
 }
 

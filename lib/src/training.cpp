@@ -11,7 +11,7 @@
 namespace vr {
 
 SparseMatrix load_ratings_matrix(const std::string& ratings_path, const std::string& mappings_path) {
-  std::vector<Rating> ratings;
+  std::vector<Rating> ratings;  // freed on return: only the matrix stays
   if (ratings_path == "-") {
     ratings = read_ratings_csv(std::cin, "<stdin>");
   } else {
@@ -40,7 +40,7 @@ Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
   if (!parent.empty()) ensure_directory(parent.string());
   AtomicFileWriter model_writer(job.model_path);
 
-  const SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
+  SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
   if (ratings.nnz() == 0) throw InvalidInput("'" + job.ratings_path + "' holds no ratings; nothing to train on");
 
   Model model;
@@ -51,7 +51,7 @@ Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
   model.info.n_users = ratings.rows;
   model.info.n_videos = ratings.cols;
   model.info.n_ratings = ratings.nnz();
-  model.factors = train_als(ratings, job.config, [&](const IterationReport& report) {
+  model.factors = train_als(std::move(ratings), job.config, [&](const IterationReport& report) {
     if (report.loss == report.loss) model.info.loss_history.push_back(report.loss);  // skip NaN
     if (on_iteration) on_iteration(report);
   });

@@ -77,10 +77,11 @@ SparseMatrix confidence_matrix(const SparseMatrix& ratings, const TrainConfig& c
 // Uniform [0, 0.01) float32 initial factors from `seed` (rows x factors).
 FactorMatrix initial_factors(std::uint32_t rows, int factors, std::uint64_t seed);
 
-// Trains ALS on a users x videos ratings matrix. Calls on_iteration after every iteration.
+// Trains ALS on a users x videos ratings matrix (taken by value: move it in to save a copy;
+// it becomes the confidence matrix in place). Calls on_iteration after every iteration.
 // Throws NumericalError if a factor ends up NaN or infinite, or (Cholesky) a system is not
 // positive definite.
-AlsFactors train_als(const SparseMatrix& ratings, const TrainConfig& config,
+AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config,
                      const IterationCallback& on_iteration = {});
 
 // One half-iteration: recomputes every row of `solved` (e.g. user factors) from the

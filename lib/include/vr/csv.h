@@ -24,8 +24,8 @@ class CsvReader {
   CsvReader& operator=(const CsvReader&) = delete;
 
   // Reads the next non-blank line and splits it into fields. Returns false at end of input.
-  // The views stay valid until the next call. Throws InvalidInput for an unterminated quote
-  // or a line over 1 MiB.
+  // The views stay valid until the next call. Throws InvalidInput for an unterminated quote,
+  // a line over 16 MiB or a NUL byte (the constructor may throw that too: it reads ahead).
   bool next_row(std::vector<std::string_view>& fields);
   // 1-based line number of the row last returned (header = line 1).
   std::uint64_t line_number() const { return line_number_; }

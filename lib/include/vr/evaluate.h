@@ -1,0 +1,119 @@
+// vr-evaluate's job: split ratings into train and test, train ALS on the train part, and
+// report ranking metrics at several cut-offs beside the most-popular baseline. Metrics are
+// evaluation.h's (README "Metrics"); the split protocols are below.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "vr/als.h"
+#include "vr/evaluation.h"
+#include "vr/interactions.h"
+#include "vr/ratings.h"
+
+namespace vr {
+
+// How each user's ratings are divided between train and test.
+enum class SplitMethod {
+  Random,        // a seeded random test_ratio of each user's ratings (split_per_user_random)
+  LeaveLastOut,  // each user's most recent video (needs timestamps)
+  LastFraction,  // each user's most recent test_ratio of videos (needs timestamps)
+};
+
+std::string to_string(SplitMethod method);
+// Parses "random", "leave-last-out", "last-fraction"; throws InvalidInput otherwise.
+SplitMethod parse_split_method(const std::string& text);
+
+struct SplitConfig {
+  SplitMethod method = SplitMethod::Random;
+  double test_ratio = 0.25;  // share of each user's videos held out, in (0, 1); not used by LeaveLastOut
+  std::uint64_t seed = 42;   // seeds the Random split
+};
+
+// Ratings with, per (user, video), the time of the pair's latest event.
+struct TimedRatings {
+  SparseMatrix ratings;            // users x videos, summed weights
+  std::vector<double> timestamps;  // aligned with ratings.values: seconds since the epoch
+};
+
+// Parses a timestamp: seconds since the epoch (e.g. "881250949", "1.5e9") or ISO 8601 UTC
+// ("2026-01-05T09:12:00Z", "2026-01-05 09:12:00", "2026-01-05", with optional fractional
+// seconds and a +HH:MM / -HH:MM offset). Returns nullopt for anything else.
+std::optional<double> parse_timestamp(std::string_view text);
+
+// Reads raw interactions (the vr-features input: user_id, video_id, event or value, and a
+// timestamp column) and sums weights per (user, video) as vr-features does, keeping each
+// pair's latest timestamp. Pairs whose weights sum to zero are dropped. Throws InvalidInput
+// naming `source_name`, the line and the field on a bad row, or when there is no timestamp column.
+TimedRatings read_timed_interactions(std::istream& input, const std::string& source_name,
+                                     const FeaturesConfig& features);
+
+// Per user, the newest videos go to test: one (LeaveLastOut) or round(test_ratio * count)
+// (LastFraction), keeping at least one in train; ties in time go by video index.
+Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio);
+
+// The metrics of one model or baseline at each cut-off.
+struct MetricsTable {
+  std::vector<RankingMetrics> at_k;  // in the order of EvaluateConfig::cutoffs
+};
+
+// How the split went.
+struct SplitSummary {
+  SplitConfig config;
+  std::uint32_t users = 0;
+  std::uint32_t videos = 0;
+  std::uint64_t train_ratings = 0;
+  std::uint64_t test_ratings = 0;
+  std::uint64_t users_evaluated = 0;  // users with at least one test video
+};
+
+struct EvaluationReport {
+  MetricsTable model;
+  MetricsTable popularity;
+  SplitSummary split;
+  TrainConfig train;
+  std::vector<int> cutoffs;
+  double train_seconds = 0;  // wall time of training
+};
+
+struct EvaluateConfig {
+  SplitConfig split;
+  TrainConfig train;
+  std::vector<int> cutoffs{10};  // K of the metrics, each >= 1
+};
+
+// Splits `ratings`, trains on the train part, ranks all videos minus each user's training
+// videos, and computes metrics for the model and the most-popular baseline.
+EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& config,
+                          const IterationCallback& on_iteration = {});
+// The same for timestamped data (any split method).
+EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config,
+                          const IterationCallback& on_iteration = {});
+
+// A fixed-width table: one row per metric and K, columns model and popularity, then the
+// split and training summary lines.
+void write_report_table(std::ostream& output, const EvaluationReport& report);
+// One JSON object: {"model": {"precision@10": ..., "recall@10", "ndcg@10", "map@10",
+// "hit_rate@10", "coverage@10", ... for each K}, "popularity": {same keys}, "split": {...},
+// "config": {...}}, followed by a newline.
+void write_report_json(std::ostream& output, const EvaluationReport& report);
+
+// What vr-evaluate was asked to do, as plain data.
+struct EvaluateJob {
+  std::string ratings_path;       // ratings.csv ("-" = stdin); used when interactions_path is empty
+  std::string mappings_path;      // mappings.bin for the shape; empty = from the largest indices
+  std::string interactions_path;  // raw interactions CSV ("-" = stdin); needed for time splits
+  FeaturesConfig features;        // event weights for interactions_path
+  EvaluateConfig config;
+  bool json = false;              // write_report_json instead of the table
+  std::string output_path = "-";  // "-" = stdout; a file is written atomically
+};
+
+// Loads the data, evaluates and writes the report (output opened before training). Throws
+// InvalidInput for a time split without timestamps or a bad configuration.
+EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration = {});
+
+}  // namespace vr
