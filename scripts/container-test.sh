@@ -38,6 +38,11 @@ debian_sources=(
 build_packages="build-essential,cmake,make,pkg-config,libcli11-dev,libeigen3-dev,libfccp-dev,libcereal-dev,libcpp-httplib-dev,nlohmann-json3-dev,nodejs,npm,ca-certificates"
 
 started=$SECONDS
+# One container test at a time on a machine (ctest -j, several work trees): they share
+# podman's storage and two image builds at once would only slow both.
+exec 9> /tmp/vr-container-test.lock
+flock 9
+
 log() { printf 'container-test: %s\n' "$*" >&2; }
 skip() {
   printf '\n*** SKIP: container test: %s ***\n\n' "$*"
