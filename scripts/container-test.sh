@@ -167,8 +167,11 @@ start() {  # start NAME PORT [podman run options...] -- [container args...]
   while [ $# -gt 0 ] && [ "$1" != -- ]; do options+=("$1"); shift; done
   shift
   containers+=("$name")
+  # Without systemd podman logs that it cannot set up the health check timer: harmless,
+  # so its stderr is shown only if the run itself fails.
   podman run -d --pull=never --name "$name" -p "127.0.0.1:$port:8080" "${options[@]}" \
-    "$image" "$@" >/dev/null
+      "$image" "$@" >/dev/null 2>"$work/run-$name.log" \
+    || { cat "$work/run-$name.log" >&2; return 1; }
 }
 wait_ready() {  # wait_ready PORT: until /ping answers 200, at most 30 s
   local port="$1" deadline=$((SECONDS + 30))
@@ -218,7 +221,7 @@ EOF
 serve_test() {
   local name="vr-container-test-serve-$$" port
   port="$(free_port)"
-  start "$name" "$port" -- serve
+  start "$name" "$port" -- serve || { fail "serve: podman run"; return; }
   if ! wait_ready "$port"; then
     fail "serve: /ping healthy within 30 s"; podman logs "$name" 2>&1 | tail -n 20; return
   fi
@@ -243,7 +246,7 @@ serve_test() {
   check "serve: unknown route is a 404" test "${answer%% *}" = 404
   check "serve: /docs is the Swagger UI page" page_check "$base/docs" swagger
   check "serve: /redoc is the ReDoc page" page_check "$base/redoc" redoc
-  check "serve: the image's HEALTHCHECK passes" podman healthcheck run "$name"
+  check "serve: the image's HEALTHCHECK passes" podman healthcheck run "$name" 2>/dev/null
   check "serve: SIGTERM stops it cleanly within 30 s" stop_cleanly "$name"
 }
 timed "serve test" serve_test
@@ -274,7 +277,7 @@ train_test() {
   check "train: no failure file after success" test ! -e "$ml/output/failure"
 
   port="$(free_port)"
-  start "$name" "$port" -v "$ml/model:/opt/ml/model:ro" -- serve
+  start "$name" "$port" -v "$ml/model:/opt/ml/model:ro" -- serve || { fail "serve trained model: podman run"; return; }
   if ! wait_ready "$port"; then
     fail "serve trained model: /ping within 30 s"; podman logs "$name" 2>&1 | tail -n 20; return
   fi

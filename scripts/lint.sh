@@ -21,7 +21,7 @@ fi
 shell_scripts=(docker/entrypoint.sh docker/train.sh scripts/sagemaker-deploy.sh
                scripts/container-test.sh scripts/lint.sh
                tests/e2e/sagemaker_files.sh tests/e2e/sagemaker_deploy_dry_run.sh
-               tests/e2e/container.sh)
+               tests/e2e/container.sh tests/e2e/container_scripts.sh)
 echo "lint: shellcheck ${shell_scripts[*]}"
 shellcheck "${shell_scripts[@]}" || status=1
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The image's entry point and training script outside any container, so they are tested
+# where podman is not available: docker/entrypoint.sh hands `serve` to vr-serve with the
+# SageMaker defaults (checked with a stand-in vr-serve), and docker/train.sh honours the
+# SageMaker training contract with the real vr-features and vr-train.
+set -euo pipefail
+repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+bin_dir="${VR_BIN_DIR:-$repo_root/build/bin}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+passed=0 failed=0
+check() {
+  local description="$1"; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok   $description"
+  else failed=$((failed + 1)); echo "FAIL $description"; fi
+}
+
+# --- entrypoint.sh ------------------------------------------------------------------------
+mkdir -p "$work/fake-bin"
+for tool in vr-serve vr-train-job vr-recommend; do
+  printf '#!/usr/bin/env bash\necho "%s $*"\n' "$tool" > "$work/fake-bin/$tool"
+  chmod +x "$work/fake-bin/$tool"
+done
+entry() { env -u SAGEMAKER_BIND_TO_PORT -u VR_MODEL_DIR PATH="$work/fake-bin:$PATH" "$@"; }
+entrypoint="$repo_root/docker/entrypoint.sh"
+check "entrypoint: no argument serves on 0.0.0.0:8080 from /opt/ml/model" \
+  test "$(entry "$entrypoint")" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080"
+check "entrypoint: serve, as SageMaker starts it" \
+  test "$(entry "$entrypoint" serve)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080"
+check "entrypoint: SAGEMAKER_BIND_TO_PORT sets the port" \
+  test "$(entry SAGEMAKER_BIND_TO_PORT=9001 "$entrypoint" serve)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 9001"
+check "entrypoint: options after serve replace the defaults, never repeat them" \
+  test "$(entry "$entrypoint" serve --port=7000 --model-dir /m --threads 4)" = "vr-serve serve --host 0.0.0.0 --port=7000 --model-dir /m --threads 4"
+check "entrypoint: train runs the training job" test "$(entry "$entrypoint" train)" = "vr-train-job "
+check "entrypoint: any other command runs as given" \
+  test "$(entry "$entrypoint" vr-recommend --user u001)" = "vr-recommend --user u001"
+
+# --- train.sh with the real tools -----------------------------------------------------------
+if [ ! -x "$bin_dir/vr-features" ] || [ ! -x "$bin_dir/vr-train" ]; then
+  echo "SKIP (part): vr-features/vr-train are not built in $bin_dir: train.sh not run"
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]; exit
+fi
+ml="$work/ml"
+train() { VR_ML_ROOT="$ml" VR_BIN_DIR="$bin_dir" bash "$repo_root/docker/train.sh" > "$work/train.log" 2>&1; }
+hyperparameters() { printf '%s\n' "$1" > "$ml/input/config/hyperparameters.json"; }
+mkdir -p "$ml/input/data/train/part" "$ml/input/config"
+cp "$repo_root/data/interactions.csv" "$ml/input/data/train/part/a.csv"
+printf 'user_id,video_id,event,timestamp\r\nu777,v003,complete,2026-02-01T10:00:00Z\r\nu777,v004,like,2026-02-01T11:00:00Z' \
+  > "$ml/input/data/train/b.csv"   # CRLF, no final newline
+hyperparameters '{"factors": "4", "iterations": "3", "seed": "5", "sagemaker_region": "us-east-1", "_tuning_objective_metric": "x"}'
+check "train: succeeds on two CSVs with SageMaker's own hyperparameters ignored" train
+check "train: writes the three model files" \
+  test -s "$ml/model/ratings.csv" -a -s "$ml/model/mappings.bin" -a -s "$ml/model/als_model.bin"
+check "train: reads every file (u777 from b.csv is in the mappings)" grep -q u777 "$ml/model/mappings.bin"
+check "train: no failure file on success" test ! -e "$ml/output/failure"
+small_model="$(wc -c < "$ml/model/als_model.bin")"
+hyperparameters '{"factors": "16", "iterations": "3"}'
+train
+check "train: the factors hyperparameter reaches vr-train (bigger model)" \
+  test "$(wc -c < "$ml/model/als_model.bin")" -gt "$small_model"
+cp -r "$ml/model" "$work/good-model"
+
+failing() {  # failing DESCRIPTION EXPECTED_REASON: train fails, says why, keeps the model
+  local description="$1" reason="$2" status=0
+  train || status=$?
+  check "train fails: $description (exit non-zero)" test "$status" -ne 0
+  check "train fails: $description (failure file says '$reason')" grep -q -- "$reason" "$ml/output/failure"
+  check "train fails: $description (model dir unchanged)" diff -r "$work/good-model" "$ml/model"
+}
+hyperparameters '{"factor": "8"}'
+failing "unknown hyperparameter" "unknown hyperparameter 'factor'"
+hyperparameters '{"factors": "0"}'
+failing "factors out of range" "factors"
+hyperparameters '{"alpha": "much"}'
+failing "alpha not a number" "alpha"
+hyperparameters '{"solver": "magic"}'
+failing "unknown solver" "solver"
+hyperparameters '{"skip_invalid": "maybe"}'
+failing "skip_invalid not a boolean" "must be true or false"
+hyperparameters '{"factors": ["8"]}'
+failing "array value" "must be a string"
+hyperparameters '["factors", "8"]'
+failing "hyperparameters not an object" "not a JSON object"
+hyperparameters '{}'
+printf 'user,video\nu1,v1\n' > "$ml/input/data/train/c.csv"
+failing "CSV headers differ" "differs from"
+rm "$ml/input/data/train/c.csv"
+printf 'user_id,video_id,event,timestamp\nu1,v1,watch,2026-01-01T00:00:00Z\nu2,v2,binge,2026-01-01T00:00:00Z\n' \
+  > "$ml/input/data/train/part/bad.csv"
+failing "an unknown event name" "vr-features failed"
+hyperparameters '{"skip_invalid": "true"}'
+check "train: skip_invalid=true skips the bad row" train
+rm -rf "$ml/input/data/train"/*
+mkdir -p "$ml/input/data/train"
+cp -r "$work/good-model/." "$ml/model/"
+failing "no CSV in the channel" "no .csv files"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
