@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vr/als.h"
@@ -36,7 +38,8 @@ struct SplitConfig {
 // Ratings with, per (user, video), the time of the pair's latest event.
 struct TimedRatings {
   SparseMatrix ratings;            // users x videos, summed weights
-  std::vector<double> timestamps;  // aligned with ratings.values: seconds since the epoch
+  std::vector<double> timestamps;  // aligned with ratings.values: seconds since the epoch; empty
+                                   // when the input had no timestamp column
 };
 
 // Parses a timestamp: seconds since the epoch (e.g. "881250949", "1.5e9") or ISO 8601 UTC
@@ -44,15 +47,16 @@ struct TimedRatings {
 // seconds and a +HH:MM / -HH:MM offset). Returns nullopt for anything else.
 std::optional<double> parse_timestamp(std::string_view text);
 
-// Reads raw interactions (the vr-features input: user_id, video_id, event or value, and a
-// timestamp column) and sums weights per (user, video) as vr-features does, keeping each
-// pair's latest timestamp. Pairs whose weights sum to zero are dropped. Throws InvalidInput
-// naming `source_name`, the line and the field on a bad row, or when there is no timestamp column.
+// Reads raw interactions (the vr-features input: user_id, video_id, event or value, and an
+// optional timestamp column) and sums weights per (user, video) as vr-features does, keeping
+// each pair's latest timestamp. Pairs whose weights sum to zero are dropped. Throws
+// InvalidInput naming `source_name`, the line and the field on the first bad row.
 TimedRatings read_timed_interactions(std::istream& input, const std::string& source_name,
                                      const FeaturesConfig& features);
 
 // Per user, the newest videos go to test: one (LeaveLastOut) or round(test_ratio * count)
-// (LastFraction), keeping at least one in train; ties in time go by video index.
+// (LastFraction), keeping at least one in train; ties in time go by video index. Throws
+// InvalidInput when `data` has no timestamps.
 Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio);
 
 // The metrics of one model or baseline at each cut-off.

@@ -1,0 +1,100 @@
+// vr-recommend: top-N videos for a user, a fold-in history, a list of users or every user;
+// similar videos; explanations.
+#include <iostream>
+
+#include "cli_common.h"
+#include "vr/artifacts.h"
+#include "vr/recommend_job.h"
+
+namespace {
+struct Options {
+  std::string dir = vr::kDefaultArtifactsDirectory;
+  std::string ratings;
+  std::string mappings;
+  std::string model;
+  std::string user;
+  std::string history;
+  std::string similar;
+  std::string users;
+  bool all_users = false;
+  int k = 5;
+  bool include_watched = false;
+  std::vector<std::string> exclude;
+  bool explain = false;
+  int explain_top = 3;
+  std::string titles;
+  std::string format = "auto";
+  int threads = 0;
+  std::string output = "-";
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Buffered stdin/stdout: --all-users writes hundreds of MB, and --users - looks at what
+  // stdin has buffered to answer available lines together.
+  std::ios::sync_with_stdio(false);
+  CLI::App app{
+      "vr-recommend: top-N videos from a trained model (als_model.bin, mappings.bin, and\n"
+      "ratings.csv for what each user already watched). Scores are x_u . y_i, best first.\n"
+      "Modes: --user ID; --history V1,V2 (fold-in of an unseen user, solved exactly);\n"
+      "--similar VIDEO (cosine of video factors); --users FILE|- (one user id or JSON object per\n"
+      "line -> JSON Lines in input order); --all-users (every user, streamed, multithreaded).\n"
+      "Exit status: 0 ok, 1 error (e.g. unknown --user), 3 a batch finished but some users\n"
+      "were unknown or some lines invalid (summary on stderr)."};
+  Options options;
+  app.add_option("--dir", options.dir, "Artifacts directory with als_model.bin, mappings.bin, ratings.csv")
+      ->capture_default_str();
+  app.add_option("--ratings", options.ratings, "Read ratings.csv from this file instead")->check(CLI::ExistingFile);
+  app.add_option("--mappings", options.mappings, "Read mappings.bin from this file instead")->check(CLI::ExistingFile);
+  app.add_option("--model", options.model, "Read als_model.bin from this file instead")->check(CLI::ExistingFile);
+  app.add_option("-u,--user", options.user, "Recommend for this user id (with --history: label of the fold-in user)");
+  app.add_option("--history", options.history,
+                 "Fold-in: comma-separated video ids the user watched, each optionally ID:WEIGHT (default weight 1)");
+  app.add_option("--similar", options.similar, "List the videos most similar to this video id");
+  app.add_option("--users", options.users, "Recommend for each user (or JSON request) per line of FILE, - = stdin")
+      ->check(vr::cli::ExistingFileOrDash);
+  app.add_flag("--all-users", options.all_users, "Recommend for every user in the model");
+  app.add_option("-k", options.k, "Videos per user (fewer if the catalog is smaller)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--include-watched", options.include_watched, "Keep videos the user already watched");
+  app.add_option("--exclude", options.exclude, "Comma-separated video ids to leave out")->delimiter(',');
+  app.add_flag("--explain", options.explain,
+               "Add the watched videos that contributed most to each score (scores then come from the\n"
+               "exact solve of the user's factor, so the contributions sum to them)");
+  app.add_option("--explain-top", options.explain_top, "Contributions listed per video with --explain")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--titles", options.titles, "Videos CSV (video_id,title,...) to add titles from")
+      ->check(CLI::ExistingFile);
+  app.add_option("--format", options.format,
+                 "auto (tsv for one query, json lines for batches), tsv, json, or csv (user_id,rank,video_id,score)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "tsv", "json", "csv"}));
+  app.add_option("--threads", options.threads, "Worker threads for --users and --all-users (0 = all cores)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-o,--output", options.output, "Write here instead of stdout (- = stdout); a file is written atomically")
+      ->capture_default_str();
+  vr::cli::add_version_flag(app);
+
+  return vr::cli::run(app, argc, argv, [&] {
+    vr::RecommendJob job;
+    job.artifacts = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings, options.model);
+    job.titles_path = options.titles;
+    job.user_id = options.user;
+    if (!options.history.empty()) job.history = vr::parse_history(options.history);
+    job.similar_to = options.similar;
+    job.users_path = options.users;
+    job.all_users = options.all_users;
+    job.options.k = options.k;
+    job.options.include_watched = options.include_watched;
+    job.options.exclude = options.exclude;
+    job.options.explain = options.explain;
+    job.options.explain_top = options.explain_top;
+    job.style.format = vr::parse_output_format(options.format);
+    job.threads = options.threads;
+    job.output_path = options.output;
+    const auto summary = vr::run_recommend(job);
+    if (job.users_path.empty() && !job.all_users) return vr::cli::kExitOk;
+    std::cerr << "vr-recommend: " << summary.answered << " users answered, " << summary.not_found << " not found, "
+              << summary.invalid << " invalid lines\n";
+    return summary.not_found + summary.invalid > 0 ? vr::cli::kExitPartial : vr::cli::kExitOk;
+  });
+}
