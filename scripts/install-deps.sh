@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libeigen3-dev libfccp-dev libcereal-dev libcpp-httplib-dev
   nlohmann-json3-dev catch2
   curl python3
+  nodejs npm chromium wrk
 )
 packages+=("$@")
 

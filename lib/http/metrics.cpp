@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace vr::http {
@@ -60,7 +61,9 @@ std::string Metrics::render(const ModelGauges& model) const {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
       cumulative += histogram.buckets[i];
-      out << "vr_http_request_duration_seconds_bucket{route=\"" << label << "\",le=\"" << kBuckets[i] << "\"} "
+      char bound[32];
+      std::snprintf(bound, sizeof bound, "%g", kBuckets[i]);
+      out << "vr_http_request_duration_seconds_bucket{route=\"" << label << "\",le=\"" << bound << "\"} "
           << cumulative << "\n";
     }
     out << "vr_http_request_duration_seconds_bucket{route=\"" << label << "\",le=\"+Inf\"} " << histogram.count << "\n";

@@ -19,6 +19,7 @@
 namespace vr {
 
 using nlohmann::json;
+using ojson = nlohmann::ordered_json;
 
 namespace {
 
@@ -130,13 +131,13 @@ std::vector<std::string> string_list(const json& value, const json& loc, std::si
   return out;
 }
 
-json recommendations_json(const std::vector<Recommendation>& recommendations, bool explain) {
-  json list = json::array();
+ojson recommendations_json(const std::vector<Recommendation>& recommendations, bool explain) {
+  ojson list = ojson::array();
   for (const auto& recommendation : recommendations) {
     // Scores are float32; widening to double prints them as Python's float(numpy.float32) does.
-    json item = {{"videoId", recommendation.video_id}, {"score", static_cast<double>(recommendation.score)}};
+    ojson item = {{"videoId", recommendation.video_id}, {"score", static_cast<double>(recommendation.score)}};
     if (explain) {
-      json because = json::array();
+      ojson because = ojson::array();
       for (const auto& part : recommendation.because) {
         because.push_back({{"videoId", part.video_id}, {"contribution", static_cast<double>(part.contribution)}});
       }
@@ -148,9 +149,9 @@ json recommendations_json(const std::vector<Recommendation>& recommendations, bo
 }
 
 // The error object that stands in for a failed batch instance or JSON line.
-json error_item(std::exception_ptr error) {
+ojson error_item(std::exception_ptr error) {
   ErrorReply reply = error_reply(error);
-  json item = {{"status", reply.status}};
+  ojson item = {{"status", reply.status}};
   item["detail"] = std::move(reply.body["detail"]);
   return item;
 }
@@ -239,7 +240,7 @@ bool is_jsonlines_type(const std::string& type) {
 }
 
 // Answers one request body value (a request object or a batch) as JSON.
-json answer_value(const Recommender& recommender, const json& value, const ServiceLimits& limits) {
+ojson answer_value(const Recommender& recommender, const json& value, const ServiceLimits& limits) {
   if (value.is_object() && value.contains("instances")) {
     const json& instances = value["instances"];
     const json loc = {"body", "instances"};
@@ -254,7 +255,7 @@ json answer_value(const Recommender& recommender, const json& value, const Servi
                                    json{{"field_type", "List"}, {"max_length", limits.max_batch},
                                         {"actual_length", instances.size()}})});
     }
-    json predictions = json::array();
+    ojson predictions = ojson::array();
     for (std::size_t i = 0; i < instances.size(); ++i) {
       try {
         predictions.push_back(answer(recommender, parse_request(instances[i], at(loc, i), limits)));
@@ -264,7 +265,7 @@ json answer_value(const Recommender& recommender, const json& value, const Servi
         predictions.push_back(error_item(std::current_exception()));
       }
     }
-    return json{{"predictions", std::move(predictions)}};
+    return ojson{{"predictions", std::move(predictions)}};
   }
   return answer(recommender, parse_request(value, json::array({"body"}), limits));
 }
@@ -303,36 +304,36 @@ const char* reason_phrase(int status) {
   }
 }
 
-json error_body_for_status(int status) { return json{{"detail", reason_phrase(status)}}; }
+ojson error_body_for_status(int status) { return ojson{{"detail", reason_phrase(status)}}; }
 
 ErrorReply error_reply(std::exception_ptr error) {
   try {
     if (error) std::rethrow_exception(error);
     return {500, error_body_for_status(500)};
   } catch (const ValidationError& e) {
-    json detail = json::array();
+    ojson detail = ojson::array();
     for (const auto& item : e.issues()) {
-      json entry = {{"type", item.type}, {"loc", item.loc}, {"msg", item.msg}};
-      if (!item.input.is_null()) entry["input"] = item.input;
-      if (!item.ctx.is_null()) entry["ctx"] = item.ctx;
+      ojson entry = {{"type", item.type}, {"loc", ojson(item.loc)}, {"msg", item.msg}};
+      if (!item.input.is_null()) entry["input"] = ojson(item.input);
+      if (!item.ctx.is_null()) entry["ctx"] = ojson(item.ctx);
       detail.push_back(std::move(entry));
     }
-    return {422, json{{"detail", std::move(detail)}}};
+    return {422, ojson{{"detail", std::move(detail)}}};
   } catch (const MalformedBody&) {
-    return {400, json{{"detail", "There was an error parsing the body"}}};
+    return {400, ojson{{"detail", "There was an error parsing the body"}}};
   } catch (const InvalidInput& e) {
-    return {422, json{{"detail", json::array({json{{"type", "value_error"}, {"loc", json::array({"body"})},
+    return {422, ojson{{"detail", json::array({ojson{{"type", "value_error"}, {"loc", ojson::array({"body"})},
                                                    {"msg", std::string("Value error, ") + e.what()}}})}}};
   } catch (const NotFound& e) {
-    return {404, json{{"detail", e.what()}}};
+    return {404, ojson{{"detail", e.what()}}};
   } catch (const PayloadTooLarge& e) {
-    return {413, json{{"detail", e.what()}}};
+    return {413, ojson{{"detail", e.what()}}};
   } catch (const UnsupportedMediaType& e) {
-    return {415, json{{"detail", e.what()}}};
+    return {415, ojson{{"detail", e.what()}}};
   } catch (const NotAcceptable& e) {
-    return {406, json{{"detail", e.what()}}};
+    return {406, ojson{{"detail", e.what()}}};
   } catch (const ServiceUnavailable& e) {
-    return {503, json{{"detail", e.what()}}};
+    return {503, ojson{{"detail", e.what()}}};
   } catch (...) {
     return {500, error_body_for_status(500)};
   }
@@ -416,7 +417,7 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
   return request;
 }
 
-json answer(const Recommender& recommender, const InvocationRequest& request) {
+ojson answer(const Recommender& recommender, const InvocationRequest& request) {
   RecommendOptions options;
   options.k = request.k;
   options.include_watched = request.include_watched;
@@ -424,12 +425,12 @@ json answer(const Recommender& recommender, const InvocationRequest& request) {
   options.explain = request.explain;
 
   if (request.similar_to) {
-    return json{{"similarTo", *request.similar_to},
+    return ojson{{"similarTo", *request.similar_to},
                 {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}};
   }
-  json user = request.user_id ? json(*request.user_id) : json(nullptr);
+  ojson user = request.user_id ? ojson(*request.user_id) : ojson(nullptr);
   if (request.history.empty()) {
-    return json{{"userId", std::move(user)},
+    return ojson{{"userId", std::move(user)},
                 {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}};
   }
   // Fold-in. A known user keeps what they watched (with its weights) and gains the history.
@@ -444,7 +445,7 @@ json answer(const Recommender& recommender, const InvocationRequest& request) {
       }
     }
   }
-  return json{{"userId", std::move(user)},
+  return ojson{{"userId", std::move(user)},
               {"recommendations",
                recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain)}};
 }

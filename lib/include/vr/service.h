@@ -85,10 +85,14 @@ class ServiceUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Answers keep their keys in the order written ({"userId", "recommendations"}, {"videoId",
+// "score"}), as the original service's did.
+using OrderedJson = nlohmann::ordered_json;
+
 // An error answer: the HTTP status and the JSON body, always {"detail": ...}.
 struct ErrorReply {
   int status = 500;
-  nlohmann::json body;
+  OrderedJson body;
 };
 
 // THE exception -> HTTP status mapping: ValidationError 422 (detail = list of issues),
@@ -99,7 +103,7 @@ ErrorReply error_reply(std::exception_ptr error);
 
 // The body for a status produced outside a handler (unknown route 404, 405, 413 from the HTTP
 // library...): {"detail": "<reason phrase>"}, as FastAPI answers.
-nlohmann::json error_body_for_status(int status);
+OrderedJson error_body_for_status(int status);
 
 // The standard reason phrase of an HTTP status ("Not Found"), "Error" if unknown.
 const char* reason_phrase(int status);
@@ -155,7 +159,7 @@ InvocationRequest parse_request(const nlohmann::json& value, const nlohmann::jso
 //   "because": [{"videoId", "contribution"}] when explain is set), or for similar_to
 //   {"similarTo": "v003", "recommendations": [...]}.
 // Throws NotFound for an unknown user or video.
-nlohmann::json answer(const Recommender& recommender, const InvocationRequest& request);
+OrderedJson answer(const Recommender& recommender, const InvocationRequest& request);
 
 // A finished answer to POST /invocations.
 struct Reply {
