@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <iterator>
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -15,92 +18,85 @@
 namespace vr {
 namespace {
 
-// Users scored per work block in recommend_all: each block's scores (users x videos) are
-// one product with the packed item factors, then a top-k selection per user.
+// Users scored per work block in recommend_all: the block's scores (users x videos) are
+// computed panel by panel, so each 16 KB panel is reused from L1 by every user of the block.
 constexpr std::size_t kUsersPerBlock = 64;
 
-// Videos per panel of the packed item factors: 64 scores (8 AVX registers) accumulate at
-// once while the panel's factors stream from L1.
+// Videos per panel of the packed item factors: a user's 64 scores fill 8 vector registers.
 constexpr std::size_t kVideosPerPanel = 64;
 
 // implicit's convention for cosine similarity: a zero norm counts as this tiny positive one,
 // so a zero factor is similar to nothing instead of dividing by zero.
 constexpr float kZeroNormReplacement = 1e-10f;
 
-// a * b + c, fused when the CPU can, so that both scoring kernels below round identically.
-inline float multiply_add(float a, float b, float c) {
-#if defined(__FMA__)
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
+// Eight floats in one vector register (GCC/Clang vector extension).
+typedef float Float8 __attribute__((vector_size(32)));
+constexpr std::size_t kFloat8PerPanelRow = kVideosPerPanel / 8;
+
+// Loads eight floats from any address (memcpy compiles to one unaligned vector load; a
+// Float8* dereference would assume 32-byte alignment).
+inline Float8 load_float8(const float* values) {
+  Float8 loaded;
+  std::memcpy(&loaded, values, sizeof(loaded));
+  return loaded;
 }
 
-// Scores are computed here rather than with Eigen's products because Eigen's matrix-matrix
-// and matrix-vector products round differently (and differently again by block shape), so a
-// user's --all-users scores would not match the same user's single query. Both kernels below
-// compute every score as the same sequence: s = 0; for k in order: s = fma(x_k, y_ik, s).
+// Scores are computed by this one kernel for single queries and for --all-users alike, so a
+// user's batch scores are bit for bit the scores of the same user's single query (Eigen's
+// matrix-matrix and matrix-vector products round differently, and differently again by
+// block shape). It scores two users against one panel: each panel row loaded feeds 16
+// independent multiply-adds, enough to keep both FMA units busy; a single query passes the
+// same user twice.
+void score_panel_for_two_users(const float* first_user, const float* second_user, const float* panel,
+                               std::size_t factors, float* first_scores, float* second_scores) {
+  Float8 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
+  Float8 b0 = {}, b1 = {}, b2 = {}, b3 = {}, b4 = {}, b5 = {}, b6 = {}, b7 = {};
+  for (std::size_t k = 0; k < factors; ++k) {
+    const float* row = panel + k * kVideosPerPanel;
+    const Float8 r0 = load_float8(row), r1 = load_float8(row + 8), r2 = load_float8(row + 16),
+                 r3 = load_float8(row + 24), r4 = load_float8(row + 32), r5 = load_float8(row + 40),
+                 r6 = load_float8(row + 48), r7 = load_float8(row + 56);
+    const float x = first_user[k];
+    const float y = second_user[k];
+    a0 += x * r0; a1 += x * r1; a2 += x * r2; a3 += x * r3;
+    a4 += x * r4; a5 += x * r5; a6 += x * r6; a7 += x * r7;
+    b0 += y * r0; b1 += y * r1; b2 += y * r2; b3 += y * r3;
+    b4 += y * r4; b5 += y * r5; b6 += y * r6; b7 += y * r7;
+  }
+  const Float8 first[kFloat8PerPanelRow] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  const Float8 second[kFloat8PerPanelRow] = {b0, b1, b2, b3, b4, b5, b6, b7};
+  std::memcpy(first_scores, first, sizeof(first));
+  std::memcpy(second_scores, second, sizeof(second));
+}
 
-// Scores of one user against every video, from the row-major item factors (single queries).
-void score_videos(const float* user_factor, const FactorMatrix& items, float* scores) {
+// Panels of the packed item factors for `videos` videos.
+std::size_t panel_count(std::size_t videos) { return (videos + kVideosPerPanel - 1) / kVideosPerPanel; }
+
+// The item factors transposed panel by panel: panel p holds, for each factor k, the k-th
+// factor of videos [p * 64, p * 64 + 64) contiguously, zero-padded past the last video.
+std::vector<float> pack_item_panels(const FactorMatrix& items) {
   const auto videos = static_cast<std::size_t>(items.rows());
   const auto factors = static_cast<std::size_t>(items.cols());
-  const float* item_data = items.data();
-  constexpr std::size_t kInterleave = 8;  // independent sums, to hide the fma latency
-  std::size_t video = 0;
-  for (; video + kInterleave <= videos; video += kInterleave) {
-    float sums[kInterleave] = {};
+  std::vector<float> panels(panel_count(videos) * factors * kVideosPerPanel, 0.0f);
+  for (std::size_t video = 0; video < videos; ++video) {
+    float* panel = panels.data() + (video / kVideosPerPanel) * factors * kVideosPerPanel;
     for (std::size_t k = 0; k < factors; ++k) {
-      for (std::size_t j = 0; j < kInterleave; ++j) {
-        sums[j] = multiply_add(user_factor[k], item_data[(video + j) * factors + k], sums[j]);
-      }
+      panel[k * kVideosPerPanel + video % kVideosPerPanel] =
+          items(static_cast<Eigen::Index>(video), static_cast<Eigen::Index>(k));
     }
-    for (std::size_t j = 0; j < kInterleave; ++j) scores[video + j] = sums[j];
   }
-  for (; video < videos; ++video) {
-    float sum = 0;
-    for (std::size_t k = 0; k < factors; ++k) sum = multiply_add(user_factor[k], item_data[video * factors + k], sum);
-    scores[video] = sum;
-  }
+  return panels;
 }
 
-// The item factors transposed panel by panel for the batch kernel: panel p holds, for each
-// factor k, the k-th factor of videos [p * 64, p * 64 + 64) contiguously (zero-padded).
-struct PackedItems {
-  std::size_t videos = 0;
-  std::size_t factors = 0;
-  std::size_t panels = 0;
-  std::vector<float> values;  // panels x factors x kVideosPerPanel
-
-  explicit PackedItems(const FactorMatrix& items)
-      : videos(static_cast<std::size_t>(items.rows())),
-        factors(static_cast<std::size_t>(items.cols())),
-        panels((videos + kVideosPerPanel - 1) / kVideosPerPanel),
-        values(panels * factors * kVideosPerPanel, 0.0f) {
-    for (std::size_t video = 0; video < videos; ++video) {
-      float* panel = values.data() + (video / kVideosPerPanel) * factors * kVideosPerPanel;
-      for (std::size_t k = 0; k < factors; ++k) {
-        panel[k * kVideosPerPanel + video % kVideosPerPanel] = items(static_cast<Eigen::Index>(video), static_cast<Eigen::Index>(k));
-      }
-    }
+// Scores of one user against every video; `scores` has panel_count(videos) * 64 entries.
+void score_videos(const std::vector<float>& panels, std::size_t factors, const float* user_factor, float* scores) {
+  const std::size_t panel_size = factors * kVideosPerPanel;
+  for (std::size_t panel = 0; panel * panel_size < panels.size(); ++panel) {
+    float* panel_scores = scores + panel * kVideosPerPanel;
+    score_panel_for_two_users(user_factor, user_factor, panels.data() + panel * panel_size, factors, panel_scores,
+                              panel_scores);
   }
-
-  // Scores of one user against every video into `scores` (size panels * 64; the padding
-  // past `videos` is left as zeros).
-  void score(const float* user_factor, float* scores) const {
-    for (std::size_t panel = 0; panel < panels; ++panel) {
-      const float* panel_values = values.data() + panel * factors * kVideosPerPanel;
-      float sums[kVideosPerPanel] = {};
-      for (std::size_t k = 0; k < factors; ++k) {
-        const float x = user_factor[k];
-        for (std::size_t j = 0; j < kVideosPerPanel; ++j) {
-          sums[j] = multiply_add(x, panel_values[k * kVideosPerPanel + j], sums[j]);
-        }
-      }
-      std::copy(std::begin(sums), std::end(sums), scores + panel * kVideosPerPanel);
-    }
-  }
-};
+}
 
 using Entries = std::vector<std::pair<std::uint32_t, float>>;
 
@@ -161,16 +157,72 @@ std::vector<Recommendation> to_recommendations(const Mappings& mappings, const s
   return result;
 }
 
+// select_top_k over the videos not in `excluded`, fast: excluded scores become -infinity,
+// and only videos scoring at least the k-th largest of the 64-video panels' maxima can be in
+// the top k (those k panels hold k distinct videos at or above it), so just those candidates
+// go to select_top_k, in video order so that its tie-breaking by lower index is kept.
+// `scores` has panel_count(n_videos) * 64 entries and is overwritten.
+std::vector<ScoredVideo> top_k_without(float* scores, std::uint32_t n_videos, int k,
+                                       std::vector<std::uint32_t>& excluded) {
+  constexpr float kExcludedScore = -std::numeric_limits<float>::infinity();
+  std::sort(excluded.begin(), excluded.end());
+  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+  std::size_t excluded_count = 0;
+  for (const std::uint32_t video : excluded) {
+    if (video >= n_videos) continue;
+    scores[video] = kExcludedScore;
+    ++excluded_count;
+  }
+  const std::size_t wanted = std::min<std::size_t>(static_cast<std::size_t>(k), n_videos - excluded_count);
+  const std::size_t panels = panel_count(n_videos);
+  if (wanted == 0 || wanted > panels / 4) return select_top_k(scores, n_videos, static_cast<int>(wanted), {});
+
+  // The padding past the last video must never be a candidate.
+  std::fill(scores + n_videos, scores + panels * kVideosPerPanel, kExcludedScore);
+  std::vector<float> panel_maxima(panels);
+  for (std::size_t panel = 0; panel < panels; ++panel) {
+    const float* values = scores + panel * kVideosPerPanel;
+    Float8 maximum = load_float8(values);
+    for (std::size_t i = 1; i < kFloat8PerPanelRow; ++i) {
+      const Float8 next = load_float8(values + 8 * i);
+      maximum = maximum > next ? maximum : next;
+    }
+    float panel_maximum = maximum[0];
+    for (int lane = 1; lane < 8; ++lane) panel_maximum = std::max(panel_maximum, maximum[lane]);
+    panel_maxima[panel] = panel_maximum;
+  }
+  std::vector<float> sorted_maxima = panel_maxima;
+  std::nth_element(sorted_maxima.begin(), sorted_maxima.begin() + static_cast<std::ptrdiff_t>(wanted - 1),
+                   sorted_maxima.end(), std::greater<float>());
+  const float threshold = sorted_maxima[wanted - 1];
+  std::vector<float> candidate_scores;
+  std::vector<std::uint32_t> candidate_videos;
+  for (std::size_t panel = 0; panel < panels; ++panel) {
+    if (panel_maxima[panel] < threshold) continue;
+    for (std::size_t video = panel * kVideosPerPanel; video < (panel + 1) * kVideosPerPanel; ++video) {
+      if (scores[video] >= threshold && scores[video] != kExcludedScore) {
+        candidate_scores.push_back(scores[video]);
+        candidate_videos.push_back(static_cast<std::uint32_t>(video));
+      }
+    }
+  }
+  auto top = select_top_k(candidate_scores.data(), static_cast<std::uint32_t>(candidate_scores.size()),
+                          static_cast<int>(wanted), {});
+  for (auto& scored : top) scored.video = candidate_videos[scored.video];
+  return top;
+}
+
 // Top-k for a user given by their history. `trained_factor` (may be null) is used as is
 // unless explanations are asked for; without it the user is solved exactly.
 std::vector<Recommendation> recommend_from_history(const Model& model, const Mappings& mappings,
-                                                   const Eigen::MatrixXf& item_gram, const Entries& history,
+                                                   const Eigen::MatrixXf& item_gram,
+                                                   const std::vector<float>& item_panels, const Entries& history,
                                                    const RecommendOptions& options,
                                                    const Eigen::VectorXf* trained_factor) {
   if (options.k < 1) throw InvalidInput("k must be >= 1");
   if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
   const FactorMatrix& items = model.factors.item_factors;
-  const std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+  std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
 
   // Without explanations a known user is scored with the trained factor. Explanations need
   // W_u = A_u^-1 with x_u = W_u b_u exactly, which holds for the exact solve only (the
@@ -194,10 +246,10 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
     user_factor = solve_row_exact(item_gram, items, history);
   }
 
-  std::vector<float> scores(static_cast<std::size_t>(items.rows()));
-  score_videos(user_factor.data(), items, scores.data());
-  auto recommendations = to_recommendations(mappings,
-      select_top_k(scores.data(), static_cast<std::uint32_t>(items.rows()), options.k, excluded));
+  std::vector<float> scores(panel_count(static_cast<std::size_t>(items.rows())) * kVideosPerPanel);
+  score_videos(item_panels, static_cast<std::size_t>(items.cols()), user_factor.data(), scores.data());
+  auto recommendations = to_recommendations(
+      mappings, top_k_without(scores.data(), static_cast<std::uint32_t>(items.rows()), options.k, excluded));
   if (!options.explain) return recommendations;
 
   // s_uij = (y_i^T W_u y_j) c_uj: one solve with y_i per recommended video, then a dot
@@ -239,6 +291,7 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
                        std::to_string(mappings_.videos.size()) + " videos");
   }
   item_gram_ = regularized_gram(factors.item_factors, model_.info.config.regularization);
+  item_panels_ = pack_item_panels(factors.item_factors);
   item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
   for (Eigen::Index i = 0; i < factors.item_factors.rows(); ++i) {
     const float norm = factors.item_factors.row(i).norm();
@@ -265,7 +318,7 @@ std::vector<Recommendation> Recommender::recommend(const std::string& user_id, c
   const auto user = mappings_.users.find(user_id);
   if (!user) throw NotFound("User '" + user_id + "' not found");
   const Eigen::VectorXf trained = model_.factors.user_factors.row(*user).transpose();
-  return recommend_from_history(model_, mappings_, item_gram_, watched_entries(watched_, *user, model_.info.config),
+  return recommend_from_history(model_, mappings_, item_gram_, item_panels_, watched_entries(watched_, *user, model_.info.config),
                                 options, &trained);
 }
 
@@ -288,7 +341,7 @@ std::vector<Recommendation> Recommender::recommend_for_history(const std::vector
     if (weight != 0.0f) entries.emplace_back(video, confidence_of(weight, model_.info.config));
   }
   if (entries.empty()) throw NotFound("none of the history's videos is known to the model");
-  return recommend_from_history(model_, mappings_, item_gram_, entries, options, nullptr);
+  return recommend_from_history(model_, mappings_, item_gram_, item_panels_, entries, options, nullptr);
 }
 
 std::vector<Recommendation> Recommender::similar(const std::string& video_id, const RecommendOptions& options) const {
@@ -334,14 +387,23 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
   for (const auto& id : options.exclude) {
     if (const auto index = mappings_.videos.find(id)) always_excluded.push_back(*index);
   }
-  const PackedItems packed(model_.factors.item_factors);
-  const auto n_videos = static_cast<std::uint32_t>(packed.videos);
+  const auto n_videos = static_cast<std::uint32_t>(mappings_.videos.size());
+  const std::size_t factors = static_cast<std::size_t>(model_.factors.item_factors.cols());
+  const std::size_t panels = panel_count(n_videos);
+  const std::size_t panel_size = factors * kVideosPerPanel;
+  const std::size_t stride = panels * kVideosPerPanel;
   const FactorMatrix& user_factors = model_.factors.user_factors;
   parallel_for_blocks(n_users, kUsersPerBlock, threads, [&](std::size_t begin, std::size_t end) {
-    const std::size_t stride = packed.panels * kVideosPerPanel;
     std::vector<float> scores((end - begin) * stride);
-    for (std::size_t user = begin; user < end; ++user) {
-      packed.score(user_factors.row(static_cast<Eigen::Index>(user)).data(), scores.data() + (user - begin) * stride);
+    for (std::size_t panel = 0; panel < panels; ++panel) {
+      for (std::size_t first = begin; first < end; first += 2) {
+        const std::size_t second = first + 1 < end ? first + 1 : first;
+        score_panel_for_two_users(user_factors.row(static_cast<Eigen::Index>(first)).data(),
+                                  user_factors.row(static_cast<Eigen::Index>(second)).data(),
+                                  item_panels_.data() + panel * panel_size, factors,
+                                  scores.data() + (first - begin) * stride + panel * kVideosPerPanel,
+                                  scores.data() + (second - begin) * stride + panel * kVideosPerPanel);
+      }
     }
     std::vector<std::uint32_t> excluded;
     for (std::size_t user = begin; user < end; ++user) {
@@ -351,8 +413,8 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
                         watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
       }
       delivery.deliver(static_cast<std::uint32_t>(user),
-                       to_recommendations(mappings_, select_top_k(scores.data() + (user - begin) * stride, n_videos,
-                                                                  options.k, excluded)));
+                       to_recommendations(mappings_, top_k_without(scores.data() + (user - begin) * stride, n_videos,
+                                                                   options.k, excluded)));
     }
   });
 }

@@ -79,6 +79,7 @@ class Recommender {
   SparseMatrix watched_;
   Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
+  std::vector<float> item_panels_;     // item factors packed for the scoring kernel (recommender.cpp)
 };
 
 }  // namespace vr
