@@ -11,9 +11,11 @@
 namespace vr {
 namespace {
 
-// Open-addressing hash map from a packed (user, video) key to the summed weight. 12 bytes a
-// slot, so memory stays close to the aggregated pairs' own size (std::unordered_map would
-// spend ~40 bytes a pair on nodes and pointers).
+// The aggregation table: packed (user, video) key -> summed weight, in 64 open-addressing
+// partitions chosen by the key's hash. 12 bytes a slot, 53-80% full (growth by 1.5x), so
+// memory stays near the pairs' own size; partitions grow one at a time, so a resize never
+// doubles the whole table at once. Inserts are buffered and the target slots prefetched in a batch: the table
+// is far larger than the caches, and one miss at a time would dominate the run time.
 class PairAccumulator {
  public:
 #pragma pack(push, 4)
@@ -24,46 +26,96 @@ class PairAccumulator {
 #pragma pack(pop)
   static_assert(sizeof(Slot) == 12);
   static constexpr std::uint64_t kEmpty = ~0ULL;
+  static constexpr int kPartitionBits = 6;
+  static constexpr std::size_t kBatch = 32;
 
-  PairAccumulator() { slots_.assign(1 << 16, Slot{kEmpty, 0.0f}); }
+  PairAccumulator() : partitions_(std::size_t{1} << kPartitionBits) {
+    for (auto& partition : partitions_) partition.slots.assign(1024, Slot{kEmpty, 0.0f});
+  }
 
   void add(std::uint32_t user, std::uint32_t video, float weight) {
     const std::uint64_t key = (static_cast<std::uint64_t>(user) << 32) | video;
-    std::size_t mask = slots_.size() - 1;
-    std::size_t position = hash(key) & mask;
-    for (;;) {
-      Slot& slot = slots_[position];
-      if (slot.key == key) {
-        slot.value += weight;
-        return;
+    pending_[pending_count_++] = Pending{key, hash(key), weight};
+    if (pending_count_ == kBatch) flush();
+  }
+
+  // Inserts what is still buffered. Call before reading the table.
+  void flush() {
+    for (std::size_t i = 0; i < pending_count_; ++i) {
+      const Partition& partition = partition_of(pending_[i].hash);
+      __builtin_prefetch(&partition.slots[home_slot(pending_[i].hash, partition.slots.size())]);
+    }
+    for (std::size_t i = 0; i < pending_count_; ++i) insert(pending_[i]);
+    pending_count_ = 0;
+  }
+
+  // Compacts every partition in place to its filled slots (12 bytes a pair, no slack).
+  void compact() {
+    flush();
+    for (auto& partition : partitions_) {
+      std::size_t filled = 0;
+      for (const Slot& slot : partition.slots) {
+        if (slot.key != kEmpty) partition.slots[filled++] = slot;
       }
-      if (slot.key == kEmpty) {
-        slot.key = key;
-        slot.value = weight;
-        if (++size_ * 10 > slots_.size() * 7) grow();
-        return;
-      }
-      position = (position + 1) & mask;
+      partition.slots.resize(filled);
+      partition.slots.shrink_to_fit();
     }
   }
 
-  std::size_t size() const { return size_; }
-
-  // Hands out the filled slots, compacted, and leaves the accumulator empty.
-  std::vector<Slot> take_slots() {
-    std::size_t filled = 0;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].key != kEmpty) slots_[filled++] = slots_[i];
+  // After compact(): renumbers every key to the final (user, video) indices and sorts each
+  // partition by key, in place.
+  void renumber_and_sort(const std::vector<std::uint32_t>& user_renumbering,
+                         const std::vector<std::uint32_t>& video_renumbering) {
+    for (auto& partition : partitions_) {
+      for (auto& slot : partition.slots) {
+        slot.key = (static_cast<std::uint64_t>(user_renumbering[slot.key >> 32]) << 32) |
+                   video_renumbering[slot.key & 0xffffffffu];
+      }
+      std::sort(partition.slots.begin(), partition.slots.end(),
+                [](const Slot& a, const Slot& b) { return a.key < b.key; });
     }
-    slots_.resize(filled);
-    slots_.shrink_to_fit();
-    size_ = 0;
-    return std::move(slots_);
+  }
+
+  // After renumber_and_sort(): calls visit(key, value) for every pair in key order, merging
+  // the sorted partitions (no copy of the pairs is made), and releases them.
+  template <class Visitor>
+  void merge_sorted(const Visitor& visit) {
+    using Cursor = std::pair<std::uint64_t, std::size_t>;  // (key, partition)
+    std::vector<std::size_t> position(partitions_.size(), 0);
+    std::vector<Cursor> heap;
+    auto later = [](const Cursor& a, const Cursor& b) { return a.first > b.first; };
+    for (std::size_t p = 0; p < partitions_.size(); ++p) {
+      if (!partitions_[p].slots.empty()) heap.emplace_back(partitions_[p].slots[0].key, p);
+    }
+    std::make_heap(heap.begin(), heap.end(), later);
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      const std::size_t p = heap.back().second;
+      const Slot& slot = partitions_[p].slots[position[p]++];
+      visit(slot.key, slot.value);
+      if (position[p] < partitions_[p].slots.size()) {
+        heap.back().first = partitions_[p].slots[position[p]].key;
+        std::push_heap(heap.begin(), heap.end(), later);
+      } else {
+        heap.pop_back();
+        partitions_[p].slots = {};
+      }
+    }
   }
 
  private:
+  struct Pending {
+    std::uint64_t key;
+    std::uint64_t hash;
+    float weight;
+  };
+  struct Partition {
+    std::vector<Slot> slots;
+    std::size_t size = 0;
+  };
+
   static std::uint64_t hash(std::uint64_t key) {
-    // splitmix64 finaliser: cheap and mixes both halves of the key into the low bits.
+    // splitmix64 finaliser: cheap and mixes both halves of the key into every bit.
     key ^= key >> 30;
     key *= 0xbf58476d1ce4e5b9ULL;
     key ^= key >> 27;
@@ -72,20 +124,46 @@ class PairAccumulator {
     return key;
   }
 
-  void grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.size() * 2, Slot{kEmpty, 0.0f});
-    const std::size_t mask = slots_.size() - 1;
-    for (const Slot& slot : old) {
-      if (slot.key == kEmpty) continue;
-      std::size_t position = hash(slot.key) & mask;
-      while (slots_[position].key != kEmpty) position = (position + 1) & mask;
-      slots_[position] = slot;
+  Partition& partition_of(std::uint64_t key_hash) { return partitions_[key_hash >> (64 - kPartitionBits)]; }
+
+  // Maps the hash's low 32 bits onto [0, capacity) without a division (Lemire's fastrange),
+  // so capacities need not be powers of two and can grow by 1.5x instead of 2x.
+  static std::size_t home_slot(std::uint64_t key_hash, std::size_t capacity) {
+    return static_cast<std::size_t>(((key_hash & 0xffffffffULL) * capacity) >> 32);
+  }
+
+  void insert(const Pending& entry) {
+    Partition& partition = partition_of(entry.hash);
+    const std::size_t capacity = partition.slots.size();
+    for (std::size_t position = home_slot(entry.hash, capacity);; position = position + 1 == capacity ? 0 : position + 1) {
+      Slot& slot = partition.slots[position];
+      if (slot.key == entry.key) {
+        slot.value += entry.weight;
+        return;
+      }
+      if (slot.key == kEmpty) {
+        slot = Slot{entry.key, entry.weight};
+        if (++partition.size * 10 > partition.slots.size() * 8) grow(partition);
+        return;
+      }
     }
   }
 
-  std::vector<Slot> slots_;
-  std::size_t size_ = 0;
+  static void grow(Partition& partition) {
+    std::vector<Slot> old = std::move(partition.slots);
+    const std::size_t capacity = old.size() + old.size() / 2;
+    partition.slots.assign(capacity, Slot{kEmpty, 0.0f});
+    for (const Slot& slot : old) {
+      if (slot.key == kEmpty) continue;
+      std::size_t position = home_slot(hash(slot.key), capacity);
+      while (partition.slots[position].key != kEmpty) position = position + 1 == capacity ? 0 : position + 1;
+      partition.slots[position] = slot;
+    }
+  }
+
+  std::vector<Partition> partitions_;
+  Pending pending_[kBatch];
+  std::size_t pending_count_ = 0;
 };
 
 std::string_view trim_spaces(std::string_view text) {
@@ -149,7 +227,7 @@ std::map<std::string, double> parse_event_weights(const std::string& text) {
 
 AggregatedInteractions aggregate_interactions(std::istream& input, const std::string& source_name,
                                               const FeaturesConfig& config,
-                                              const ProgressCallback& progress) {
+                                              const ProgressCallback& progress, const RatingSink& sink) {
   CsvReader reader(input, source_name);
   std::vector<std::string_view> fields;
   if (!reader.next_row(fields)) {
@@ -250,39 +328,21 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   // within the file beyond the sums themselves.
   const auto user_renumbering = result.users.sort_ids();
   const auto video_renumbering = result.videos.sort_ids();
-  auto slots = pairs.take_slots();
-  // Counting sort by (renumbered) user, then a small sort of each user's videos: linear in
-  // the number of pairs, where one big comparison sort was a tenth of the run time.
-  const std::size_t user_count = result.users.size();
-  std::vector<std::uint64_t> user_offsets(user_count + 1, 0);
-  for (const auto& slot : slots) ++user_offsets[user_renumbering[slot.key >> 32] + 1];
-  for (std::size_t u = 0; u < user_count; ++u) user_offsets[u + 1] += user_offsets[u];
-  result.ratings.resize(slots.size());
-  {
-    std::vector<std::uint64_t> next(user_offsets.begin(), user_offsets.end() - 1);
-    for (const auto& slot : slots) {
-      const std::uint32_t user = user_renumbering[slot.key >> 32];
-      const std::uint32_t video = video_renumbering[slot.key & 0xffffffffu];
-      result.ratings[next[user]++] = Rating{user, video, slot.value};
-    }
-  }
-  slots = {};
-  for (std::size_t u = 0; u < user_count; ++u) {
-    std::sort(result.ratings.begin() + static_cast<std::ptrdiff_t>(user_offsets[u]),
-              result.ratings.begin() + static_cast<std::ptrdiff_t>(user_offsets[u + 1]),
-              [](const Rating& a, const Rating& b) { return a.video < b.video; });
-  }
-  // A pair whose weights cancel out (e.g. like then unlike) carries no information.
-  std::size_t kept = 0;
-  for (const auto& rating : result.ratings) {
-    if (rating.value == 0.0f) continue;
-    if (!std::isfinite(rating.value)) {
+  pairs.compact();
+  pairs.renumber_and_sort(user_renumbering, video_renumbering);
+  const RatingSink collect = [&result](const Rating& rating) { result.ratings.push_back(rating); };
+  const RatingSink& deliver = sink ? sink : collect;
+  pairs.merge_sorted([&](std::uint64_t key, float value) {
+    const Rating rating{static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key & 0xffffffffu), value};
+    // A pair whose weights cancel out (e.g. like then unlike) carries no information.
+    if (value == 0.0f) return;
+    if (!std::isfinite(value)) {
       throw InvalidInput(source_name + ": the summed weight of user '" + result.users.id(rating.user) +
                          "' on video '" + result.videos.id(rating.video) + "' overflows a float");
     }
-    result.ratings[kept++] = rating;
-  }
-  result.ratings.resize(kept);
+    ++result.pairs;
+    deliver(rating);
+  });
   return result;
 }
 
@@ -306,22 +366,24 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   AtomicFileWriter ratings_writer(job.ratings_path);
   AtomicFileWriter mappings_writer(job.mappings_path);
 
+  // Ratings stream straight into the output file: no second copy of every pair.
+  RatingsCsvWriter ratings_csv(ratings_writer.stream());
+  const RatingSink write_rating = [&ratings_csv](const Rating& rating) { ratings_csv.write(rating); };
   AggregatedInteractions aggregated;
   if (job.input_path == "-") {
-    aggregated = aggregate_interactions(std::cin, "<stdin>", job.config, progress);
+    aggregated = aggregate_interactions(std::cin, "<stdin>", job.config, progress, write_rating);
   } else {
     auto input = open_input_file(job.input_path);
-    aggregated = aggregate_interactions(input, job.input_path, job.config, progress);
+    aggregated = aggregate_interactions(input, job.input_path, job.config, progress, write_rating);
   }
-  if (aggregated.ratings.empty()) {
+  if (aggregated.pairs == 0) {
     throw InvalidInput((job.input_path == "-" ? std::string("<stdin>") : job.input_path) +
                        ": no valid interactions found; nothing to write");
   }
-  write_ratings_csv(ratings_writer.stream(), aggregated.ratings);
   Mappings mappings{std::move(aggregated.users), std::move(aggregated.videos)};
   write_mappings(mappings_writer.stream(), mappings);
-  // Mappings first: a reader that sees the new ratings.csv can always resolve its indices
-  // (the old mappings are never smaller than what the old ratings used).
+  // Mappings first, then ratings: the window in which a reader can see one new file and one
+  // old one is a single rename wide (vr-serve and scripts/pipeline.sh read versioned folders).
   mappings_writer.commit();
   ratings_writer.commit();
   aggregated.users = std::move(mappings.users);

@@ -19,14 +19,15 @@ constexpr std::string_view kMappingsMagic{"VRMAPS\0\0", 8};
 // counts and lengths are checked against the payload size before anything is allocated, so a
 // corrupt file cannot ask for terabytes.
 struct MappingsRecord {
-  std::vector<std::string> user_ids;
-  std::vector<std::string> video_ids;
-  std::size_t payload_size = 0;
+  std::vector<std::string> user_ids;   // filled by load
+  std::vector<std::string> video_ids;  // filled by load
+  std::size_t payload_size = 0;        // bytes available to load from
+  const Mappings* source = nullptr;    // what save writes (read in place, never copied)
 
   template <class Archive>
   void save(Archive& archive, const std::uint32_t /*version*/) const {
-    save_ids(archive, user_ids);
-    save_ids(archive, video_ids);
+    save_ids(archive, source->users);
+    save_ids(archive, source->videos);
   }
   template <class Archive>
   void load(Archive& archive, const std::uint32_t /*version*/) {
@@ -36,9 +37,10 @@ struct MappingsRecord {
 
  private:
   template <class Archive>
-  static void save_ids(Archive& archive, const std::vector<std::string>& ids) {
+  static void save_ids(Archive& archive, const IdMap& ids) {
     archive(static_cast<std::uint64_t>(ids.size()));
-    for (const auto& id : ids) {
+    for (std::uint32_t index = 0; index < ids.size(); ++index) {
+      const std::string& id = ids.id(index);
       archive(static_cast<std::uint64_t>(id.size()));
       archive(cereal::binary_data(id.data(), id.size()));
     }
@@ -66,7 +68,8 @@ CEREAL_CLASS_VERSION(vr::MappingsRecord, 1)
 namespace vr {
 
 void write_mappings(std::ostream& output, const Mappings& mappings) {
-  MappingsRecord record{mappings.users.ids(), mappings.videos.ids(), 0};
+  MappingsRecord record;
+  record.source = &mappings;
   std::ostringstream payload(std::ios::binary);
   {
     cereal::PortableBinaryOutputArchive archive(payload);

@@ -145,20 +145,27 @@ std::vector<Rating> read_ratings_csv(std::istream& input, const std::string& sou
   return ratings;
 }
 
+RatingsCsvWriter::RatingsCsvWriter(std::ostream& output) : output_(output) {
+  output_ << "user_idx,video_idx,rating\n";
+}
+
+void RatingsCsvWriter::write(const Rating& rating) {
+  char buffer[80];
+  char* cursor = buffer;
+  char* const end = buffer + sizeof buffer;
+  cursor = std::to_chars(cursor, end, rating.user).ptr;
+  *cursor++ = ',';
+  cursor = std::to_chars(cursor, end, rating.video).ptr;
+  *cursor++ = ',';
+  // Shortest representation that round-trips: "3" for 3.0f, "0.1" for 0.1f.
+  cursor = std::to_chars(cursor, end, rating.value).ptr;
+  *cursor++ = '\n';
+  output_.write(buffer, cursor - buffer);
+}
+
 void write_ratings_csv(std::ostream& output, const std::vector<Rating>& ratings) {
-  output << "user_idx,video_idx,rating\n";
-  char buffer[64];
-  for (const auto& rating : ratings) {
-    char* cursor = buffer;
-    cursor = std::to_chars(cursor, buffer + sizeof buffer, rating.user).ptr;
-    *cursor++ = ',';
-    cursor = std::to_chars(cursor, buffer + sizeof buffer, rating.video).ptr;
-    *cursor++ = ',';
-    // Shortest representation that round-trips: "3" for 3.0f, "0.1" for 0.1f.
-    cursor = std::to_chars(cursor, buffer + sizeof buffer, rating.value).ptr;
-    *cursor++ = '\n';
-    output.write(buffer, cursor - buffer);
-  }
+  RatingsCsvWriter writer(output);
+  for (const auto& rating : ratings) writer.write(rating);
 }
 
 std::uint32_t max_user_count(const std::vector<Rating>& ratings) {

@@ -32,7 +32,8 @@ struct SkippedRows {
 struct AggregatedInteractions {
   IdMap users;
   IdMap videos;
-  std::vector<Rating> ratings;
+  std::vector<Rating> ratings;  // empty when they were streamed to a sink
+  std::uint64_t pairs = 0;      // distinct (user, video) pairs with a non-zero sum
   std::uint64_t rows_read = 0;  // data rows read (excluding header and blank lines)
   SkippedRows skipped;
 };
@@ -43,13 +44,19 @@ using ProgressCallback = std::function<void(std::uint64_t rows, std::uint64_t by
 // Parses "watch=1,like=2,complete=3". Throws InvalidInput on a malformed list.
 std::map<std::string, double> parse_event_weights(const std::string& text);
 
+// Receives the aggregated ratings one at a time, sorted by user then video.
+using RatingSink = std::function<void(const Rating& rating)>;
+
 // Reads an interactions CSV (columns by header name: user_id, video_id and either event or
 // value; timestamp optional) and sums weights per (user, video). Memory grows with the
 // number of distinct pairs, not rows. Throws InvalidInput naming `source_name`, the line
-// and the field on the first bad row unless config.skip_invalid.
+// and the field on the first bad row unless config.skip_invalid. With a `sink`, the ratings
+// are streamed to it (after the id maps are final) instead of being collected in
+// result.ratings, which saves a copy of every pair.
 AggregatedInteractions aggregate_interactions(std::istream& input, const std::string& source_name,
                                               const FeaturesConfig& config,
-                                              const ProgressCallback& progress = {});
+                                              const ProgressCallback& progress = {},
+                                              const RatingSink& sink = {});
 
 }  // namespace vr
 

@@ -52,6 +52,18 @@ std::vector<Rating> read_ratings_csv(std::istream& input, const std::string& sou
 // printed in the shortest form that reads back to the same float.
 void write_ratings_csv(std::ostream& output, const std::vector<Rating>& ratings);
 
+// The same format, one rating at a time (for streaming writers).
+class RatingsCsvWriter {
+ public:
+  // Writes the header line.
+  explicit RatingsCsvWriter(std::ostream& output);
+  // Writes one row.
+  void write(const Rating& rating);
+
+ private:
+  std::ostream& output_;
+};
+
 // The number of rows/cols needed to hold every index in `ratings` (max index + 1).
 std::uint32_t max_user_count(const std::vector<Rating>& ratings);
 std::uint32_t max_video_count(const std::vector<Rating>& ratings);
