@@ -184,6 +184,22 @@ check "image has a HEALTHCHECK" grep -q '/ping' <<< "$(podman image inspect --fo
 check "image has no data/ or build output" \
   podman run --rm --pull=never --entrypoint bash "$image" -c '! ls -d /src /data /build /opt/ml/input 2>/dev/null | grep -q .' 2>/dev/null
 
+# -DVR_NATIVE=OFF: no AVX/AVX-512 instruction (ymm/zmm registers) in the binaries, which
+# -march=native on this machine would put there; SageMaker's hosts are any x86-64.
+portable_binaries() {
+  local container tool
+  container="$(podman create --pull=never "$image" 2>/dev/null)" || return 1
+  mkdir -p "$work/binaries"
+  for tool in vr-serve vr-train vr-features; do
+    podman cp "$container:/usr/local/bin/$tool" "$work/binaries/$tool" || return 1
+  done
+  podman rm "$container" >/dev/null 2>&1
+  ! objdump -d "$work/binaries"/* | grep -q -E '%(ymm|zmm)[0-9]'
+}
+if command -v objdump >/dev/null; then
+  check "binaries are portable amd64 code (no AVX/AVX-512: built with -DVR_NATIVE=OFF)" portable_binaries
+fi
+
 # --- Helpers for a running container ----------------------------------------------------------
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
