@@ -150,16 +150,18 @@ RatingsCsvWriter::RatingsCsvWriter(std::ostream& output) : output_(output) {
 }
 
 void RatingsCsvWriter::write(const Rating& rating) {
+  // 10 + 1 + 10 + 1 + at most 15 (shortest round-trip float) + 1 bytes: 80 is ample.
   char buffer[80];
-  char* cursor = buffer;
   char* const end = buffer + sizeof buffer;
-  cursor = std::to_chars(cursor, end, rating.user).ptr;
-  *cursor++ = ',';
-  cursor = std::to_chars(cursor, end, rating.video).ptr;
-  *cursor++ = ',';
+  auto append = [end](char* cursor, auto value, char separator) {
+    cursor = std::to_chars(cursor, end - 1, value).ptr;
+    *cursor = separator;
+    return cursor + 1;
+  };
+  char* cursor = append(buffer, rating.user, ',');
+  cursor = append(cursor, rating.video, ',');
   // Shortest representation that round-trips: "3" for 3.0f, "0.1" for 0.1f.
-  cursor = std::to_chars(cursor, end, rating.value).ptr;
-  *cursor++ = '\n';
+  cursor = append(cursor, rating.value, '\n');
   output_.write(buffer, cursor - buffer);
 }
 
