@@ -33,6 +33,7 @@ build: deps
 pipeline: build
 	$(BIN)/vr-features data/interactions.csv --dir $(ARTIFACTS)
 	$(BIN)/vr-train --dir $(ARTIFACTS)
+	$(BIN)/vr-recommend --dir $(ARTIFACTS) --user u002 -k 5 --titles data/videos.csv
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
