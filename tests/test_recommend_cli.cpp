@@ -145,7 +145,7 @@ TEST_CASE("vr-recommend --users - answers in input order, unknown users in place
   CHECK(all_known.exit_code == 0);
 }
 
-TEST_CASE("--all-users output equals the per-user output, as JSON Lines and as CSV") {
+TEST_CASE("vr-recommend --all-users output equals the per-user output, as JSON Lines and as CSV") {
   GeneratedArtifacts artifacts;
   const auto all = artifacts.recommend({"--all-users", "-k", "6", "--threads", "2"});
   REQUIRE(all.size() == 300);
@@ -173,7 +173,7 @@ TEST_CASE("--all-users output equals the per-user output, as JSON Lines and as C
   }
 }
 
-TEST_CASE("--history fold-in of a training user matches its trained top few") {
+TEST_CASE("vr-recommend --history fold-in of a training user matches its trained top few") {
   GeneratedArtifacts artifacts;
   const auto mappings = vr::load_mappings(artifacts.dir.file("mappings.bin"));
   const auto ratings = lines_of(vr::test::read_file(artifacts.dir.file("ratings.csv")));
@@ -200,7 +200,7 @@ TEST_CASE("--history fold-in of a training user matches its trained top few") {
   CHECK(same_top3 >= users - 1);
 }
 
-TEST_CASE("--similar: a video is most similar to itself, and similarity is symmetric") {
+TEST_CASE("vr-recommend --similar: a video is most similar to itself, and similarity is symmetric") {
   GeneratedArtifacts artifacts;
   const auto lines = artifacts.recommend({"--similar", "v001", "-k", "5"});
   REQUIRE(lines.size() == 5);
@@ -226,7 +226,7 @@ TEST_CASE("--similar: a video is most similar to itself, and similarity is symme
   CHECK(json.at("similar").size() == 2);
 }
 
-TEST_CASE("--explain: each video's contributions sum to its score") {
+TEST_CASE("vr-recommend --explain: each video's contributions sum to its score") {
   GeneratedArtifacts artifacts;
   const std::string user = vr::load_mappings(artifacts.dir.file("mappings.bin")).users.id(5);
   const auto lines = artifacts.recommend(
