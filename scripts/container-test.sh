@@ -169,6 +169,7 @@ podman run --rm --pull=never "$slim_base" true >"$work/run.log" 2>&1 \
 
 # --- 4. The image ---------------------------------------------------------------------------
 log "building $image from docker/Dockerfile"
+build_started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 # Host networking for the build's apt-get and npm; the Docker format keeps the HEALTHCHECK.
 if ! timed "podman build" podman build --pull=never --network=host --format docker \
       -f "$repo_root/docker/Dockerfile" -t "$image" "$repo_root" >"$work/build.log" 2>&1; then
@@ -177,6 +178,9 @@ if ! timed "podman build" podman build --pull=never --network=host --format dock
   exit 1
 fi
 pass "podman build --pull=never -f docker/Dockerfile ."
+# Earlier builds' untagged stages (about 0.9 GB each) would pile up; this build's stay as
+# the layer cache of the next run.
+podman image prune -f --filter "until=$build_started" >/dev/null 2>&1 || true
 image_bytes="$(podman image inspect --format '{{.Size}}' "$image")"
 check "image is linux/amd64" test "$(podman image inspect --format '{{.Os}}/{{.Architecture}}' "$image")" = linux/amd64
 check "image declares EXPOSE 8080" grep -q '8080/tcp' <<< "$(podman image inspect --format '{{json .Config.ExposedPorts}}' "$image")"
