@@ -5,11 +5,13 @@
 
 #include <httplib.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <future>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -392,6 +394,12 @@ int Server::run() {
   server_.set_keep_alive_timeout(config_.keep_alive_timeout_seconds);
   server_.set_keep_alive_max_count(static_cast<std::size_t>(std::max(1, config_.keep_alive_max_requests)));
   server_.set_read_timeout(config_.read_timeout_seconds, 0);
+  // The library's default also sets SO_REUSEPORT, which would let a second server bind the
+  // same port silently and share its traffic; SO_REUSEADDR alone keeps restarts quick.
+  server_.set_socket_options([](int socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   const int io_threads = std::max(2, config_.io_threads);
   server_.new_task_queue = [io_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(io_threads)); };
 
@@ -418,6 +426,9 @@ int Server::run() {
               {"version", kVersion}});
 
   std::thread listener([this] { server_.listen_after_bind(); });
+  // stop() only acts on a running server: make sure the accept loop has started, so a stop
+  // right after (a model that fails to load) cannot be lost.
+  while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::thread signal_thread([this, signals] { signal_loop(signals); });
   const auto finish = [&](int code) {
     server_.stop();
@@ -451,7 +462,12 @@ int Server::run() {
     return finish(1);
   }
 
-  std::thread reloader([this, fingerprint] { reload_loop(fingerprint); });
+  std::promise<void> reloader_done;
+  auto reloader_finished = reloader_done.get_future();
+  std::thread reloader([this, fingerprint, done = std::move(reloader_done)]() mutable {
+    reload_loop(fingerprint);
+    done.set_value();
+  });
   {
     std::unique_lock lock(control_.mutex);
     control_.changed.wait(lock, [this] { return control_.stop_requested; });
@@ -459,6 +475,13 @@ int Server::run() {
   // server_.stop() closes the listening socket; the pool then finishes the requests in
   // flight (keep-alive connections end after their current request) before listen returns.
   const int code = finish(0);
+  // A reload stuck in the file system (a hung mount) must not hold the exit: nothing is being
+  // served any more, so leave without it.
+  if (reloader_finished.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    log_.write({{"level", "warning"}, {"event", "exit_during_reload"}});
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
   reloader.join();
   return code;
 }

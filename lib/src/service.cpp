@@ -467,6 +467,12 @@ json parse_json_body(std::string_view text, const ServiceLimits& limits) {
     std::string message = e.what();
     // nlohmann's text is "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
     if (const auto colon = message.find(": "); colon != std::string::npos) message = message.substr(colon + 2);
+    // The message quotes the bytes last read, which may stop inside a multi-byte character;
+    // an invalid UTF-8 detail could not be written as JSON (dump() throws). Found by
+    // tests/fuzz/fuzz_invocations_json.
+    if (!valid_utf8(message)) {
+      message = json::parse(json(message).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+    }
     throw ValidationError({issue(json::array({"body", e.byte > 0 ? e.byte - 1 : 0}), "JSON decode error",
                                  "json_invalid", nullptr, json{{"error", message}})});
   }
@@ -517,9 +523,10 @@ namespace {
 // far cheaper than hashing the factors again. "unknown" for a file that cannot be sought
 // (a pipe).
 std::string model_version(const std::string& model_path) {
-  std::ifstream file(model_path, std::ios::binary);
   std::error_code error;
-  if (!file || !std::filesystem::is_regular_file(model_path, error)) return "unknown";
+  if (!std::filesystem::is_regular_file(model_path, error)) return "unknown";
+  std::ifstream file(model_path, std::ios::binary);
+  if (!file) return "unknown";
   file.seekg(-8, std::ios::end);
   std::array<unsigned char, 8> bytes{};
   if (!file.read(reinterpret_cast<char*>(bytes.data()), bytes.size())) return "unknown";
@@ -564,7 +571,7 @@ std::string model_fingerprint(const std::string& directory) {
   std::string fingerprint = resolved.string();
   for (const char* name : {kRatingsFileName, kMappingsFileName, kModelFileName}) {
     struct stat info {};
-    if (::stat((resolved / name).c_str(), &info) != 0) return {};
+    if (::stat((resolved / name).c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
     fingerprint += '|' + std::to_string(info.st_ino) + ':' + std::to_string(info.st_size) + ':' +
                    std::to_string(info.st_mtim.tv_sec) + '.' + std::to_string(info.st_mtim.tv_nsec);
   }

@@ -202,7 +202,8 @@ struct ModelSnapshot {
 std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory);
 
 // A cheap fingerprint of what `directory` holds now: its canonical path plus each artifact's
-// inode, size and modification time. Empty if the directory or a file is missing.
+// inode, size and modification time. Empty if the directory or a file is missing or is not a
+// regular file.
 std::string model_fingerprint(const std::string& directory);
 
 // The current model, swapped atomically: readers take a reference and keep the model they

@@ -1,0 +1,299 @@
+// The HTTP-free service logic: validation, error mapping, content negotiation, batches,
+// JSON Lines and the model holder, against a real model trained on the 5x5 example.
+#include "vr/service.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <sstream>
+
+#include "support/test_support.h"
+#include "vr/recommender.h"
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const vr::ServiceLimits limits;
+
+void make_model(const std::string& directory, int seed = 42) {
+  fs::create_directories(directory);
+  REQUIRE(vr::test::run_command({vr::test::tool("vr-features"), vr::test::source_path("data/interactions.csv"),
+                                 "--dir", directory})
+              .exit_code == 0);
+  REQUIRE(vr::test::run_command({vr::test::tool("vr-train"), "--dir", directory, "--quiet", "--factors", "8",
+                                 "--iterations", "10", "--seed", std::to_string(seed)})
+              .exit_code == 0);
+}
+
+// The detail list of the ValidationError that `body` raises.
+json issues_of(const json& body) {
+  try {
+    vr::parse_request(body, json::array({"body"}), limits);
+  } catch (const vr::ValidationError&) {
+    return vr::error_reply(std::current_exception()).body["detail"];
+  }
+  FAIL("no validation error for " << body.dump());
+  return {};
+}
+
+// One model for every test in this file.
+const vr::ModelSnapshot& snapshot() {
+  static vr::test::TempDir temp;
+  static const auto loaded = [] {
+    make_model(temp.file("model"));
+    return vr::load_snapshot(temp.file("model"));
+  }();
+  return *loaded;
+}
+
+}  // namespace
+
+TEST_CASE("parse_request: defaults and every field") {
+  const auto plain = vr::parse_request(json{{"user_id", "u001"}}, json::array({"body"}), limits);
+  CHECK(plain.user_id == "u001");
+  CHECK(plain.k == 5);
+  CHECK_FALSE(plain.include_watched);
+  CHECK_FALSE(plain.explain);
+  CHECK(plain.history.empty());
+
+  const auto full = vr::parse_request(json::parse(R"({"user_id": "u1", "k": 7, "history": ["v1", "v2"],
+      "exclude": ["v3"], "include_watched": true, "explain": "yes", "unknown_field": {"ignored": 1}})"),
+                                      json::array({"body"}), limits);
+  CHECK(full.k == 7);
+  CHECK(full.history == std::vector<std::string>{"v1", "v2"});
+  CHECK(full.exclude == std::vector<std::string>{"v3"});
+  CHECK(full.include_watched);
+  CHECK(full.explain);
+
+  // pydantic's lax integers: "3" and 3.0 are 3; null optional fields are absent.
+  CHECK(vr::parse_request(json::parse(R"({"user_id": "u", "k": "3"})"), json::array({"body"}), limits).k == 3);
+  CHECK(vr::parse_request(json::parse(R"({"user_id": "u", "k": 3.0})"), json::array({"body"}), limits).k == 3);
+  CHECK(vr::parse_request(json::parse(R"({"user_id": "u", "k": null, "history": null})"), json::array({"body"}), limits).k == 5);
+  CHECK(vr::parse_request(json::parse(R"({"history": ["v1"]})"), json::array({"body"}), limits).history.size() == 1);
+  CHECK(vr::parse_request(json::parse(R"({"similar_to": "v1"})"), json::array({"body"}), limits).similar_to == "v1");
+}
+
+TEST_CASE("parse_request: FastAPI-style issues, all of them at once") {
+  const json missing = issues_of(json::object());
+  REQUIRE(missing.size() == 1);
+  CHECK(missing[0] == json{{"type", "missing"}, {"loc", {"body", "user_id"}}, {"msg", "Field required"}});
+
+  const json several = issues_of(json::parse(R"({"user_id": 1, "k": 0, "exclude": "v1", "include_watched": "maybe"})"));
+  REQUIRE(several.size() == 4);
+  CHECK(several[0]["type"] == "string_type");
+  CHECK(several[0]["input"] == 1);
+  CHECK(several[1]["type"] == "greater_than_equal");
+  CHECK(several[1]["msg"] == "Input should be greater than or equal to 1");
+  CHECK(several[1]["ctx"] == json{{"ge", 1}});
+  CHECK(several[2]["type"] == "list_type");
+  CHECK(several[2]["loc"] == json::array({"body", "exclude"}));
+  CHECK(several[3]["type"] == "bool_parsing");
+
+  CHECK(issues_of(json::parse(R"({"user_id": "u", "k": 1001})"))[0]["type"] == "less_than_equal");
+  CHECK(issues_of(json::parse(R"({"user_id": "u", "k": 2.5})"))[0]["type"] == "int_from_float");
+  CHECK(issues_of(json::parse(R"({"user_id": "u", "k": true})"))[0]["type"] == "int_type");
+  CHECK(issues_of(json::parse(R"({"user_id": null})"))[0]["type"] == "string_type");
+  CHECK(issues_of(json::parse(R"({"history": ["v1", 2]})"))[0]["loc"] == json::array({"body", "history", 1}));
+  CHECK(issues_of(json::parse(R"({"similar_to": "v1", "user_id": "u"})"))[0]["type"] == "value_error");
+  CHECK(issues_of(json::parse(R"(["u001"])"))[0]["type"] == "model_attributes_type");
+
+  vr::ServiceLimits small;
+  small.max_list_length = 2;
+  try {
+    vr::parse_request(json::parse(R"({"history": ["a", "b", "c"]})"), json::array({"body"}), small);
+    FAIL("a history over the limit was accepted");
+  } catch (const vr::ValidationError& error) {
+    CHECK(error.issues()[0].type == "too_long");
+  }
+}
+
+TEST_CASE("error_reply: the one exception -> status mapping") {
+  const auto reply = [](auto exception) { return vr::error_reply(std::make_exception_ptr(exception)); };
+  CHECK(reply(vr::NotFound("User 'u9' not found")).status == 404);
+  CHECK(reply(vr::NotFound("User 'u9' not found")).body == json{{"detail", "User 'u9' not found"}});
+  CHECK(reply(vr::MalformedBody("x")).status == 400);
+  CHECK(reply(vr::InvalidInput("bad")).status == 422);
+  CHECK(reply(vr::PayloadTooLarge("big")).status == 413);
+  CHECK(reply(vr::UnsupportedMediaType("text")).status == 415);
+  CHECK(reply(vr::NotAcceptable("html")).status == 406);
+  CHECK(reply(vr::ServiceUnavailable("loading")).status == 503);
+  // Unexpected failures never leak their message to the client.
+  const auto internal = reply(std::runtime_error("secret path /etc"));
+  CHECK(internal.status == 500);
+  CHECK(internal.body == json{{"detail", "Internal Server Error"}});
+  CHECK(vr::error_reply(nullptr).status == 500);
+  CHECK(vr::error_body_for_status(404) == json{{"detail", "Not Found"}});
+}
+
+TEST_CASE("content negotiation") {
+  CHECK(vr::parse_content_type("application/json") == vr::BodyFormat::Json);
+  CHECK(vr::parse_content_type("Application/JSON; charset=utf-8") == vr::BodyFormat::Json);
+  CHECK(vr::parse_content_type("") == vr::BodyFormat::Json);
+  CHECK(vr::parse_content_type("application/jsonlines") == vr::BodyFormat::JsonLines);
+  CHECK(vr::parse_content_type("application/x-ndjson") == vr::BodyFormat::JsonLines);
+  CHECK_THROWS_AS(vr::parse_content_type("text/csv"), vr::UnsupportedMediaType);
+  CHECK_THROWS_AS(vr::parse_content_type("application/x-www-form-urlencoded"), vr::UnsupportedMediaType);
+  CHECK_NOTHROW(vr::check_accept("", vr::BodyFormat::Json));
+  CHECK_NOTHROW(vr::check_accept("text/html, */*;q=0.1", vr::BodyFormat::Json));
+  CHECK_NOTHROW(vr::check_accept("application/jsonlines", vr::BodyFormat::JsonLines));
+  CHECK_THROWS_AS(vr::check_accept("text/html", vr::BodyFormat::Json), vr::NotAcceptable);
+  CHECK_THROWS_AS(vr::check_accept("application/json", vr::BodyFormat::JsonLines), vr::NotAcceptable);
+}
+
+TEST_CASE("parse_json_body: 400 for non-JSON, 422 for broken or hostile JSON") {
+  CHECK_THROWS_AS(vr::parse_json_body("hello", limits), vr::MalformedBody);
+  CHECK_THROWS_AS(vr::parse_json_body("\xff\xfe{}", limits), vr::MalformedBody);
+  CHECK_THROWS_AS(vr::parse_json_body("{\"a\": \"\xc3\"}", limits), vr::MalformedBody);
+  try {
+    vr::parse_json_body("{\"user_id\": }", limits);
+    FAIL("broken JSON parsed");
+  } catch (const vr::ValidationError& error) {
+    CHECK(error.issues()[0].type == "json_invalid");
+    CHECK(error.issues()[0].loc[0] == "body");
+    CHECK(error.issues()[0].loc[1].is_number());
+  }
+  try {
+    vr::parse_json_body(" \n", limits);
+    FAIL("empty body parsed");
+  } catch (const vr::ValidationError& error) {
+    CHECK(error.issues()[0].type == "missing");
+  }
+  // Deep nesting is refused before the parser recurses into it.
+  CHECK_THROWS_AS(vr::parse_json_body(std::string(100000, '['), limits), vr::ValidationError);
+  CHECK(vr::parse_json_body(R"({"a": [[["[[[["]]]})", limits)["a"][0][0][0] == "[[[[");
+}
+
+TEST_CASE("answer and invoke against a real model") {
+  const vr::Recommender& recommender = *snapshot().recommender;
+
+  SECTION("a known user: the original shape, scores as the recommender gives them") {
+    const vr::Reply reply = vr::invoke(recommender, R"({"user_id": "u001", "k": 3})", vr::BodyFormat::Json, limits);
+    CHECK(reply.status == 200);
+    CHECK(reply.content_type == "application/json");
+    CHECK(reply.body.rfind(R"({"userId":"u001","recommendations":[{"videoId":")", 0) == 0);
+    const json body = json::parse(reply.body);
+    vr::RecommendOptions options;
+    options.k = 3;
+    const auto expected = recommender.recommend("u001", options);
+    REQUIRE(body["recommendations"].size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      CHECK(body["recommendations"][i]["videoId"] == expected[i].video_id);
+      CHECK(body["recommendations"][i]["score"].get<double>() == static_cast<double>(expected[i].score));
+    }
+  }
+
+  SECTION("unknown user throws NotFound with the original message") {
+    try {
+      vr::invoke(recommender, R"({"user_id": "u999"})", vr::BodyFormat::Json, limits);
+      FAIL("unknown user answered");
+    } catch (const vr::NotFound&) {
+      CHECK(vr::error_reply(std::current_exception()).body.dump() == R"({"detail":"User 'u999' not found"})");
+    }
+  }
+
+  SECTION("a known user refreshed with history leaves out both what they watched and the history") {
+    vr::InvocationRequest request;
+    request.user_id = "u001";
+    request.history = {"v003"};
+    const auto body = vr::answer(recommender, request);
+    CHECK(body["userId"] == "u001");
+    for (const auto& item : body["recommendations"]) {
+      CHECK(item["videoId"] != "v001");
+      CHECK(item["videoId"] != "v003");
+    }
+  }
+
+  SECTION("explain adds because lists; similar_to answers similar videos") {
+    vr::InvocationRequest request;
+    request.user_id = "u002";
+    request.explain = true;
+    const auto explained = vr::answer(recommender, request);
+    for (const auto& item : explained["recommendations"]) {
+      REQUIRE(item.contains("because"));
+      for (const auto& part : item["because"]) {
+        CHECK(part.contains("videoId"));
+        CHECK(part["contribution"].is_number());
+      }
+    }
+    vr::InvocationRequest similar;
+    similar.similar_to = "v002";
+    similar.k = 2;
+    const auto body = vr::answer(recommender, similar);
+    CHECK(body["similarTo"] == "v002");
+    CHECK(body["recommendations"][0]["videoId"] == "v002");
+    CHECK(body["recommendations"].size() == 2);
+  }
+
+  SECTION("instances: one prediction per instance, errors in place") {
+    const vr::Reply reply = vr::invoke(recommender, R"({"instances": [{"user_id": "u001"}, {"user_id": "u999"},
+        {"user_id": "u002", "k": "x"}, {"similar_to": "v001", "k": 1}]})", vr::BodyFormat::Json, limits);
+    const json predictions = json::parse(reply.body)["predictions"];
+    REQUIRE(predictions.size() == 4);
+    CHECK(predictions[0]["userId"] == "u001");
+    CHECK(predictions[1] == json{{"status", 404}, {"detail", "User 'u999' not found"}});
+    CHECK(predictions[2]["status"] == 422);
+    CHECK(predictions[2]["detail"][0]["loc"] == json::array({"body", "instances", 2, "k"}));
+    CHECK(predictions[3]["similarTo"] == "v001");
+    CHECK(json::parse(vr::invoke(recommender, R"({"instances": []})", vr::BodyFormat::Json, limits).body) ==
+          json{{"predictions", json::array()}});
+    vr::ServiceLimits small;
+    small.max_batch = 1;
+    CHECK_THROWS_AS(vr::invoke(recommender, R"({"instances": [{}, {}]})", vr::BodyFormat::Json, small),
+                    vr::ValidationError);
+  }
+
+  SECTION("JSON Lines: exactly one answer per line, in order, bad lines answered by their error") {
+    const vr::Reply reply = vr::invoke(
+        recommender, "{\"user_id\": \"u001\", \"k\": 1}\nhello\n{\"user_id\"\n\n{\"user_id\": \"u002\", \"k\": 1}\n",
+        vr::BodyFormat::JsonLines, limits);
+    CHECK(reply.content_type == "application/jsonlines");
+    std::istringstream output(reply.body);
+    std::vector<json> lines;
+    std::string line;
+    while (std::getline(output, line)) lines.push_back(json::parse(line));
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[0]["userId"] == "u001");
+    CHECK(lines[1]["status"] == 400);
+    CHECK(lines[2]["status"] == 422);
+    CHECK(lines[3]["status"] == 422);
+    CHECK(lines[4]["userId"] == "u002");
+    // No final newline: the last line still counts once.
+    const auto unterminated = vr::invoke(recommender, "{\"user_id\": \"u001\"}", vr::BodyFormat::JsonLines, limits);
+    CHECK(std::count(unterminated.body.begin(), unterminated.body.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("load_snapshot and model_fingerprint") {
+  vr::test::TempDir temp;
+  make_model(temp.file("m"), 3);
+  const std::string before = vr::model_fingerprint(temp.file("m"));
+  CHECK(!before.empty());
+  CHECK(vr::model_fingerprint(temp.file("nowhere")).empty());
+
+  const auto snapshot = vr::load_snapshot(temp.file("m"));
+  CHECK(snapshot->users == 5);
+  CHECK(snapshot->videos == 5);
+  CHECK(snapshot->version.size() == 16);
+  CHECK(snapshot->load_seconds >= 0);
+  CHECK(snapshot->resolved_directory == fs::canonical(temp.file("m")).string());
+
+  // Retraining with another seed writes a new file: a new fingerprint and a new version.
+  REQUIRE(vr::test::run_command({vr::test::tool("vr-train"), "--dir", temp.file("m"), "--quiet", "--factors", "8",
+                                 "--iterations", "10", "--seed", "4"})
+              .exit_code == 0);
+  CHECK(vr::model_fingerprint(temp.file("m")) != before);
+  CHECK(vr::load_snapshot(temp.file("m"))->version != snapshot->version);
+
+  const std::string model = vr::test::read_file(temp.file("m/als_model.bin"));
+  vr::test::write_file(temp.file("m/als_model.bin"), model.substr(0, 20));
+  CHECK_THROWS(vr::load_snapshot(temp.file("m")));
+  CHECK_THROWS(vr::load_snapshot(temp.file("nowhere")));
+
+  vr::ModelStore store;
+  CHECK(store.get() == nullptr);
+  store.set(snapshot);
+  const auto held = store.get();
+  store.set(nullptr);
+  CHECK(held->users == 5);  // a reader keeps the model it took across a swap
+}
