@@ -45,25 +45,78 @@ void load(Archive& archive, FactorBlock& block) {
 }
 
 
-}  // namespace
+// The payload size, attached to the input archive: a string or vector whose stored length
+// exceeds it is refused before anything is allocated (cereal's own loaders would first
+// allocate whatever length a crafted file claims; found by tests/fuzz/fuzz_model).
+class ModelInputArchive : public cereal::PortableBinaryInputArchive {
+ public:
+  ModelInputArchive(std::istream& payload, std::size_t payload_size)
+      : cereal::PortableBinaryInputArchive(payload), payload_size_(payload_size) {}
+  std::size_t payload_size() const { return payload_size_; }
 
+ private:
+  std::size_t payload_size_;
+};
+
+// Reads a length cereal stored as a size tag, refusing one that needs more than the payload.
 template <class Archive>
-void serialize(Archive& archive, TrainConfig& config, const std::uint32_t /*version*/) {
-  std::string solver = to_string(config.solver);
-  std::string scaling = to_string(config.scaling);
-  archive(config.factors, config.regularization, config.alpha, config.iterations, solver,
-          config.cg_steps, scaling, config.eps, config.seed);
-  if constexpr (Archive::is_loading::value) {
-    config.solver = parse_solver(solver);
-    config.scaling = parse_scaling(scaling);
-    config.threads = 0;
+std::size_t load_length(Archive& archive, std::size_t element_size, const char* what) {
+  cereal::size_type length = 0;
+  archive(cereal::make_size_tag(length));
+  // cereal hands nested loaders the base archive type; the object is always ours.
+  const auto* limited = dynamic_cast<const ModelInputArchive*>(&archive);
+  if (limited == nullptr || length > limited->payload_size() / element_size) {
+    throw CorruptFile(std::string(what) + " length " + std::to_string(length) + " larger than the file");
   }
+  return static_cast<std::size_t>(length);
 }
 
 template <class Archive>
-void serialize(Archive& archive, ModelInfo& info, const std::uint32_t /*version*/) {
+void load_string(Archive& archive, std::string& text) {
+  text.resize(load_length(archive, 1, "string"));
+  archive(cereal::binary_data(text.data(), text.size()));
+}
+
+template <class Archive>
+void load_doubles(Archive& archive, std::vector<double>& values) {
+  values.resize(load_length(archive, sizeof(double), "list"));
+  archive(cereal::binary_data(values.data(), values.size() * sizeof(double)));
+}
+
+}  // namespace
+
+template <class Archive>
+void save(Archive& archive, const TrainConfig& config, const std::uint32_t /*version*/) {
+  archive(config.factors, config.regularization, config.alpha, config.iterations, to_string(config.solver),
+          config.cg_steps, to_string(config.scaling), config.eps, config.seed);
+}
+
+template <class Archive>
+void load(Archive& archive, TrainConfig& config, const std::uint32_t /*version*/) {
+  std::string solver;
+  std::string scaling;
+  archive(config.factors, config.regularization, config.alpha, config.iterations);
+  load_string(archive, solver);
+  archive(config.cg_steps);
+  load_string(archive, scaling);
+  archive(config.eps, config.seed);
+  config.solver = parse_solver(solver);
+  config.scaling = parse_scaling(scaling);
+  config.threads = 0;
+}
+
+template <class Archive>
+void save(Archive& archive, const ModelInfo& info, const std::uint32_t /*version*/) {
   archive(info.vr_version, info.kind, info.config, info.n_users, info.n_videos, info.n_ratings,
           info.loss_history);
+}
+
+template <class Archive>
+void load(Archive& archive, ModelInfo& info, const std::uint32_t /*version*/) {
+  load_string(archive, info.vr_version);
+  load_string(archive, info.kind);
+  archive(info.config, info.n_users, info.n_videos, info.n_ratings);
+  load_doubles(archive, info.loss_history);
 }
 
 }  // namespace vr
@@ -90,7 +143,7 @@ Model read_model(std::istream& input, const std::string& source_name) {
   Model model;
   try {
     std::istringstream payload(framed.bytes, std::ios::binary);
-    cereal::PortableBinaryInputArchive archive(payload);
+    ModelInputArchive archive(payload, framed.bytes.size());
     archive(model.info);
     FactorBlock users{&model.factors.user_factors, framed.bytes.size()};
     FactorBlock items{&model.factors.item_factors, framed.bytes.size()};

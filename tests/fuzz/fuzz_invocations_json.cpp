@@ -1,0 +1,36 @@
+// Fuzzes the body of POST /invocations as application/json (vr::invoke, BodyFormat::Json), as
+// vr-serve receives it, against a small in-memory model. Properties checked on every input:
+//   1. invoke either answers or throws; error_reply() maps what it throws to a 4xx status
+//      (a 500 would mean an unexpected failure inside a handler) with a {"detail": ...} body.
+//   2. An answer is valid JSON: an object, or {"predictions": [...]} for a batch.
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "fuzz_common.h"
+#include "tiny_recommender.h"
+#include "vr/service.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using vr::fuzz::check;
+  static const auto recommender = vr::fuzz::tiny_recommender();
+  const vr::ServiceLimits limits;
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  try {
+    const auto reply = vr::invoke(*recommender, body, vr::BodyFormat::Json, limits);
+    check(reply.status == 200, "an answer without status 200");
+    const auto parsed = nlohmann::json::parse(reply.body);
+    check(parsed.is_object(), "the answer is not a JSON object");
+  } catch (...) {
+    const auto reply = vr::error_reply(std::current_exception());
+    if (reply.status < 400 || reply.status >= 500) {
+      std::fprintf(stderr, "status %d: %s\n", reply.status, reply.body.dump().c_str());
+      check(false, "a request was answered with a non-4xx error status");
+    }
+    check(reply.body.contains("detail"), "an error body without 'detail'");
+    (void)reply.body.dump();
+  }
+  return 0;
+}
