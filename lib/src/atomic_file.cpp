@@ -60,13 +60,8 @@ AtomicFileWriter::~AtomicFileWriter() {
 
 std::ostream& AtomicFileWriter::stream() { return to_stdout_ ? std::cout : file_; }
 
-void AtomicFileWriter::commit() {
-  if (to_stdout_) {
-    std::cout.flush();
-    if (!std::cout) throw IoError("cannot write to stdout");
-    committed_ = true;
-    return;
-  }
+void AtomicFileWriter::prepare() {
+  if (to_stdout_ || prepared_) return;
   file_.flush();
   const bool write_ok = static_cast<bool>(file_);
   file_.close();
@@ -76,7 +71,7 @@ void AtomicFileWriter::commit() {
     throw IoError("cannot write '" + path_ + "' (disk full or I/O error); previous file kept");
   }
   // fsync before rename, so that after a power loss the new name never points at an empty
-  // file; then fsync the folder so the rename itself is durable.
+  // file.
   const int fd = ::open(temporary_path_.c_str(), O_RDONLY);
   if (fd >= 0) {
     const int sync_result = ::fsync(fd);
@@ -89,6 +84,23 @@ void AtomicFileWriter::commit() {
                     "; previous file kept");
     }
   }
+  std::error_code error;
+  if (std::filesystem::is_directory(path_, error)) {
+    std::remove(temporary_path_.c_str());
+    committed_ = true;
+    throw IoError("cannot replace '" + path_ + "': Is a directory");
+  }
+  prepared_ = true;
+}
+
+void AtomicFileWriter::commit() {
+  if (to_stdout_) {
+    std::cout.flush();
+    if (!std::cout) throw IoError("cannot write to stdout");
+    committed_ = true;
+    return;
+  }
+  prepare();
   if (std::rename(temporary_path_.c_str(), path_.c_str()) != 0) {
     const int rename_errno = errno;
     std::remove(temporary_path_.c_str());
@@ -96,6 +108,7 @@ void AtomicFileWriter::commit() {
     throw IoError("cannot replace '" + path_ + "': " + std::strerror(rename_errno));
   }
   committed_ = true;
+  // fsync the folder so the rename itself is durable.
   fsync_path(parent_directory(path_), O_RDONLY | O_DIRECTORY);
 }
 

@@ -384,6 +384,9 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   write_mappings(mappings_writer.stream(), mappings);
   // Mappings first, then ratings: the window in which a reader can see one new file and one
   // old one is a single rename wide (vr-serve and scripts/pipeline.sh read versioned folders).
+  // Both are flushed and synced first, so a full disk fails before either is replaced.
+  ratings_writer.prepare();
+  mappings_writer.prepare();
   mappings_writer.commit();
   ratings_writer.commit();
   aggregated.users = std::move(mappings.users);

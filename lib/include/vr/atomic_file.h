@@ -23,8 +23,14 @@ class AtomicFileWriter {
 
   // The stream to write the content to.
   std::ostream& stream();
-  // Flushes, fsyncs and renames the temporary file into place. Throws IoError on failure
-  // (e.g. disk full), leaving the previous file untouched.
+  // Flushes and fsyncs the temporary file and checks that the final path can be replaced
+  // (is not a folder), without renaming yet. Throws IoError on failure (e.g. disk full),
+  // leaving the previous file untouched. Writers of several files prepare all of them before
+  // committing any, so that a failure leaves every previous file in place and the window in
+  // which old and new files sit side by side is only the renames.
+  void prepare();
+  // prepare()s if not done yet, then renames the temporary file into place. Throws IoError
+  // on failure, leaving the previous file untouched.
   void commit();
   // The final path this writer produces.
   const std::string& path() const { return path_; }
@@ -34,6 +40,7 @@ class AtomicFileWriter {
   std::string temporary_path_;
   std::ofstream file_;
   bool to_stdout_ = false;
+  bool prepared_ = false;
   bool committed_ = false;
 };
 
