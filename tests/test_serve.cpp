@@ -476,7 +476,7 @@ TEST_CASE("vr-serve answers every endpoint with the original shapes and JSON err
   }
 }
 
-TEST_CASE("vr-serve: JSON Lines batch answers one line per line, a bad line in the middle included") {
+TEST_CASE("vr-serve: JSON Lines batch answers one line per line with a bad line in the middle") {
   vr::test::TempDir temp;
   make_model(temp.file("model"));
   ServerProcess server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0"}, temp.file("serve.log"));
@@ -513,7 +513,7 @@ TEST_CASE("vr-serve: JSON Lines batch answers one line per line, a bad line in t
   CHECK(ndjson->body.find('\n') == ndjson->body.size() - 1);
 }
 
-TEST_CASE("vr-serve: /ping is 503 until the model is loaded, then 200") {
+TEST_CASE("vr-serve: /ping is 503 until the model is loaded and 200 after") {
   vr::test::TempDir temp;
   make_model(temp.file("trained"));
   // The model file is a FIFO: loading blocks on it until the test writes the real bytes, so
@@ -560,7 +560,7 @@ TEST_CASE("vr-serve: a model that cannot be loaded is logged and exits 1") {
   CHECK(missing.wait_exit() == 1);
 }
 
-TEST_CASE("vr-serve: SAGEMAKER_BIND_TO_PORT overrides --port; a taken port exits 1") {
+TEST_CASE("vr-serve: SAGEMAKER_BIND_TO_PORT overrides --port and a taken port exits 1") {
   vr::test::TempDir temp;
   make_model(temp.file("model"));
   const int port = free_port();
@@ -576,7 +576,7 @@ TEST_CASE("vr-serve: SAGEMAKER_BIND_TO_PORT overrides --port; a taken port exits
   CHECK(server.stop() == 0);
 }
 
-TEST_CASE("vr-serve: 20 hot reloads under concurrent load fail no request; a corrupt model keeps the old one") {
+TEST_CASE("vr-serve: 20 hot reloads under concurrent load fail no request and a corrupt model keeps the old one") {
   vr::test::TempDir temp;
   make_model(temp.file("a"), 1);
   make_model(temp.file("b"), 2);

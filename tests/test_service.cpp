@@ -74,7 +74,7 @@ TEST_CASE("parse_request: defaults and every field") {
   CHECK(vr::parse_request(json::parse(R"({"similar_to": "v1"})"), json::array({"body"}), limits).similar_to == "v1");
 }
 
-TEST_CASE("parse_request: FastAPI-style issues, all of them at once") {
+TEST_CASE("parse_request: FastAPI-style issues all at once") {
   const json missing = issues_of(json::object());
   REQUIRE(missing.size() == 1);
   CHECK(missing[0] == json{{"type", "missing"}, {"loc", {"body", "user_id"}}, {"msg", "Field required"}});
@@ -141,7 +141,7 @@ TEST_CASE("content negotiation") {
   CHECK_THROWS_AS(vr::check_accept("application/json", vr::BodyFormat::JsonLines), vr::NotAcceptable);
 }
 
-TEST_CASE("parse_json_body: 400 for non-JSON, 422 for broken or hostile JSON") {
+TEST_CASE("parse_json_body: 400 for non-JSON and 422 for broken or hostile JSON") {
   CHECK_THROWS_AS(vr::parse_json_body("hello", limits), vr::MalformedBody);
   CHECK_THROWS_AS(vr::parse_json_body("\xff\xfe{}", limits), vr::MalformedBody);
   CHECK_THROWS_AS(vr::parse_json_body("{\"a\": \"\xc3\"}", limits), vr::MalformedBody);
