@@ -1,7 +1,10 @@
 // vr-evaluate: offline validation. Split, train, and report ranking metrics beside the
 // most-popular baseline.
+#include <algorithm>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
@@ -28,6 +31,18 @@ struct Options {
   float eps = 1.0f;
   int threads = 0;
   std::uint64_t seed = 42;
+  std::vector<std::string> models{"als"};
+  float ease_regularization = 500.0f;
+  int neighbours = 50;
+  std::string similarity = "cosine";
+  bool tune = false;
+  int tune_trials = 16;
+  double tune_seconds = 0;
+  std::uint64_t tune_seed = 42;
+  double validation_ratio = 0.25;
+  int parallel_trials = 2;
+  std::string best_config = "tuned.conf";
+  std::string report;
   std::string format = "table";
   std::string output = "-";
   bool quiet = false;
@@ -41,7 +56,10 @@ int main(int argc, char** argv) {
       "precision, recall, nDCG, MAP, hit rate and catalog coverage at each --k for the model and\n"
       "for the most-popular baseline (binary relevance: a test video is relevant). Splits:\n"
       "random (per user, seeded), leave-last-out and last-fraction (by timestamp; need\n"
-      "--interactions with a timestamp column)."};
+      "--interactions with a timestamp column). --models als,ease,item-knn compares model kinds\n"
+      "on one table; --tune searches the ALS hyperparameters on a validation split carved from\n"
+      "the training part and writes the best to --best-config for vr-train --config; --report DIR\n"
+      "writes report.html (charts, self-contained) and report.json."};
   Options options;
   app.add_option("--dir", options.dir, "Artifacts directory (reads ratings.csv and mappings.bin)")->capture_default_str();
   app.add_option("--ratings", options.ratings, "Read ratings from this file instead (- = stdin)")
@@ -71,6 +89,28 @@ int main(int argc, char** argv) {
   app.add_option("--eps", options.eps, "eps of --scaling log")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", options.threads, "Worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--seed", options.seed, "Seed of the model's random initialisation")->capture_default_str();
+  app.add_option("--models", options.models, "Model kinds to compare (comma-separated): als, ease, item-knn; the first is 'model'")
+      ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"als", "ease", "item-knn"}));
+  app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--neighbours", options.neighbours, "item-knn: neighbours kept per video")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--similarity", options.similarity, "item-knn: cosine or bm25")
+      ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
+  app.add_flag("--tune", options.tune, "Tune ALS (factors, regularization, alpha, iterations, scaling) on a validation "
+               "split of the training part, then report the best beside the defaults");
+  app.add_option("--tune-trials", options.tune_trials, "Tuning: trials in all (the first is the given config)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
+  app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--parallel-trials", options.parallel_trials, "Tuning: trials run at once (one thread each)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--best-config", options.best_config, "Tuning: write the best hyperparameters here (vr-train --config)")
+      ->capture_default_str();
+  app.add_option("--report", options.report, "Write report.html and report.json into this directory");
   app.add_option("--format", options.format, "table (for people) or json (one object)")
       ->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   app.add_option("-o,--output", options.output, "Write the report here (- = stdout); a file is written atomically")
@@ -104,18 +144,55 @@ int main(int argc, char** argv) {
     job.config.train.threads = options.threads;
     job.config.train.seed = options.seed;
     job.config.train.compute_loss = !options.quiet;
+    job.config.models.clear();
+    for (const auto& model : options.models) job.config.models.push_back(vr::parse_model_kind(model));
+    job.config.item_config.ease_regularization = options.ease_regularization;
+    job.config.item_config.neighbours = options.neighbours;
+    job.config.item_config.similarity = vr::parse_similarity(options.similarity);
+    if (options.tune) {
+      vr::TuneConfig tune;
+      tune.trials = options.tune_trials;
+      tune.seconds = options.tune_seconds;
+      tune.seed = options.tune_seed;
+      tune.validation_ratio = options.validation_ratio;
+      tune.k = *std::max_element(options.k.begin(), options.k.end());
+      tune.parallel_trials = options.parallel_trials;
+      job.config.tune = tune;
+      job.best_config_path = options.best_config;
+    }
+    job.report_directory = options.report;
     job.json = options.format == "json";
     job.output_path = options.output;
     if (job.interactions_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features, or give --interactions)");
     }
     const int total = options.iterations;
-    vr::run_evaluation(job, [&](const vr::IterationReport& report) {
-      if (options.quiet) return;
-      vr::cli::show_progress("vr-evaluate: training iteration " + std::to_string(report.iteration) + "/" +
-                             std::to_string(total));
-    });
+    const auto report = vr::run_evaluation(
+        job,
+        [&](const vr::IterationReport& report) {
+          if (options.quiet) return;
+          vr::cli::show_progress("vr-evaluate: training iteration " + std::to_string(report.iteration) + "/" +
+                                 std::to_string(total));
+        },
+        [&](const vr::TrialResult& trial) {
+          // Every trial is printed (stderr, so stdout stays the report), even with --quiet.
+          std::ostringstream line;
+          line << "trial " << std::setw(3) << trial.number << (trial.refinement ? " refine" : " random")
+               << "  factors " << std::setw(2) << trial.config.factors << "  regularization " << std::setw(7)
+               << trial.config.regularization << "  alpha " << std::setw(5) << trial.config.alpha << "  iterations "
+               << std::setw(2) << trial.config.iterations << "  scaling " << vr::to_string(trial.config.scaling);
+          if (trial.config.scaling == vr::ConfidenceScaling::Log) line << " (eps " << trial.config.eps << ")";
+          line << "  validation ndcg " << std::fixed << std::setprecision(4) << trial.validation_ndcg << "  "
+               << std::setprecision(2) << trial.seconds << " s";
+          vr::cli::end_progress();
+          std::cerr << line.str() << "\n";
+        });
     vr::cli::end_progress();
+    if (report.tuning) {
+      std::cerr << "vr-evaluate: best of " << report.tuning->trials.size() << " trials written to " << options.best_config
+                << " (train with: vr-train --config " << options.best_config << ")\n";
+    }
+    if (!options.report.empty()) std::cerr << "vr-evaluate: wrote " << options.report << "/report.html and report.json\n";
     return vr::cli::kExitOk;
   });
 }

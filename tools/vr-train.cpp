@@ -1,4 +1,4 @@
-// vr-train: ratings.csv -> als_model.bin (implicit-feedback ALS).
+// vr-train: ratings.csv -> als_model.bin (implicit-feedback ALS, EASE or item-knn).
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -14,7 +14,8 @@ struct Options {
   std::string dir = vr::kDefaultArtifactsDirectory;
   std::string ratings;
   std::string mappings;
-  std::string model;
+  std::vector<std::string> model;  // a kind (als, ease, item-knn) and/or the output path
+  std::string config;
   int factors = 20;
   float regularization = 0.1f;
   float alpha = 1.0f;
@@ -25,8 +26,15 @@ struct Options {
   float eps = 1.0f;
   int threads = 0;
   std::uint64_t seed = 42;
+  float ease_regularization = 500.0f;
+  int neighbours = 50;
+  std::string similarity = "cosine";
+  float bm25_k1 = 1.2f;
+  float bm25_b = 0.75f;
   bool quiet = false;
 };
+
+bool is_model_kind(const std::string& text) { return text == "als" || text == "ease" || text == "item-knn"; }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,7 +42,10 @@ int main(int argc, char** argv) {
       "vr-train: train an implicit-feedback ALS model (Hu, Koren & Volinsky 2008, with the\n"
       "conjugate-gradient solver of Takacs et al. 2011, as the `implicit` library does) from\n"
       "ratings.csv, and write als_model.bin atomically. Confidence c = alpha * r; the same seed\n"
-      "gives a byte-identical model whatever the thread count."};
+      "gives a byte-identical model whatever the thread count. --model ease trains Steck's EASE\n"
+      "(closed form, catalogs up to 50000 videos), --model item-knn cosine or BM25 item\n"
+      "neighbours; both are served by vr-recommend and vr-serve like ALS. --config FILE reads\n"
+      "hyperparameters (e.g. vr-evaluate --tune's best), flags given explicitly override it."};
   Options options;
   app.add_option("--dir", options.dir, "Artifacts directory (reads ratings.csv and mappings.bin, writes als_model.bin)")
       ->capture_default_str();
@@ -42,7 +53,13 @@ int main(int argc, char** argv) {
       ->check(vr::cli::ExistingFileOrDash);
   app.add_option("--mappings", options.mappings,
                  "Read the id mappings (for the matrix shape) from this file instead; 'none' to skip");
-  app.add_option("--model", options.model, "Write the model to this file instead");
+  app.add_option("--model", options.model,
+                 "Model kind: als (default), ease or item-knn; any other value is the file to write the model "
+                 "to instead of DIR/als_model.bin (give both as --model ease --model FILE)")
+      ->allow_extra_args(false)
+      ->take_all();
+  app.add_option("--config", options.config, "Read hyperparameters (key = value lines, e.g. vr-evaluate --tune's) "
+                 "from this file; flags override it")->check(CLI::ExistingFile);
   app.add_option("--factors", options.factors, "Latent factors per user and video")->capture_default_str()->check(CLI::Range(1, 4096));
   app.add_option("--regularization", options.regularization, "L2 regularisation lambda (not scaled by counts)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -56,33 +73,64 @@ int main(int argc, char** argv) {
   app.add_option("--eps", options.eps, "eps of --scaling log")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", options.threads, "Worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--seed", options.seed, "Seed of the random initialisation")->capture_default_str();
+  app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--neighbours", options.neighbours, "item-knn: neighbours kept per video")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--similarity", options.similarity, "item-knn: cosine or bm25")
+      ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
+  app.add_option("--bm25-k1", options.bm25_k1, "item-knn bm25: k1")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--bm25-b", options.bm25_b, "item-knn bm25: b")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
-    auto paths = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings, options.model);
+    std::string kind;
+    std::string model_path;
+    for (const auto& value : options.model) {
+      std::string& target = is_model_kind(value) ? kind : model_path;
+      if (!target.empty()) throw vr::InvalidInput("--model given two " + std::string(is_model_kind(value) ? "kinds" : "paths"));
+      target = value;
+    }
+    auto paths = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings, model_path);
     if (options.mappings == "none" ||
         (options.mappings.empty() && !std::filesystem::exists(paths.mappings))) {
       paths.mappings.clear();
     }
+    // Precedence: defaults, then the --config file, then flags given on the command line.
+    vr::HyperparameterFile settings;
+    if (!options.config.empty()) settings = vr::load_hyperparameters(options.config);
+    const auto given = [&](const char* flag) { return app.count(flag) > 0; };
+    if (!kind.empty()) settings.kind = vr::parse_model_kind(kind);
+    vr::TrainConfig& config = settings.config;
+    if (given("--factors") || options.config.empty()) config.factors = options.factors;
+    if (given("--regularization") || options.config.empty()) config.regularization = options.regularization;
+    if (given("--alpha") || options.config.empty()) config.alpha = options.alpha;
+    if (given("--iterations") || options.config.empty()) config.iterations = options.iterations;
+    if (given("--solver") || options.config.empty()) config.solver = vr::parse_solver(options.solver);
+    if (given("--cg-steps") || options.config.empty()) config.cg_steps = options.cg_steps;
+    if (given("--scaling") || options.config.empty()) config.scaling = vr::parse_scaling(options.scaling);
+    if (given("--eps") || options.config.empty()) config.eps = options.eps;
+    if (given("--seed") || options.config.empty()) config.seed = options.seed;
+    config.threads = options.threads;
+    vr::ItemModelConfig& item = settings.item_config;
+    if (given("--ease-regularization") || options.config.empty()) item.ease_regularization = options.ease_regularization;
+    if (given("--neighbours") || options.config.empty()) item.neighbours = options.neighbours;
+    if (given("--similarity") || options.config.empty()) item.similarity = vr::parse_similarity(options.similarity);
+    if (given("--bm25-k1") || options.config.empty()) item.bm25_k1 = options.bm25_k1;
+    if (given("--bm25-b") || options.config.empty()) item.bm25_b = options.bm25_b;
+    item.threads = options.threads;
     vr::TrainJob job;
     job.ratings_path = paths.ratings;
     job.mappings_path = paths.mappings;
     job.model_path = paths.model;
-    job.config.factors = options.factors;
-    job.config.regularization = options.regularization;
-    job.config.alpha = options.alpha;
-    job.config.iterations = options.iterations;
-    job.config.solver = vr::parse_solver(options.solver);
-    job.config.cg_steps = options.cg_steps;
-    job.config.scaling = vr::parse_scaling(options.scaling);
-    job.config.eps = options.eps;
-    job.config.threads = options.threads;
-    job.config.seed = options.seed;
+    job.kind = settings.kind;
+    job.config = config;
+    job.item_config = item;
     if (job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features first)");
     }
-    const int total = options.iterations;
+    const int total = config.iterations;
     const auto model = vr::run_training(job, [&](const vr::IterationReport& report) {
       if (options.quiet) return;
       std::ostringstream line;
@@ -98,7 +146,7 @@ int main(int argc, char** argv) {
       }
     });
     vr::cli::end_progress();
-    std::cerr << "vr-train: " << model.info.n_users << " users x " << model.info.n_videos << " videos, "
+    std::cerr << "vr-train: " << model.info.kind << ", " << model.info.n_users << " users x " << model.info.n_videos << " videos, "
               << model.info.n_ratings << " ratings; wrote " << job.model_path << "\n";
     return vr::cli::kExitOk;
   });

@@ -10,6 +10,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
+#include <sstream>
 #include <unordered_map>
 
 #include "vr/atomic_file.h"
@@ -274,11 +276,93 @@ Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, doubl
 
 namespace {
 
+// Videos ranked by training popularity (users with r > 0), most popular first, ties to the
+// lower index; decile_of[video] = rank * 10 / videos.
+std::vector<int> popularity_deciles(const SparseMatrix& train, std::vector<double>& catalog_shares) {
+  std::vector<std::uint64_t> counts(train.cols, 0);
+  std::uint64_t total = 0;
+  for (std::uint64_t k = 0; k < train.nnz(); ++k) {
+    if (train.values[k] > 0) {
+      ++counts[train.col_indices[k]];
+      ++total;
+    }
+  }
+  std::vector<std::uint32_t> order(train.cols);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return counts[a] > counts[b]; });
+  std::vector<int> decile_of(train.cols, 0);
+  catalog_shares.assign(10, 0.0);
+  for (std::size_t rank = 0; rank < order.size(); ++rank) {
+    const int decile = static_cast<int>(rank * 10 / order.size());
+    decile_of[order[rank]] = decile;
+    catalog_shares[static_cast<std::size_t>(decile)] += total > 0 ? static_cast<double>(counts[order[rank]]) / total : 0.0;
+  }
+  return decile_of;
+}
+
+// The long tail: every video outside the 20% most popular (deciles 2 to 9).
+constexpr int kFirstLongTailDecile = 2;
+
+// Fills the report-only parts of `evaluation` from its top lists.
+void add_report_data(ModelEvaluation& evaluation, const std::vector<std::vector<ScoredVideo>>& top,
+                     const SparseMatrix& test, int depth, const std::vector<int>& decile_of) {
+  for (int k = 1; k <= depth; ++k) evaluation.curve.push_back(ranking_metrics(top, test, k));
+  evaluation.popularity_shares.assign(10, 0.0);
+  std::vector<char> recommended(decile_of.size(), 0);
+  std::uint64_t total = 0;
+  for (const auto& list : top) {
+    for (std::size_t rank = 0; rank < list.size() && rank < static_cast<std::size_t>(depth); ++rank) {
+      evaluation.popularity_shares[static_cast<std::size_t>(decile_of[list[rank].video])] += 1;
+      recommended[list[rank].video] = 1;
+      ++total;
+    }
+  }
+  if (total > 0) {
+    for (double& share : evaluation.popularity_shares) share /= static_cast<double>(total);
+  }
+  std::uint64_t tail = 0, tail_recommended = 0;
+  for (std::size_t video = 0; video < decile_of.size(); ++video) {
+    if (decile_of[video] < kFirstLongTailDecile) continue;
+    ++tail;
+    tail_recommended += recommended[video] != 0;
+  }
+  evaluation.long_tail_coverage = tail > 0 ? static_cast<double>(tail_recommended) / tail : 0.0;
+}
+
+struct EvaluationContext {
+  const Split& split;
+  const EvaluateConfig& config;
+  int deepest = 0;
+  int threads = 1;
+  std::vector<int> decile_of;  // only with report data
+};
+
+ModelEvaluation evaluate_model(const EvaluationContext& context, const std::string& name, ModelKind kind,
+                               const TrainConfig& train, const IterationCallback& on_iteration,
+                               std::vector<double>* loss_history) {
+  ModelEvaluation evaluation;
+  evaluation.name = name;
+  ItemModelConfig item_config = context.config.item_config;
+  item_config.threads = train.threads;
+  const auto start = std::chrono::steady_clock::now();
+  const Model model = train_model(context.split.train, kind, train, item_config, on_iteration);
+  evaluation.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (loss_history != nullptr) *loss_history = model.info.loss_history;
+  const auto top = top_k_for_model(model, context.split.train, context.deepest, context.threads);
+  evaluation.metrics = metrics_at_cutoffs(top, context.split.test, context.config.cutoffs);
+  if (context.config.report_depth > 0) {
+    add_report_data(evaluation, top, context.split.test, context.config.report_depth, context.decile_of);
+  }
+  return evaluation;
+}
+
 EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config,
-                                const IterationCallback& on_iteration) {
+                                const IterationCallback& on_iteration, const TrialCallback& on_trial) {
   EvaluationReport report;
   report.cutoffs = config.cutoffs;
   report.train = config.train;
+  report.item_config = config.item_config;
+  report.report_depth = config.report_depth;
   report.split.config = config.split;
   report.split.users = split.train.rows;
   report.split.videos = split.train.cols;
@@ -290,23 +374,59 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
     throw InvalidInput("no user has a test video (every user has a single rating?); nothing to evaluate");
   }
 
-  const auto start = std::chrono::steady_clock::now();
-  const AlsFactors factors = train_als(split.train, config.train, on_iteration);
-  report.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EvaluationContext context{split, config, 0, 1, {}};
+  context.deepest = std::max(*std::max_element(config.cutoffs.begin(), config.cutoffs.end()), config.report_depth);
+  context.threads = resolve_thread_count(config.train.threads);
+  if (config.report_depth > 0) {
+    context.decile_of = popularity_deciles(split.train, report.catalog_shares);
+    report.long_tail_share = 1.0 - kFirstLongTailDecile / 10.0;
+  }
 
-  const int deepest = *std::max_element(config.cutoffs.begin(), config.cutoffs.end());
-  const auto recommended = top_k_all_users(factors.user_factors, factors.item_factors, deepest, &split.train,
-                                           resolve_thread_count(config.train.threads));
-  report.model = metrics_at_cutoffs(recommended, split.test, config.cutoffs);
-  report.popularity = metrics_at_cutoffs(popularity_top_k(split.train, deepest), split.test, config.cutoffs);
+  TrainConfig als = config.train;
+  if (config.report_depth > 0) als.compute_loss = true;
+  if (config.tune) {
+    TuneConfig tune = *config.tune;
+    report.tuning = tune_als(split.train, config.train, tune, on_trial);
+    report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr);
+    const bool compute_loss = als.compute_loss;
+    als = report.tuning->best;
+    als.compute_loss = compute_loss;
+    als.threads = config.train.threads;
+  }
+  report.train = als;
+  for (const ModelKind kind : config.models) {
+    const bool first_als = kind == ModelKind::Als &&
+                           std::none_of(report.models.begin(), report.models.end(),
+                                        [](const ModelEvaluation& model) { return model.name == "als"; });
+    report.models.push_back(evaluate_model(context, to_string(kind), kind, als,
+                                           first_als ? on_iteration : IterationCallback{},
+                                           first_als ? &report.loss_history : nullptr));
+  }
+  report.model = report.models.front().metrics;
+  report.train_seconds = report.models.front().train_seconds;
+
+  report.baseline.name = "popularity";
+  const auto popular = popularity_top_k(split.train, context.deepest);
+  report.baseline.metrics = metrics_at_cutoffs(popular, split.test, config.cutoffs);
+  if (config.report_depth > 0) add_report_data(report.baseline, popular, split.test, config.report_depth, context.decile_of);
+  report.popularity = report.baseline.metrics;
   return report;
 }
 
 void validate_config(const EvaluateConfig& config) {
   validate(config.train);
+  validate(config.item_config);
   if (config.cutoffs.empty()) throw InvalidInput("at least one K is needed");
   for (const int k : config.cutoffs) {
     if (k < 1) throw InvalidInput("K must be >= 1 (got " + std::to_string(k) + ")");
+  }
+  if (config.models.empty()) throw InvalidInput("at least one model is needed");
+  if (config.report_depth < 0) throw InvalidInput("report depth must be >= 0");
+  if (config.tune) {
+    validate(*config.tune);
+    if (config.models.front() != ModelKind::Als) {
+      throw InvalidInput("--tune tunes ALS: the first of --models must be als");
+    }
   }
   if (config.split.method != SplitMethod::LeaveLastOut &&
       !(config.split.test_ratio > 0.0 && config.split.test_ratio < 1.0)) {
@@ -314,63 +434,23 @@ void validate_config(const EvaluateConfig& config) {
   }
 }
 
-}  // namespace
-
-EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& config,
-                          const IterationCallback& on_iteration) {
-  validate_config(config);
-  if (config.split.method != SplitMethod::Random) {
-    throw InvalidInput("split '" + to_string(config.split.method) +
-                       "' needs timestamps: give raw interactions with a timestamp column (--interactions)");
-  }
-  return evaluate_split(split_per_user_random(ratings, config.split.test_ratio, config.split.seed), config, on_iteration);
-}
-
-EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config, const IterationCallback& on_iteration) {
-  validate_config(config);
-  if (config.split.method == SplitMethod::Random) return evaluate(data.ratings, config, on_iteration);
-  return evaluate_split(split_per_user_by_time(data, config.split.method, config.split.test_ratio), config,
-                        on_iteration);
-}
-
-void write_report_table(std::ostream& output, const EvaluationReport& report) {
-  const auto flags = output.flags();
-  output << std::left << std::setw(16) << "metric" << std::right << std::setw(10) << "model" << std::setw(12)
-         << "popularity" << "\n";
-  const auto row = [&](const std::string& name, double model, double popularity) {
-    output << std::left << std::setw(16) << name << std::right << std::fixed << std::setprecision(4) << std::setw(10)
-           << model << std::setw(12) << popularity << "\n";
+nlohmann::ordered_json config_json(const TrainConfig& train) {
+  return {
+      {"factors", train.factors},       {"regularization", as_typed(train.regularization)},
+      {"alpha", as_typed(train.alpha)},           {"iterations", train.iterations},
+      {"solver", to_string(train.solver)}, {"cg_steps", train.cg_steps},
+      {"scaling", to_string(train.scaling)}, {"eps", as_typed(train.eps)},
+      {"seed", train.seed},
   };
-  for (std::size_t i = 0; i < report.cutoffs.size(); ++i) {
-    const auto& model = report.model.at_k[i];
-    const auto& popularity = report.popularity.at_k[i];
-    const std::string at = "@" + std::to_string(model.k);
-    row("precision" + at, model.precision, popularity.precision);
-    row("recall" + at, model.recall, popularity.recall);
-    row("ndcg" + at, model.ndcg, popularity.ndcg);
-    row("map" + at, model.map, popularity.map);
-    row("hit_rate" + at, model.hit_rate, popularity.hit_rate);
-    row("coverage" + at, model.coverage, popularity.coverage);
-  }
-  output.flags(flags);
-  const auto& split = report.split;
-  output << "split: " << to_string(split.config.method);
-  if (split.config.method != SplitMethod::LeaveLastOut) output << ", test ratio " << split.config.test_ratio;
-  if (split.config.method == SplitMethod::Random) output << ", seed " << split.config.seed;
-  output << "; " << split.users << " users x " << split.videos << " videos, " << split.train_ratings << " train / "
-         << split.test_ratings << " test ratings, " << split.users_evaluated << " users evaluated\n";
-  const auto& train = report.train;
-  output << "model: factors " << train.factors << ", regularization " << train.regularization << ", alpha "
-         << train.alpha << ", iterations " << train.iterations << ", solver " << to_string(train.solver)
-         << ", scaling " << to_string(train.scaling) << ", seed " << train.seed << "; trained in " << std::fixed
-         << std::setprecision(2) << report.train_seconds << " s\n";
-  output.flags(flags);
 }
 
-void write_report_json(std::ostream& output, const EvaluationReport& report) {
+nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_report_data) {
   nlohmann::ordered_json object;
   object["model"] = metrics_json(report.model);
   object["popularity"] = metrics_json(report.popularity);
+  object["models"] = nlohmann::ordered_json::object();
+  for (const auto& model : report.models) object["models"][model.name] = metrics_json(model.metrics);
+  if (report.defaults) object["defaults"] = metrics_json(report.defaults->metrics);
   const auto& split = report.split;
   object["split"] = {
       {"method", to_string(split.config.method)},
@@ -383,20 +463,179 @@ void write_report_json(std::ostream& output, const EvaluationReport& report) {
       {"test_ratings", split.test_ratings},
       {"users_evaluated", split.users_evaluated},
   };
-  const auto& train = report.train;
-  object["config"] = {
-      {"factors", train.factors},       {"regularization", as_typed(train.regularization)},
-      {"alpha", as_typed(train.alpha)},           {"iterations", train.iterations},
-      {"solver", to_string(train.solver)}, {"cg_steps", train.cg_steps},
-      {"scaling", to_string(train.scaling)}, {"eps", as_typed(train.eps)},
-      {"seed", train.seed},             {"k", report.cutoffs},
-  };
-  output << object.dump() << "\n";
+  object["config"] = config_json(report.train);
+  object["config"]["k"] = report.cutoffs;
+  const bool item_models = std::any_of(report.models.begin(), report.models.end(),
+                                       [](const ModelEvaluation& model) { return model.name != "als"; });
+  if (item_models) {
+    object["item_config"] = {
+        {"ease_regularization", as_typed(report.item_config.ease_regularization)},
+        {"neighbours", report.item_config.neighbours},
+        {"similarity", to_string(report.item_config.similarity)},
+        {"bm25_k1", as_typed(report.item_config.bm25_k1)},
+        {"bm25_b", as_typed(report.item_config.bm25_b)},
+    };
+  }
+  if (report.tuning) {
+    const auto& tuning = *report.tuning;
+    object["best_config"] = config_json(tuning.best);
+    object["best_config"]["validation_ndcg@" + std::to_string(tuning.k)] = tuning.best_validation_ndcg;
+    nlohmann::ordered_json trials = nlohmann::ordered_json::array();
+    for (const auto& trial : tuning.trials) {
+      nlohmann::ordered_json entry = {{"trial", trial.number}};
+      entry.update(config_json(trial.config));
+      entry.erase("seed");
+      entry["validation_ndcg"] = trial.validation_ndcg;
+      entry["seconds"] = trial.seconds;
+      entry["refinement"] = trial.refinement;
+      trials.push_back(entry);
+    }
+    object["tuning"] = {{"k", tuning.k},
+                        {"validation_ratings", tuning.validation_ratings},
+                        {"seconds", tuning.seconds},
+                        {"trials", trials}};
+  }
+  if (with_report_data && report.report_depth > 0) {
+    std::vector<const ModelEvaluation*> all;
+    for (const auto& model : report.models) all.push_back(&model);
+    if (report.defaults) all.push_back(&*report.defaults);
+    all.push_back(&report.baseline);
+    nlohmann::ordered_json curves = nlohmann::ordered_json::object();
+    nlohmann::ordered_json distribution = {{"catalog", report.catalog_shares}};
+    nlohmann::ordered_json long_tail = {{"share_of_catalog", report.long_tail_share}};
+    nlohmann::ordered_json seconds = nlohmann::ordered_json::object();
+    for (const auto* model : all) {
+      nlohmann::ordered_json curve = {{"k", nlohmann::ordered_json::array()},
+                                      {"precision", nlohmann::ordered_json::array()},
+                                      {"recall", nlohmann::ordered_json::array()},
+                                      {"ndcg", nlohmann::ordered_json::array()}};
+      for (const auto& metrics : model->curve) {
+        curve["k"].push_back(metrics.k);
+        curve["precision"].push_back(metrics.precision);
+        curve["recall"].push_back(metrics.recall);
+        curve["ndcg"].push_back(metrics.ndcg);
+      }
+      curves[model->name] = curve;
+      distribution[model->name] = model->popularity_shares;
+      long_tail[model->name] = model->long_tail_coverage;
+      seconds[model->name] = model->train_seconds;
+    }
+    object["curves"] = curves;
+    object["loss_history"] = report.loss_history;
+    object["popularity_deciles"] = distribution;
+    object["long_tail_coverage"] = long_tail;
+    object["train_seconds"] = seconds;
+  }
+  return object;
 }
 
-EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration) {
+}  // namespace
+
+EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& config,
+                          const IterationCallback& on_iteration, const TrialCallback& on_trial) {
+  validate_config(config);
+  if (config.split.method != SplitMethod::Random) {
+    throw InvalidInput("split '" + to_string(config.split.method) +
+                       "' needs timestamps: give raw interactions with a timestamp column (--interactions)");
+  }
+  return evaluate_split(split_per_user_random(ratings, config.split.test_ratio, config.split.seed), config, on_iteration,
+                        on_trial);
+}
+
+EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config, const IterationCallback& on_iteration,
+                          const TrialCallback& on_trial) {
+  validate_config(config);
+  if (config.split.method == SplitMethod::Random) return evaluate(data.ratings, config, on_iteration, on_trial);
+  return evaluate_split(split_per_user_by_time(data, config.split.method, config.split.test_ratio), config,
+                        on_iteration, on_trial);
+}
+
+void write_report_table(std::ostream& output, const EvaluationReport& report) {
+  const auto flags = output.flags();
+  // Columns: each model, the untuned defaults, then the baseline.
+  std::vector<std::pair<std::string, const MetricsTable*>> columns;
+  const bool single = report.models.size() == 1 && !report.tuning;
+  for (const auto& model : report.models) {
+    std::string name = single ? "model" : model.name;
+    if (report.tuning && model.name == "als") name = "als-tuned";
+    columns.emplace_back(name, &model.metrics);
+  }
+  if (report.models.empty()) columns.emplace_back("model", &report.model);
+  if (report.defaults) columns.emplace_back("als-defaults", &report.defaults->metrics);
+  columns.emplace_back("popularity", &report.popularity);
+  std::vector<int> widths;
+  output << std::left << std::setw(16) << "metric" << std::right;
+  for (const auto& column : columns) {
+    widths.push_back(std::max<int>(10, static_cast<int>(column.first.size()) + 2));
+    output << std::setw(widths.back()) << column.first;
+  }
+  output << "\n";
+  for (std::size_t i = 0; i < report.cutoffs.size(); ++i) {
+    const std::string at = "@" + std::to_string(report.cutoffs[i]);
+    const auto row = [&](const std::string& name, double RankingMetrics::*field) {
+      output << std::left << std::setw(16) << name << std::right << std::fixed << std::setprecision(4);
+      for (std::size_t c = 0; c < columns.size(); ++c) output << std::setw(widths[c]) << columns[c].second->at_k[i].*field;
+      output << "\n";
+    };
+    row("precision" + at, &RankingMetrics::precision);
+    row("recall" + at, &RankingMetrics::recall);
+    row("ndcg" + at, &RankingMetrics::ndcg);
+    row("map" + at, &RankingMetrics::map);
+    row("hit_rate" + at, &RankingMetrics::hit_rate);
+    row("coverage" + at, &RankingMetrics::coverage);
+  }
+  output.flags(flags);
+  const auto& split = report.split;
+  output << "split: " << to_string(split.config.method);
+  if (split.config.method != SplitMethod::LeaveLastOut) output << ", test ratio " << split.config.test_ratio;
+  if (split.config.method == SplitMethod::Random) output << ", seed " << split.config.seed;
+  output << "; " << split.users << " users x " << split.videos << " videos, " << split.train_ratings << " train / "
+         << split.test_ratings << " test ratings, " << split.users_evaluated << " users evaluated\n";
+  const auto& train = report.train;
+  output << (report.tuning ? "tuned model" : "model") << ": factors " << train.factors << ", regularization "
+         << train.regularization << ", alpha " << train.alpha << ", iterations " << train.iterations << ", solver "
+         << to_string(train.solver) << ", scaling " << to_string(train.scaling);
+  if (train.scaling == ConfidenceScaling::Log) output << " (eps " << train.eps << ")";
+  output << ", seed " << train.seed << "; trained in " << std::fixed << std::setprecision(2) << report.train_seconds
+         << " s\n";
+  output.flags(flags);
+  for (const auto& model : report.models) {
+    if (model.name == "ease") {
+      output << "ease: regularization " << report.item_config.ease_regularization << "; trained in " << std::fixed
+             << std::setprecision(2) << model.train_seconds << " s\n";
+    } else if (model.name == "item-knn") {
+      output << "item-knn: " << to_string(report.item_config.similarity) << ", " << report.item_config.neighbours
+             << " neighbours; trained in " << std::fixed << std::setprecision(2) << model.train_seconds << " s\n";
+    }
+    output.flags(flags);
+  }
+  if (report.tuning) {
+    output << "tuning: " << report.tuning->trials.size() << " trials in " << std::fixed << std::setprecision(1)
+           << report.tuning->seconds << " s, best validation ndcg@" << report.tuning->k << " " << std::setprecision(4)
+           << report.tuning->best_validation_ndcg << " (" << report.tuning->validation_ratings
+           << " validation ratings carved from train)\n";
+    output.flags(flags);
+  }
+}
+
+void write_report_json(std::ostream& output, const EvaluationReport& report) {
+  output << report_object(report, false).dump() << "\n";
+}
+
+std::string report_json_text(const EvaluationReport& report, bool with_report_data) {
+  return report_object(report, with_report_data).dump(1) + "\n";
+}
+
+EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration,
+                                const TrialCallback& on_trial) {
   validate_config(job.config);
+  if (!job.best_config_path.empty() && !job.config.tune) throw InvalidInput("a best-config file needs tuning");
   AtomicFileWriter writer(job.output_path);
+  std::optional<AtomicFileWriter> best_config_writer;
+  if (!job.best_config_path.empty()) best_config_writer.emplace(job.best_config_path);
+  if (!job.report_directory.empty()) ensure_directory(job.report_directory);
+  EvaluateConfig config = job.config;
+  if (!job.report_directory.empty() && config.report_depth == 0) config.report_depth = 20;
   EvaluationReport report;
   if (!job.interactions_path.empty()) {
     TimedRatings data;
@@ -406,15 +645,26 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
       auto input = open_input_file(job.interactions_path);
       data = read_timed_interactions(input, job.interactions_path, job.features);
     }
-    report = evaluate(data, job.config, on_iteration);
+    report = evaluate(data, config, on_iteration, on_trial);
   } else {
-    report = evaluate(load_ratings_matrix(job.ratings_path, job.mappings_path), job.config, on_iteration);
+    report = evaluate(load_ratings_matrix(job.ratings_path, job.mappings_path), config, on_iteration, on_trial);
   }
   if (job.json) {
     write_report_json(writer.stream(), report);
   } else {
     write_report_table(writer.stream(), report);
   }
+  if (best_config_writer) {
+    HyperparameterFile best;
+    best.config = report.tuning->best;
+    std::ostringstream comment;
+    comment << "vr-evaluate --tune: best of " << report.tuning->trials.size() << " trials, validation ndcg@"
+            << report.tuning->k << " " << report.tuning->best_validation_ndcg << "\n"
+            << "use with: vr-train --config FILE (flags given on the command line override it)";
+    write_hyperparameters(best_config_writer->stream(), best, comment.str());
+    best_config_writer->commit();
+  }
+  if (!job.report_directory.empty()) write_html_report(job.report_directory, report);
   writer.commit();
   return report;
 }

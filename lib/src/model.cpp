@@ -21,7 +21,54 @@ constexpr std::string_view kModelMagic{"VRMODEL\0", 8};
 struct FactorBlock {
   FactorMatrix* matrix;
   std::size_t payload_size;  // bytes available, to refuse absurd shapes before allocating
+  std::uint64_t max_cols = 4096;  // widest matrix accepted (EASE's B is videos wide)
+  bool may_be_empty = false;      // 0 x 0 allowed (the blocks a kind does not use)
 };
+
+// A sparse videos x videos matrix in the archive: rows, cols, nnz, then the row offsets
+// (uint64), the columns (uint32) and the values (float32).
+struct SparseBlock {
+  SparseMatrix* matrix;
+  std::size_t payload_size;
+};
+
+template <class Archive>
+void save(Archive& archive, const SparseBlock& block) {
+  const SparseMatrix& matrix = *block.matrix;
+  const std::uint64_t nnz = matrix.nnz();
+  archive(matrix.rows, matrix.cols, nnz);
+  archive(cereal::binary_data(matrix.row_offsets.data(), matrix.row_offsets.size() * sizeof(std::uint64_t)));
+  archive(cereal::binary_data(matrix.col_indices.data(), matrix.col_indices.size() * sizeof(std::uint32_t)));
+  archive(cereal::binary_data(matrix.values.data(), matrix.values.size() * sizeof(float)));
+}
+
+template <class Archive>
+void load(Archive& archive, SparseBlock& block) {
+  SparseMatrix& matrix = *block.matrix;
+  std::uint64_t nnz = 0;
+  archive(matrix.rows, matrix.cols, nnz);
+  if (static_cast<std::uint64_t>(matrix.rows) + 1 > block.payload_size / sizeof(std::uint64_t) ||
+      nnz > block.payload_size / (sizeof(std::uint32_t) + sizeof(float))) {
+    throw CorruptFile("sparse matrix of " + std::to_string(matrix.rows) + " rows and " + std::to_string(nnz) +
+                      " entries does not fit the file");
+  }
+  matrix.row_offsets.resize(static_cast<std::size_t>(matrix.rows) + (matrix.rows > 0 || nnz > 0 ? 1 : 0));
+  matrix.col_indices.resize(static_cast<std::size_t>(nnz));
+  matrix.values.resize(static_cast<std::size_t>(nnz));
+  archive(cereal::binary_data(matrix.row_offsets.data(), matrix.row_offsets.size() * sizeof(std::uint64_t)));
+  archive(cereal::binary_data(matrix.col_indices.data(), matrix.col_indices.size() * sizeof(std::uint32_t)));
+  archive(cereal::binary_data(matrix.values.data(), matrix.values.size() * sizeof(float)));
+  if (matrix.row_offsets.empty()) return;
+  if (matrix.row_offsets.front() != 0 || matrix.row_offsets.back() != nnz) {
+    throw CorruptFile("sparse matrix row offsets do not span its entries");
+  }
+  for (std::uint32_t row = 0; row < matrix.rows; ++row) {
+    if (matrix.row_offsets[row] > matrix.row_offsets[row + 1]) throw CorruptFile("sparse matrix row offsets decrease");
+  }
+  for (const std::uint32_t column : matrix.col_indices) {
+    if (column >= matrix.cols) throw CorruptFile("sparse matrix column out of range");
+  }
+}
 
 template <class Archive>
 void save(Archive& archive, const FactorBlock& block) {
@@ -35,7 +82,11 @@ template <class Archive>
 void load(Archive& archive, FactorBlock& block) {
   std::uint64_t rows = 0, cols = 0;
   archive(rows, cols);
-  if (cols == 0 || cols > 4096 || rows > block.payload_size / sizeof(float) ||
+  if (block.may_be_empty && rows == 0 && cols == 0) {
+    block.matrix->resize(0, 0);
+    return;
+  }
+  if (cols == 0 || cols > block.max_cols || rows > block.payload_size / sizeof(float) ||
       rows * cols > block.payload_size / sizeof(float)) {
     throw CorruptFile("factor matrix shape " + std::to_string(rows) + " x " + std::to_string(cols) +
                       " does not fit the file");
@@ -106,23 +157,40 @@ void load(Archive& archive, TrainConfig& config, const std::uint32_t /*version*/
 }
 
 template <class Archive>
-void save(Archive& archive, const ModelInfo& info, const std::uint32_t /*version*/) {
-  archive(info.vr_version, info.kind, info.config, info.n_users, info.n_videos, info.n_ratings,
-          info.loss_history);
+void save(Archive& archive, const ItemModelConfig& config, const std::uint32_t /*version*/) {
+  archive(config.ease_regularization, config.neighbours, to_string(config.similarity), config.bm25_k1, config.bm25_b);
 }
 
 template <class Archive>
-void load(Archive& archive, ModelInfo& info, const std::uint32_t /*version*/) {
+void load(Archive& archive, ItemModelConfig& config, const std::uint32_t /*version*/) {
+  std::string similarity;
+  archive(config.ease_regularization, config.neighbours);
+  load_string(archive, similarity);
+  archive(config.bm25_k1, config.bm25_b);
+  config.similarity = parse_similarity(similarity);
+  config.threads = 0;
+}
+
+template <class Archive>
+void save(Archive& archive, const ModelInfo& info, const std::uint32_t /*version*/) {
+  archive(info.vr_version, info.kind, info.config, info.n_users, info.n_videos, info.n_ratings,
+          info.loss_history, info.item_config);
+}
+
+template <class Archive>
+void load(Archive& archive, ModelInfo& info, const std::uint32_t version) {
   load_string(archive, info.vr_version);
   load_string(archive, info.kind);
   archive(info.config, info.n_users, info.n_videos, info.n_ratings);
   load_doubles(archive, info.loss_history);
+  if (version >= 2) archive(info.item_config);  // version 1 (format 1) held ALS models only
 }
 
 }  // namespace vr
 
 CEREAL_CLASS_VERSION(vr::TrainConfig, 1)
-CEREAL_CLASS_VERSION(vr::ModelInfo, 1)
+CEREAL_CLASS_VERSION(vr::ItemModelConfig, 1)
+CEREAL_CLASS_VERSION(vr::ModelInfo, 2)
 
 namespace vr {
 
@@ -134,6 +202,9 @@ void write_model(std::ostream& output, const Model& model) {
     FactorMatrix& users = const_cast<FactorMatrix&>(model.factors.user_factors);
     FactorMatrix& items = const_cast<FactorMatrix&>(model.factors.item_factors);
     archive(FactorBlock{&users, 0}, FactorBlock{&items, 0});
+    FactorMatrix& weights = const_cast<FactorMatrix&>(model.item_weights);
+    SparseMatrix& neighbours = const_cast<SparseMatrix&>(model.neighbours);
+    archive(FactorBlock{&weights, 0}, SparseBlock{&neighbours, 0});
   }
   write_framed(output, kModelMagic, kModelFormatVersion, payload.str());
 }
@@ -145,9 +216,17 @@ Model read_model(std::istream& input, const std::string& source_name) {
     std::istringstream payload(framed.bytes, std::ios::binary);
     ModelInputArchive archive(payload, framed.bytes.size());
     archive(model.info);
-    FactorBlock users{&model.factors.user_factors, framed.bytes.size()};
-    FactorBlock items{&model.factors.item_factors, framed.bytes.size()};
+    // Format 1 files hold ALS factors only; from format 2 the kinds that do not use the
+    // factors store them as 0 x 0, followed by the item-item blocks.
+    const bool has_item_blocks = framed.version >= 2;
+    FactorBlock users{&model.factors.user_factors, framed.bytes.size(), 4096, has_item_blocks};
+    FactorBlock items{&model.factors.item_factors, framed.bytes.size(), 4096, has_item_blocks};
     archive(users, items);
+    if (has_item_blocks) {
+      FactorBlock weights{&model.item_weights, framed.bytes.size(), kEaseMaxVideos, true};
+      SparseBlock neighbours{&model.neighbours, framed.bytes.size()};
+      archive(weights, neighbours);
+    }
   } catch (const CorruptFile& error) {
     throw CorruptFile("'" + source_name + "': corrupt vr model file: " + error.what());
   } catch (const std::exception& error) {
@@ -155,10 +234,39 @@ Model read_model(std::istream& input, const std::string& source_name) {
   }
   const auto& info = model.info;
   const auto& factors = model.factors;
-  if (factors.user_factors.rows() != info.n_users || factors.item_factors.rows() != info.n_videos ||
-      factors.user_factors.cols() != info.config.factors ||
-      factors.item_factors.cols() != info.config.factors) {
-    throw CorruptFile("'" + source_name + "': factor shapes disagree with the model's data shape");
+  ModelKind kind = ModelKind::Als;
+  try {
+    kind = parse_model_kind(info.kind);
+  } catch (const InvalidInput&) {
+    throw CorruptFile("'" + source_name + "': unknown model kind '" + info.kind + "'");
+  }
+  const auto disagree = [&] {
+    throw CorruptFile("'" + source_name + "': " + info.kind + " model blocks disagree with the model's data shape");
+  };
+  const bool no_factors = factors.user_factors.size() == 0 && factors.item_factors.size() == 0;
+  const bool no_weights = model.item_weights.size() == 0;
+  const bool no_neighbours = model.neighbours.rows == 0 && model.neighbours.nnz() == 0;
+  switch (kind) {
+    case ModelKind::Als:
+      if (factors.user_factors.rows() != info.n_users || factors.item_factors.rows() != info.n_videos ||
+          factors.user_factors.cols() != info.config.factors || factors.item_factors.cols() != info.config.factors ||
+          !no_weights || !no_neighbours) {
+        disagree();
+      }
+      break;
+    case ModelKind::Ease:
+      if (model.item_weights.rows() != info.n_videos || model.item_weights.cols() != info.n_videos || !no_factors ||
+          !no_neighbours) {
+        disagree();
+      }
+      break;
+    case ModelKind::ItemKnn:
+      if (model.neighbours.rows != info.n_videos || model.neighbours.cols != info.n_videos ||
+          model.neighbours.row_offsets.size() != static_cast<std::size_t>(info.n_videos) + 1 || !no_factors ||
+          !no_weights) {
+        disagree();
+      }
+      break;
   }
   return model;
 }
@@ -179,8 +287,21 @@ std::string describe(const ModelInfo& info) {
   out << "model kind:      " << info.kind << "\n"
       << "trained by:      vr " << info.vr_version << " (model format " << kModelFormatVersion << ")\n"
       << "data shape:      " << info.n_users << " users x " << info.n_videos << " videos, "
-      << info.n_ratings << " ratings\n"
-      << "factors:         " << info.config.factors << "\n"
+      << info.n_ratings << " ratings\n";
+  if (info.kind == "ease") {
+    out << "regularization:  " << info.item_config.ease_regularization << " (EASE lambda)\n";
+    return out.str();
+  }
+  if (info.kind == "item-knn") {
+    out << "similarity:      " << to_string(info.item_config.similarity);
+    if (info.item_config.similarity == Similarity::Bm25) {
+      out << " (k1 " << info.item_config.bm25_k1 << ", b " << info.item_config.bm25_b << ")";
+    }
+    out << "\n"
+        << "neighbours:      " << info.item_config.neighbours << " per video\n";
+    return out.str();
+  }
+  out << "factors:         " << info.config.factors << "\n"
       << "regularization:  " << info.config.regularization << "\n"
       << "alpha:           " << info.config.alpha << "\n"
       << "scaling:         " << to_string(info.config.scaling);

@@ -273,16 +273,69 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   return recommendations;
 }
 
+// The similarity stored in row `row` of a CSR matrix for column `column`, 0 when absent.
+float stored_value(const SparseMatrix& matrix, std::uint32_t row, std::uint32_t column) {
+  const auto begin = matrix.col_indices.begin() + static_cast<std::ptrdiff_t>(matrix.row_offsets[row]);
+  const auto end = matrix.col_indices.begin() + static_cast<std::ptrdiff_t>(matrix.row_offsets[row + 1]);
+  const auto found = std::lower_bound(begin, end, column);
+  if (found == end || *found != column) return 0.0f;
+  return matrix.values[static_cast<std::size_t>(found - matrix.col_indices.begin())];
+}
+
+// EASE and item-knn: scores are the sum of the weight rows of the videos in the history with
+// a positive weight (the models see interactions, not their strength), and a video's share of
+// a score is its weight towards that video, so explanations come for free.
+std::vector<Recommendation> recommend_from_item_history(const Model& model, const Mappings& mappings,
+                                                        const Entries& history, const RecommendOptions& options) {
+  if (options.k < 1) throw InvalidInput("k must be >= 1");
+  if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
+  const bool ease = model.kind() == ModelKind::Ease;
+  std::vector<std::uint32_t> positive;
+  for (const auto& [video, weight] : history) {
+    if (weight > 0) positive.push_back(video);
+  }
+  const std::uint32_t n_videos = model.info.n_videos;
+  std::vector<float> scores(n_videos);
+  if (ease) {
+    score_history(model.item_weights, positive, scores.data());
+  } else {
+    score_history(model.neighbours, positive, scores.data());
+  }
+  const std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+  auto recommendations = to_recommendations(mappings, select_top_k(scores.data(), n_videos, options.k, excluded));
+  if (!options.explain) return recommendations;
+  for (auto& recommendation : recommendations) {
+    const std::uint32_t video = *mappings.videos.find(recommendation.video_id);
+    for (const std::uint32_t watched : positive) {
+      const float share = ease ? model.item_weights(watched, video) : stored_value(model.neighbours, watched, video);
+      if (share != 0.0f) recommendation.because.push_back(Contribution{mappings.videos.id(watched), share});
+    }
+    std::stable_sort(recommendation.because.begin(), recommendation.because.end(),
+                     [](const Contribution& a, const Contribution& b) { return a.contribution > b.contribution; });
+    if (recommendation.because.size() > static_cast<std::size_t>(options.explain_top)) {
+      recommendation.because.resize(static_cast<std::size_t>(options.explain_top));
+    }
+  }
+  return recommendations;
+}
+
 }  // namespace
 
 Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
     : model_(std::move(model)), mappings_(std::move(mappings)), watched_(std::move(watched)) {
+  kind_ = model_.kind();
   const auto& factors = model_.factors;
-  if (static_cast<std::size_t>(factors.user_factors.rows()) != mappings_.users.size() ||
-      static_cast<std::size_t>(factors.item_factors.rows()) != mappings_.videos.size()) {
+  if (kind_ == ModelKind::Als &&
+      (static_cast<std::size_t>(factors.user_factors.rows()) != mappings_.users.size() ||
+       static_cast<std::size_t>(factors.item_factors.rows()) != mappings_.videos.size())) {
     throw InvalidInput("the model has " + std::to_string(factors.user_factors.rows()) + " users and " +
                        std::to_string(factors.item_factors.rows()) + " videos but the mappings have " +
                        std::to_string(mappings_.users.size()) + " and " + std::to_string(mappings_.videos.size()) +
+                       "; were they made from the same ratings? (retrain with vr-train)");
+  }
+  if (kind_ != ModelKind::Als && model_.info.n_videos != mappings_.videos.size()) {
+    throw InvalidInput("the " + model_.info.kind + " model has " + std::to_string(model_.info.n_videos) +
+                       " videos but the mappings have " + std::to_string(mappings_.videos.size()) +
                        "; were they made from the same ratings? (retrain with vr-train)");
   }
   if (watched_.rows != mappings_.users.size() || watched_.cols != mappings_.videos.size()) {
@@ -290,6 +343,7 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
                        " but the mappings have " + std::to_string(mappings_.users.size()) + " users and " +
                        std::to_string(mappings_.videos.size()) + " videos");
   }
+  if (kind_ != ModelKind::Als) return;
   item_gram_ = regularized_gram(factors.item_factors, model_.info.config.regularization);
   item_panels_ = pack_item_panels(factors.item_factors);
   item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
@@ -317,6 +371,9 @@ std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths)
 std::vector<Recommendation> Recommender::recommend(const std::string& user_id, const RecommendOptions& options) const {
   const auto user = mappings_.users.find(user_id);
   if (!user) throw NotFound("User '" + user_id + "' not found");
+  if (kind_ != ModelKind::Als) {
+    return recommend_from_item_history(model_, mappings_, watched_entries(watched_, *user, model_.info.config), options);
+  }
   const Eigen::VectorXf trained = model_.factors.user_factors.row(*user).transpose();
   return recommend_from_history(model_, mappings_, item_gram_, item_panels_, watched_entries(watched_, *user, model_.info.config),
                                 options, &trained);
@@ -341,6 +398,7 @@ std::vector<Recommendation> Recommender::recommend_for_history(const std::vector
     if (weight != 0.0f) entries.emplace_back(video, confidence_of(weight, model_.info.config));
   }
   if (entries.empty()) throw NotFound("none of the history's videos is known to the model");
+  if (kind_ != ModelKind::Als) return recommend_from_item_history(model_, mappings_, entries, options);
   return recommend_from_history(model_, mappings_, item_gram_, item_panels_, entries, options, nullptr);
 }
 
@@ -348,6 +406,32 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
   if (options.k < 1) throw InvalidInput("k must be >= 1");
   const auto video = mappings_.videos.find(video_id);
   if (!video) throw NotFound("Video '" + video_id + "' not found");
+  if (kind_ == ModelKind::Ease) {
+    throw InvalidInput("similar videos need an als or item-knn model; this model is ease (its weights are not a "
+                       "similarity)");
+  }
+  if (kind_ == ModelKind::ItemKnn) {
+    // The video itself first (cosine 1 with itself), then its stored neighbours.
+    std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
+    const bool self_excluded = std::find(excluded.begin(), excluded.end(), *video) != excluded.end();
+    const auto& neighbours = model_.neighbours;
+    std::vector<ScoredVideo> top;
+    if (!self_excluded) top.push_back(ScoredVideo{*video, 1.0f});
+    std::vector<ScoredVideo> stored;
+    for (std::uint64_t k = neighbours.row_offsets[*video]; k < neighbours.row_offsets[*video + 1]; ++k) {
+      if (std::find(excluded.begin(), excluded.end(), neighbours.col_indices[k]) == excluded.end()) {
+        stored.push_back(ScoredVideo{neighbours.col_indices[k], neighbours.values[k]});
+      }
+    }
+    std::sort(stored.begin(), stored.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
+      return a.score > b.score || (a.score == b.score && a.video < b.video);
+    });
+    for (const auto& scored : stored) {
+      if (top.size() >= static_cast<std::size_t>(options.k)) break;
+      top.push_back(scored);
+    }
+    return to_recommendations(mappings_, top);
+  }
   const FactorMatrix& items = model_.factors.item_factors;
   const float own_norm = item_norms_[*video];
   Eigen::VectorXf cosines = items * items.row(*video).transpose();
@@ -374,8 +458,9 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
   threads = resolve_thread_count(threads);
   OrderedDelivery delivery(consume);
   const auto n_users = static_cast<std::uint32_t>(mappings_.users.size());
-  if (options.explain) {
-    // Explanations need one exact solve per user anyway: no block product to gain.
+  if (options.explain || kind_ != ModelKind::Als) {
+    // Explanations need one exact solve per user anyway, and EASE / item-knn score from the
+    // history rows: no block product to gain. The single-user routine keeps results identical.
     parallel_for_blocks(n_users, 16, threads, [&](std::size_t begin, std::size_t end) {
       for (std::size_t user = begin; user < end; ++user) {
         delivery.deliver(static_cast<std::uint32_t>(user), recommend(mappings_.users.id(static_cast<std::uint32_t>(user)), options));

@@ -1,11 +1,16 @@
 #include "vr/training.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "vr/atomic_file.h"
+#include "vr/csv.h"
 #include "vr/errors.h"
 #include "vr/mappings.h"
+#include "vr/parallel.h"
 #include "vr/version.h"
 
 namespace vr {
@@ -34,30 +39,201 @@ SparseMatrix load_ratings_matrix(const std::string& ratings_path, const std::str
   return build_sparse_matrix(ratings, users, videos);
 }
 
+Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& config,
+                  const ItemModelConfig& item_config, const IterationCallback& on_iteration) {
+  Model model;
+  model.info.vr_version = kVersion;
+  model.info.kind = to_string(kind);
+  model.info.config = config;
+  model.info.config.threads = 0;  // not part of the model: any thread count gives the same one
+  model.info.item_config = item_config;
+  model.info.item_config.threads = 0;
+  model.info.n_users = ratings.rows;
+  model.info.n_videos = ratings.cols;
+  model.info.n_ratings = ratings.nnz();
+  switch (kind) {
+    case ModelKind::Als:
+      validate(config);
+      model.factors = train_als(std::move(ratings), config, [&](const IterationReport& report) {
+        if (report.loss == report.loss) model.info.loss_history.push_back(report.loss);  // skip NaN
+        if (on_iteration) on_iteration(report);
+      });
+      break;
+    case ModelKind::Ease:
+      validate(item_config);
+      model.item_weights = train_ease(ratings, item_config.ease_regularization, item_config.threads);
+      break;
+    case ModelKind::ItemKnn:
+      validate(item_config);
+      model.neighbours = train_item_knn(ratings, item_config);
+      break;
+  }
+  return model;
+}
+
+std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
+                                                      int threads) {
+  const ModelKind kind = model.kind();
+  if (kind == ModelKind::Als) {
+    return top_k_all_users(model.factors.user_factors, model.factors.item_factors, k, &watched, threads);
+  }
+  std::vector<std::vector<ScoredVideo>> result(watched.rows);
+  parallel_for_blocks(watched.rows, 16, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
+    std::vector<float> scores(model.info.n_videos);
+    std::vector<std::uint32_t> excluded;
+    for (std::size_t user = begin; user < end; ++user) {
+      const auto row = static_cast<std::uint32_t>(user);
+      const std::vector<std::uint32_t> history = positive_history(watched, row);
+      if (kind == ModelKind::Ease) {
+        score_history(model.item_weights, history, scores.data());
+      } else {
+        score_history(model.neighbours, history, scores.data());
+      }
+      excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
+                      watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
+      result[user] = select_top_k(scores.data(), model.info.n_videos, k, excluded);
+    }
+  });
+  return result;
+}
+
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
-  validate(job.config);
+  if (job.kind == ModelKind::Als) {
+    validate(job.config);
+  } else {
+    validate(job.item_config);
+  }
   const auto parent = std::filesystem::path(job.model_path).parent_path();
   if (!parent.empty()) ensure_directory(parent.string());
   AtomicFileWriter model_writer(job.model_path);
 
   SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
   if (ratings.nnz() == 0) throw InvalidInput("'" + job.ratings_path + "' holds no ratings; nothing to train on");
-
-  Model model;
-  model.info.vr_version = kVersion;
-  model.info.kind = "als";
-  model.info.config = job.config;
-  model.info.config.threads = 0;  // not part of the model: any thread count gives the same one
-  model.info.n_users = ratings.rows;
-  model.info.n_videos = ratings.cols;
-  model.info.n_ratings = ratings.nnz();
-  model.factors = train_als(std::move(ratings), job.config, [&](const IterationReport& report) {
-    if (report.loss == report.loss) model.info.loss_history.push_back(report.loss);  // skip NaN
-    if (on_iteration) on_iteration(report);
-  });
+  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
+    throw InvalidInput("'" + job.ratings_path + "' has " + std::to_string(ratings.cols) +
+                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
+                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
+  }
+  const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
   write_model(model_writer.stream(), model);
   model_writer.commit();
   return model;
+}
+
+namespace {
+
+std::string trimmed(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+// The shortest decimal form that reads back to the same float (0.1f -> "0.1").
+std::string shortest(float value) {
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
+  return std::string(buffer, end);
+}
+
+}  // namespace
+
+HyperparameterFile read_hyperparameters(std::istream& input, const std::string& source_name,
+                                        const HyperparameterFile& defaults) {
+  HyperparameterFile file = defaults;
+  file.keys.clear();
+  std::string line;
+  int line_number = 0;
+  while (std::getline(input, line)) {
+    ++line_number;
+    const auto comment = line.find('#');
+    if (comment != std::string::npos) line.resize(comment);
+    line = trimmed(line);
+    if (line.empty()) continue;
+    const std::string where = source_name + ":" + std::to_string(line_number);
+    const auto equals = line.find('=');
+    if (equals == std::string::npos) throw InvalidInput(where + ": expected 'key = value', got '" + line + "'");
+    const std::string key = trimmed(line.substr(0, equals));
+    const std::string value = trimmed(line.substr(equals + 1));
+    const auto number = [&]() {
+      const auto parsed = parse_finite_number(value);
+      if (!parsed) throw InvalidInput(where + ": '" + key + "' must be a number, got '" + value + "'");
+      return *parsed;
+    };
+    const auto integer = [&]() {
+      const double parsed = number();
+      if (parsed != std::floor(parsed) || std::abs(parsed) > 1e15) {
+        throw InvalidInput(where + ": '" + key + "' must be a whole number, got '" + value + "'");
+      }
+      return static_cast<long long>(parsed);
+    };
+    try {
+      if (key == "model") file.kind = parse_model_kind(value);
+      else if (key == "factors") file.config.factors = static_cast<int>(integer());
+      else if (key == "regularization") file.config.regularization = static_cast<float>(number());
+      else if (key == "alpha") file.config.alpha = static_cast<float>(number());
+      else if (key == "iterations") file.config.iterations = static_cast<int>(integer());
+      else if (key == "solver") file.config.solver = parse_solver(value);
+      else if (key == "cg_steps") file.config.cg_steps = static_cast<int>(integer());
+      else if (key == "scaling") file.config.scaling = parse_scaling(value);
+      else if (key == "eps") file.config.eps = static_cast<float>(number());
+      else if (key == "seed") {
+        const long long seed = integer();
+        if (seed < 0) throw InvalidInput("'seed' must be >= 0");
+        file.config.seed = static_cast<std::uint64_t>(seed);
+      }
+      else if (key == "ease_regularization") file.item_config.ease_regularization = static_cast<float>(number());
+      else if (key == "neighbours") file.item_config.neighbours = static_cast<int>(integer());
+      else if (key == "similarity") file.item_config.similarity = parse_similarity(value);
+      else if (key == "bm25_k1") file.item_config.bm25_k1 = static_cast<float>(number());
+      else if (key == "bm25_b") file.item_config.bm25_b = static_cast<float>(number());
+      else throw InvalidInput("unknown key '" + key + "'");
+    } catch (const InvalidInput& error) {
+      const std::string message = error.what();
+      if (message.rfind(source_name + ":", 0) == 0) throw;
+      throw InvalidInput(where + ": " + message);
+    }
+    file.keys.insert(key);
+  }
+  try {
+    validate(file.config);
+    validate(file.item_config);
+  } catch (const InvalidInput& error) {
+    throw InvalidInput(source_name + ": " + error.what());
+  }
+  return file;
+}
+
+HyperparameterFile load_hyperparameters(const std::string& path, const HyperparameterFile& defaults) {
+  auto input = open_input_file(path);
+  return read_hyperparameters(input, path, defaults);
+}
+
+void write_hyperparameters(std::ostream& output, const HyperparameterFile& file, const std::string& comment) {
+  std::istringstream lines(comment);
+  std::string line;
+  while (std::getline(lines, line)) output << "# " << line << "\n";
+  output << "model = " << to_string(file.kind) << "\n";
+  if (file.kind == ModelKind::Als) {
+    const TrainConfig& config = file.config;
+    output << "factors = " << config.factors << "\n"
+           << "regularization = " << shortest(config.regularization) << "\n"
+           << "alpha = " << shortest(config.alpha) << "\n"
+           << "iterations = " << config.iterations << "\n"
+           << "scaling = " << to_string(config.scaling) << "\n"
+           << "eps = " << shortest(config.eps) << "\n"
+           << "solver = " << to_string(config.solver) << "\n"
+           << "cg_steps = " << config.cg_steps << "\n"
+           << "seed = " << config.seed << "\n";
+  } else if (file.kind == ModelKind::Ease) {
+    output << "ease_regularization = " << shortest(file.item_config.ease_regularization) << "\n";
+  } else {
+    const ItemModelConfig& config = file.item_config;
+    output << "neighbours = " << config.neighbours << "\n"
+           << "similarity = " << to_string(config.similarity) << "\n"
+           << "bm25_k1 = " << shortest(config.bm25_k1) << "\n"
+           << "bm25_b = " << shortest(config.bm25_b) << "\n";
+  }
 }
 
 }  // namespace vr

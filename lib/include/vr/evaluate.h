@@ -1,9 +1,11 @@
-// vr-evaluate's job: split ratings into train and test, train ALS on the train part, and
-// report ranking metrics at several cut-offs beside the most-popular baseline. Metrics are
-// evaluation.h's (README "Metrics"); the split protocols are below.
+// vr-evaluate's job: split ratings into train and test, train one or more models (ALS, EASE,
+// item-knn; ALS optionally tuned on a validation split of the train part) and report ranking
+// metrics at several cut-offs beside the most-popular baseline, as a table, JSON, or an HTML
+// report. Metrics are evaluation.h's (README "Metrics"); the split protocols are below.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <optional>
 #include <ostream>
@@ -14,7 +16,9 @@
 #include "vr/als.h"
 #include "vr/evaluation.h"
 #include "vr/interactions.h"
+#include "vr/item_models.h"
 #include "vr/ratings.h"
+#include "vr/tuning.h"
 
 namespace vr {
 
@@ -74,36 +78,72 @@ struct SplitSummary {
   std::uint64_t users_evaluated = 0;  // users with at least one test video
 };
 
+// One evaluated model (or the baseline) on the test split.
+struct ModelEvaluation {
+  std::string name;            // "als", "ease", "item-knn", "popularity", "als-defaults"
+  MetricsTable metrics;        // at EvaluateConfig::cutoffs
+  double train_seconds = 0;    // wall time of training (0 for the baseline)
+  std::vector<RankingMetrics> curve;       // K = 1..report_depth (empty without a report)
+  std::vector<double> popularity_shares;   // share of its top-report_depth lists in each
+                                           // catalog popularity decile (empty without a report)
+  double long_tail_coverage = 0;           // share of long-tail videos recommended to anyone
+};
+
 struct EvaluationReport {
-  MetricsTable model;
+  MetricsTable model;       // the first model's metrics (the tuned ALS with tuning)
   MetricsTable popularity;
   SplitSummary split;
-  TrainConfig train;
+  TrainConfig train;        // the ALS config behind "model" (the tuned one with tuning)
   std::vector<int> cutoffs;
-  double train_seconds = 0;  // wall time of training
+  double train_seconds = 0;  // wall time of training the first model
+  std::vector<ModelEvaluation> models;    // every model asked for, in order
+  ModelEvaluation baseline;               // the popularity baseline, named "popularity"
+  std::optional<ModelEvaluation> defaults;  // with tuning: ALS with the untuned config
+  std::optional<TuningResult> tuning;       // with tuning: the trials and the best config
+  ItemModelConfig item_config;              // EASE / item-knn hyperparameters
+  std::vector<double> loss_history;         // ALS training loss per iteration (report only)
+  int report_depth = 0;                     // K range of the curves (0 = no report data)
+  std::vector<double> catalog_shares;       // share of training interactions per popularity decile
+  double long_tail_share = 0;               // share of videos counted as long tail
 };
 
 struct EvaluateConfig {
   SplitConfig split;
   TrainConfig train;
   std::vector<int> cutoffs{10};  // K of the metrics, each >= 1
+  std::vector<ModelKind> models{ModelKind::Als};  // compared on one table, the first is "model"
+  ItemModelConfig item_config;                    // for EASE and item-knn
+  std::optional<TuneConfig> tune;  // tune ALS on a validation split of train (needs als in models)
+  int report_depth = 0;            // > 0: also compute curves at K = 1..report_depth and the
+                                   // popularity distribution of the top report_depth, for --report
 };
+
+// Called for each finished tuning trial.
+using TrialCallback = std::function<void(const TrialResult&)>;
 
 // Splits `ratings`, trains on the train part, ranks all videos minus each user's training
 // videos, and computes metrics for the model and the most-popular baseline.
 EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& config,
-                          const IterationCallback& on_iteration = {});
+                          const IterationCallback& on_iteration = {}, const TrialCallback& on_trial = {});
 // The same for timestamped data (any split method).
 EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config,
-                          const IterationCallback& on_iteration = {});
+                          const IterationCallback& on_iteration = {}, const TrialCallback& on_trial = {});
 
-// A fixed-width table: one row per metric and K, columns model and popularity, then the
-// split and training summary lines.
+// A fixed-width table: one row per metric and K, a column per model ("model" when only ALS
+// was evaluated; with tuning "tuned" and "defaults") and "popularity", then the split and
+// training summary lines.
 void write_report_table(std::ostream& output, const EvaluationReport& report);
 // One JSON object: {"model": {"precision@10": ..., "recall@10", "ndcg@10", "map@10",
-// "hit_rate@10", "coverage@10", ... for each K}, "popularity": {same keys}, "split": {...},
-// "config": {...}}, followed by a newline.
+// "hit_rate@10", "coverage@10", ... for each K}, "popularity": {same keys}, "models": {name:
+// {same keys}} for every model, "split": {...}, "config": {...}}, with tuning also "defaults"
+// (the untuned ALS's metrics), "best_config" and "tuning" (the trials); then a newline.
 void write_report_json(std::ostream& output, const EvaluationReport& report);
+// The report as nlohmann JSON text, with the curves and distributions when computed.
+std::string report_json_text(const EvaluationReport& report, bool with_report_data);
+
+// Writes `directory`/report.html (self-contained: inline CSS and SVG charts, no network) and
+// `directory`/report.json (the numbers), each atomically; creates the directory.
+void write_html_report(const std::string& directory, const EvaluationReport& report);
 
 // What vr-evaluate was asked to do, as plain data.
 struct EvaluateJob {
@@ -114,10 +154,14 @@ struct EvaluateJob {
   EvaluateConfig config;
   bool json = false;              // write_report_json instead of the table
   std::string output_path = "-";  // "-" = stdout; a file is written atomically
+  std::string best_config_path;   // with tuning: write the best hyperparameters here (vr-train --config)
+  std::string report_directory;   // non-empty: write report.html and report.json here
 };
+
 
 // Loads the data, evaluates and writes the report (output opened before training). Throws
 // InvalidInput for a time split without timestamps or a bad configuration.
-EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration = {});
+EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration = {},
+                                const TrialCallback& on_trial = {});
 
 }  // namespace vr

@@ -1,13 +1,19 @@
-// als_model.bin: a trained model and how it was made.
+// als_model.bin: a trained model (ALS, EASE or item-knn) and how it was made.
 //
 // File layout (all integers little-endian):
 //   1. magic, 8 bytes: "VRMODEL\0"
-//   2. format version, uint32 (kModelFormatVersion)
+//   2. format version, uint32 (kModelFormatVersion; version 1 files, ALS only, still load)
 //   3. payload length in bytes, uint64
-//   4. payload: a cereal portable binary archive of Model (CEREAL_CLASS_VERSION'd):
-//        ModelInfo (vr version, model kind, training config and seed, data shape,
-//        loss per iteration), then the user factor matrix and the item factor matrix, each as
-//        rows, cols and rows*cols float32 values in row-major order
+//   4. payload: a cereal portable binary archive (CEREAL_CLASS_VERSION'd structs):
+//      a. ModelInfo: vr version, model kind ("als", "ease", "item-knn"), ALS training config
+//         and seed, data shape, loss per iteration; from class version 2 also the EASE and
+//         item-knn config (ItemModelConfig)
+//      b. the user factor matrix and the item factor matrix, each as rows, cols and rows*cols
+//         float32 values in row-major order (0 x 0 for EASE and item-knn)
+//      c. from format version 2: the item-item weights, as a dense block (rows, cols,
+//         row-major float32; EASE's videos x videos B, 0 x 0 otherwise), then a sparse block
+//         (rows, cols, nnz, rows+1 uint64 row offsets, nnz uint32 columns, nnz float32 values;
+//         item-knn's videos x videos neighbours, 0 x 0 otherwise)
 //   5. FNV-1a 64-bit checksum of the payload, uint64
 #pragma once
 
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "vr/als.h"
+#include "vr/item_models.h"
 
 namespace vr {
 
@@ -25,8 +32,9 @@ namespace vr {
 // data, config and seed always give a byte-identical file.
 struct ModelInfo {
   std::string vr_version;            // library version that trained it
-  std::string kind = "als";          // model family
-  TrainConfig config;                // hyperparameters and seed (threads not recorded)
+  std::string kind = "als";          // model family: to_string(ModelKind)
+  TrainConfig config;                // ALS hyperparameters and seed (threads not recorded)
+  ItemModelConfig item_config;       // EASE / item-knn hyperparameters (threads not recorded)
   std::uint32_t n_users = 0;         // rows of the ratings matrix
   std::uint32_t n_videos = 0;        // columns of the ratings matrix
   std::uint64_t n_ratings = 0;       // stored (user, video) pairs
@@ -35,7 +43,11 @@ struct ModelInfo {
 
 struct Model {
   ModelInfo info;
-  AlsFactors factors;
+  AlsFactors factors;        // ALS: n_users x factors and n_videos x factors; empty otherwise
+  FactorMatrix item_weights;  // EASE: n_videos x n_videos B (zero diagonal); empty otherwise
+  SparseMatrix neighbours;    // item-knn: n_videos x n_videos similarities; empty otherwise
+
+  ModelKind kind() const { return parse_model_kind(info.kind); }
 };
 
 // Writes the model file format to `output`.

@@ -1,6 +1,9 @@
 // The recommender: a loaded model plus id mappings plus what each user already watched,
 // answering top-N, fold-in, similar-videos and explanation queries. Shared by vr-recommend
 // and vr-serve. Immutable once built, so one instance serves many threads at once.
+// Any model kind: ALS scores x_u . y_i; EASE and item-knn score a user (known or folded in)
+// from the history row alone, sum over watched j of W[j][i], and explain a score by those
+// terms (because[j] = W[j][i]).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +29,7 @@ struct Contribution {
 // One recommended video.
 struct Recommendation {
   std::string video_id;
-  float score = 0;                     // x_u . y_i (or cosine similarity for similar())
+  float score = 0;                     // x_u . y_i (EASE / item-knn: sum of W[j][i]; similar(): similarity)
   std::vector<Contribution> because;   // filled only when explanations were asked for
 };
 
@@ -58,8 +61,9 @@ class Recommender {
                                                     const RecommendOptions& options,
                                                     const std::vector<float>& weights = {}) const;
 
-  // The k videos most similar to `video_id` by cosine of item factors, the video itself
-  // first unless excluded via options.exclude. Throws NotFound for an unknown video.
+  // The k videos most similar to `video_id` by cosine of item factors (item-knn: its stored
+  // neighbours by similarity, itself with score 1), the video itself first unless excluded via
+  // options.exclude. Throws NotFound for an unknown video, InvalidInput for an EASE model.
   std::vector<Recommendation> similar(const std::string& video_id, const RecommendOptions& options) const;
 
   // Top-k for every user, computed in blocks (one matrix product per block) on `threads`
@@ -75,6 +79,7 @@ class Recommender {
 
  private:
   Model model_;
+  ModelKind kind_ = ModelKind::Als;
   Mappings mappings_;
   SparseMatrix watched_;
   Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations

@@ -1,10 +1,17 @@
-// vr-train's job: ratings.csv (+ mappings.bin for the shape) -> als_model.bin.
+// vr-train's job: ratings.csv (+ mappings.bin for the shape) -> als_model.bin, for any
+// model kind; and the hyperparameter file that vr-evaluate --tune writes and vr-train reads.
 #pragma once
 
+#include <istream>
+#include <ostream>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "vr/als.h"
+#include "vr/item_models.h"
 #include "vr/model.h"
+#include "vr/topk.h"
 
 namespace vr {
 
@@ -12,8 +19,41 @@ struct TrainJob {
   std::string ratings_path;   // ratings.csv, or "-" for stdin
   std::string mappings_path;  // mappings.bin; empty = shape from the largest indices
   std::string model_path;     // where als_model.bin goes
-  TrainConfig config;
+  ModelKind kind = ModelKind::Als;
+  TrainConfig config;          // used by ALS
+  ItemModelConfig item_config;  // used by EASE and item-knn
 };
+
+// Trains a model of `kind` on a users x videos ratings matrix and fills its info (version,
+// kind, configs without thread counts, data shape, loss history). on_iteration is called
+// after each ALS iteration (EASE and item-knn have none).
+Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& config,
+                  const ItemModelConfig& item_config, const IterationCallback& on_iteration = {});
+
+// Top-k for every user of `model` (any kind), excluding the videos of each user's row in
+// `watched` (users x videos, the history ALS users were trained on and EASE / item-knn
+// users are scored from). Result indexed by user.
+std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
+                                                      int threads);
+
+// A hyperparameter file: one `key = value` per line, '#' starts a comment. Keys: model,
+// factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, seed,
+// ease_regularization, neighbours, similarity, bm25_k1, bm25_b.
+struct HyperparameterFile {
+  ModelKind kind = ModelKind::Als;
+  TrainConfig config;
+  ItemModelConfig item_config;
+  std::set<std::string> keys;  // the keys the file set
+};
+
+// Reads a hyperparameter file over `defaults` (keys not in the file keep their values).
+// Throws InvalidInput naming `source_name`, the line and the key on an unknown key or a bad
+// value, and for an out-of-range config.
+HyperparameterFile read_hyperparameters(std::istream& input, const std::string& source_name,
+                                        const HyperparameterFile& defaults = {});
+HyperparameterFile load_hyperparameters(const std::string& path, const HyperparameterFile& defaults = {});
+// Writes every key of `file` relevant to its kind, after `comment` lines (each prefixed "# ").
+void write_hyperparameters(std::ostream& output, const HyperparameterFile& file, const std::string& comment = "");
 
 // Loads the ratings, trains and saves the model atomically (the output is opened before
 // training starts). Throws InvalidInput when ratings refer to indices the mappings lack.
