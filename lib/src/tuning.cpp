@@ -107,7 +107,8 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
     std::vector<char> done(proposals.size(), 0);
     std::atomic<bool> out_of_time{false};
     parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t begin, std::size_t) {
-      if (config.seconds > 0 && elapsed() >= config.seconds) {
+      // The first trial (the base config) always runs, so there is always a result.
+      if (config.seconds > 0 && first_number + static_cast<int>(begin) > 1 && elapsed() >= config.seconds) {
         out_of_time = true;
         return;
       }
@@ -153,7 +154,6 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
     in_time = run_batch(proposals, proposed + 1, true);
     proposed += batch;
   }
-  if (result.trials.empty()) throw InvalidInput("the tuning budget ran out before the first trial finished");
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
   result.seconds = elapsed();

@@ -14,7 +14,8 @@ namespace vr {
 
 struct TuneConfig {
   int trials = 16;                 // trials in all (the first is the base config), >= 1
-  double seconds = 0;              // wall-clock budget, 0 = none; trials not started by then are skipped
+  double seconds = 0;              // wall-clock budget, 0 = none; trials not started by then are
+                                   // skipped (the first always runs)
   std::uint64_t seed = 42;         // seeds the search and the validation split
   double validation_ratio = 0.25;  // share of each user's training videos held out, in (0, 1)
   int folds = 2;                   // validation splits (different seeds) each trial is averaged over, >= 1
