@@ -552,6 +552,7 @@ EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config
 
 void write_report_table(std::ostream& output, const EvaluationReport& report) {
   const auto flags = output.flags();
+  const auto precision = output.precision();
   // Columns: each model, the untuned defaults, then the baseline.
   std::vector<std::pair<std::string, const MetricsTable*>> columns;
   const bool single = report.models.size() == 1 && !report.tuning;
@@ -599,6 +600,7 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
   output << ", seed " << train.seed << "; trained in " << std::fixed << std::setprecision(2) << report.train_seconds
          << " s\n";
   output.flags(flags);
+  output << std::setprecision(6);
   for (const auto& model : report.models) {
     if (model.name == "ease") {
       output << "ease: regularization " << report.item_config.ease_regularization << "; trained in " << std::fixed
@@ -616,6 +618,7 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << " validation ratings carved from train)\n";
     output.flags(flags);
   }
+  output.precision(precision);
 }
 
 void write_report_json(std::ostream& output, const EvaluationReport& report) {
