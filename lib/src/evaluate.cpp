@@ -385,8 +385,7 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
   TrainConfig als = config.train;
   if (config.report_depth > 0) als.compute_loss = true;
   if (config.tune) {
-    TuneConfig tune = *config.tune;
-    report.tuning = tune_als(split.train, config.train, tune, on_trial);
+    report.tuning = tune_als(split.train, config.train, *config.tune, on_trial);
     report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr);
     const bool compute_loss = als.compute_loss;
     als = report.tuning->best;
