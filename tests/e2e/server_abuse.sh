@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# vr-serve under abuse and load: the real server on a loopback port, attacked by raw sockets
+# (python3) while a watcher asks GET /ping every 100 ms. Every abuse case has its own check;
+# throughout, /ping must answer 200 in under 2 s, and the server must still be running at the
+# end. Then a soak: wrk against POST /invocations with valid requests, zero non-2xx allowed,
+# resident memory (VmRSS) reported after warm-up and at the end.
+#
+# Usage: tests/e2e/server_abuse.sh [SOAK_SECONDS]   (default 10; `make reliability` uses 600)
+# Environment: VR_BIN_DIR, VR_SOURCE_DIR. Skips (77) without vr-serve or python3.
+set -euo pipefail
+
+soak_seconds=${1:-10}
+bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
+source_dir=${VR_SOURCE_DIR:?VR_SOURCE_DIR not set}
+for tool in vr-serve vr-features vr-train vr-generate; do
+  [[ -x "$bin/$tool" ]] || { echo "SKIP: $bin/$tool not built" >&2; exit 77; }
+done
+command -v python3 >/dev/null || { echo "SKIP: python3 missing" >&2; exit 77; }
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [[ -n $server_pid ]] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+
+"$bin/vr-generate" --users 2000 --videos 500 --events 40000 --seed 3 -o events.csv 2>/dev/null
+"$bin/vr-features" events.csv --dir model 2>/dev/null
+"$bin/vr-train" --dir model --factors 16 --iterations 5 --quiet 2>/dev/null
+user=$(sed -n '2p' events.csv | cut -d, -f1)
+
+# Small body limit and keep-alive timeout so the abuse cases are quick; the default 128 connection
+# threads, so that 100 idle connections leave room for /ping.
+"$bin/vr-serve" --model-dir model --host 127.0.0.1 --port 0 --threads 2 --max-body-mb 1 \
+  --keep-alive-timeout 3 --no-access-log 2>server.log &
+server_pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(grep -o '"port": *[0-9]*' server.log | head -n 1 | grep -o '[0-9]*$' || true)
+  [[ -z $port ]] && port=$(grep -oE '127\.0\.0\.1:[0-9]+' server.log | head -n 1 | cut -d: -f2 || true)
+  [[ -n $port ]] && curl -fs "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+[[ -n $port ]] || { cat server.log >&2; echo "vr-serve did not start" >&2; exit 1; }
+
+python3 - "$port" "$user" "$server_pid" <<'PY'
+import json, os, socket, sys, threading, time
+
+port, user, server_pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+failures = []
+ping_worst = [0.0]
+ping_errors = []
+stop = threading.Event()
+
+def request(raw, timeout=10.0, read_all=True):
+    """Sends raw bytes, returns (status, body) of the answer, or (None, reason)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(raw)
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if not read_all and b"\r\n\r\n" in data:
+                break
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            if length and len(body) >= length[0]:
+                break
+        if not data:
+            return None, "closed without an answer"
+        status = int(data.split(b" ", 2)[1])
+        return status, data.partition(b"\r\n\r\n")[2]
+    except (ConnectionError, OSError) as error:
+        return None, str(error)
+    finally:
+        s.close()
+
+def post(path, body, content_type="application/json", extra=b""):
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode() + extra + b"\r\n"
+    return request(head + body)
+
+def watcher():
+    while not stop.is_set():
+        started = time.monotonic()
+        status, body = request(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=5)
+        elapsed = time.monotonic() - started
+        ping_worst[0] = max(ping_worst[0], elapsed)
+        if status != 200 or elapsed >= 2.0:
+            ping_errors.append(f"/ping answered {status} in {elapsed:.2f} s")
+        stop.wait(0.1)
+
+def check(name, condition, detail=""):
+    print(("ok   " if condition else "FAIL ") + name + (f": {detail}" if detail else ""), flush=True)
+    if not condition:
+        failures.append(name)
+
+def is_json_error(body):
+    try:
+        return "detail" in json.loads(body)
+    except Exception:
+        return False
+
+threading.Thread(target=watcher, daemon=True).start()
+
+# 1. Slow clients sending their headers a byte at a time, fewer than the connection threads.
+def slow_client(results, index):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    raw = b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    try:
+        for byte in raw:
+            s.sendall(bytes([byte]))
+            time.sleep(0.05)
+        data = s.recv(4096)
+        results[index] = data.startswith(b"HTTP/1.1 200")
+    except OSError:
+        results[index] = False
+    finally:
+        s.close()
+slow = [None] * 16
+threads = [threading.Thread(target=slow_client, args=(slow, i)) for i in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+check("16 slow clients (headers a byte every 50 ms) are answered", all(slow), f"{sum(bool(x) for x in slow)}/16")
+
+# 2. Checks that wait for the server's read timeout (30 s), run in the background meanwhile:
+#    a client that stops part way through its headers is cut off, and a declared
+#    Content-Length over the limit gets its 413 (cpp-httplib first waits for the body).
+timeout_results = {}
+def stalled_headers():
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"GET /ping HTTP/1.1\r\nHo")
+    started = time.monotonic()
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+    timeout_results["stalled"] = time.monotonic() - started
+    s.close()
+def oversized_declaration():
+    started = time.monotonic()
+    status, body = request(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999999\r\n"
+                           b"Connection: close\r\n\r\n{}", timeout=60)
+    timeout_results["declared"] = (status, time.monotonic() - started)
+waiting = [threading.Thread(target=stalled_headers), threading.Thread(target=oversized_declaration)]
+for t in waiting: t.start()
+
+# 3. Many idle connections (100, below the 128 connection threads) that send nothing.
+idle = []
+for _ in range(100):
+    try:
+        idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    except OSError:
+        break
+time.sleep(1)
+status, body = request(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10)
+check(f"{len(idle)} idle connections: /ping still answers", status == 200, f"status {status}")
+for c in idle: c.close()
+
+# 4. Bodies over the limit (1 MiB): declared, and chunked without a length.
+status, body = post("/invocations", b"{" + b" " * (2 << 20) + b"}")
+check("a 2 MiB body is refused with 413 JSON", status == 413 and is_json_error(body), f"status {status}")
+chunk = b" " * 65536
+chunked = b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(40)) + b"0\r\n\r\n"
+status, body = request(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+check("a chunked 2.5 MiB body is refused with 413", status == 413, f"status {status}")
+
+# 5. Deeply nested and huge JSON.
+status, body = post("/invocations", b"[" * 200000 + b"]" * 200000)
+check("JSON nested 200000 deep is refused with 4xx JSON", status in (400, 413, 422) and is_json_error(body), f"status {status}")
+status, body = post("/invocations", b'{"a":' * 100000 + b"1" + b"}" * 100000)
+check("objects nested 100000 deep are refused with 4xx JSON", status in (400, 413, 422) and is_json_error(body), f"status {status}")
+huge = json.dumps({"history": [f"v{i}" for i in range(90000)], "k": 3}).encode()
+status, body = post("/invocations", huge)
+check(f"a {len(huge) >> 10} KiB history list is answered or refused as JSON", status in (200, 404, 422) and (status == 200 or is_json_error(body)), f"status {status}")
+status, body = post("/invocations", json.dumps({"user_id": "x" * 900000}).encode())
+check("a 900 KB user id is answered 404 JSON", status == 404 and is_json_error(body), f"status {status}")
+
+# 6. Invalid UTF-8, and broken JSON cut inside a multi-byte character.
+status, body = post("/invocations", b'{"user_id": "\xff\xfe"}')
+check("invalid UTF-8 is refused with 400 JSON", status == 400 and is_json_error(body), f"status {status}")
+status, body = post("/invocations", b'{"user_id": \xd1\xbd\x11')
+check("JSON broken inside a UTF-8 character is refused with 4xx JSON", status in (400, 422) and is_json_error(body), f"status {status}")
+status, body = post("/invocations", b'{"user_id": "u1"}\n\xff\n{"k": 0}\n', "application/jsonlines")
+check("JSON Lines with an invalid line answer every line", status == 200 and body.count(b"\n") == 3, f"status {status}")
+
+# 7. Header floods: many headers, one huge header.
+flood = b"".join(b"X-H%d: %d\r\n" % (i, i) for i in range(20000))
+status, body = request(b"GET /ping HTTP/1.1\r\nHost: x\r\n" + flood + b"Connection: close\r\n\r\n")
+check("20000 headers are refused or answered, not crashed", status is None or 200 <= status < 500, f"status {status}")
+status, body = request(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\nConnection: close\r\n\r\n")
+check("a 1 MiB header is refused or answered, not crashed", status is None or 200 <= status < 500, f"status {status}")
+status, body = request(b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+check("a 100 KB path is refused with 4xx", status is None or 400 <= status < 500, f"status {status}")
+
+# 8. Path tricks: nothing outside the served routes, every error as JSON.
+for path in [b"/../../../../etc/passwd", b"/%2e%2e/%2e%2e/etc/passwd", b"/docs/../../etc/passwd",
+             b"/assets/..%2f..%2f..%2fetc%2fpasswd", b"/ping%2F..%2Fetc%2Fpasswd", b"//ping/../../etc/passwd",
+             b"/invocations%00", b"/%ff%fe", b"/docs/%2e%2e%2f%2e%2e%2fetc/passwd", b"*"]:
+    status, body = request(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(f"GET {path.decode('latin-1')} -> 4xx, no file content", status is not None and 400 <= status < 500
+          and b"root:" not in body, f"status {status}")
+
+# 9. Methods other than those served.
+for method in [b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE", b"CONNECT", b"PROPFIND", b"FOO"]:
+    for path in [b"/invocations", b"/ping"]:
+        status, body = request(method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        check(f"{method.decode()} {path.decode()} -> 4xx", status is not None and 400 <= status < 500, f"status {status}")
+status, body = request(b"GET /ping HTTP/9.9\r\n\r\n")
+check("HTTP/9.9 is refused or answered, not crashed", status is None or status < 600, f"status {status}")
+status, body = request(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64))
+check("a TLS handshake on the plain port gets no crash", True, f"status {status}")
+
+for t in waiting: t.join()
+check("a stalled half-sent request is closed by the server", timeout_results["stalled"] < 45,
+      f"closed after {timeout_results['stalled']:.1f} s")
+declared_status, declared_seconds = timeout_results["declared"]
+check("a declared Content-Length of 10 GB is refused with 413", declared_status == 413,
+      f"status {declared_status} after {declared_seconds:.1f} s")
+
+# The server is alive and answered /ping in under 2 s throughout.
+stop.set()
+time.sleep(0.3)
+alive = os.path.exists(f"/proc/{server_pid}")
+check("vr-serve is still running", alive)
+check(f"/ping answered 200 in under 2 s throughout (worst {ping_worst[0]:.3f} s)", not ping_errors, "; ".join(ping_errors[:3]))
+status, body = post("/invocations", json.dumps({"user_id": user, "k": 3}).encode())
+check("a valid request still works", status == 200, f"status {status}")
+print(f"server_abuse: {len(failures)} failures")
+sys.exit(1 if failures else 0)
+PY
+
+# --- Soak: wrk, valid requests only. -----------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+  echo "note: wrk not installed; soak skipped"
+  exit 0
+fi
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status"; }
+cat > request.lua <<EOF
+wrk.method = "POST"
+wrk.body = '{"user_id": "$user", "k": 10}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+warmup=$(( soak_seconds / 10 > 2 ? soak_seconds / 10 : 2 ))
+wrk -t2 -c16 -d"${warmup}s" -s request.lua "http://127.0.0.1:$port/invocations" >/dev/null
+rss_start=$(rss_kb)
+ping_log=$work/ping.txt
+( end=$(( $(date +%s) + soak_seconds )); while (( $(date +%s) < end )); do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 5 "http://127.0.0.1:$port/ping"; sleep 0.5
+  done ) >"$ping_log" &
+pinger=$!
+wrk -t2 -c32 -d"${soak_seconds}s" --latency -s request.lua "http://127.0.0.1:$port/invocations" >wrk.txt
+wait "$pinger"
+rss_end=$(rss_kb)
+requests=$(awk '/requests in/ { print $1 }' wrk.txt)
+non2xx=$(awk '/Non-2xx/ { print $NF }' wrk.txt)
+socket_errors=$(grep -o 'Socket errors:.*' wrk.txt || true)
+ping_worst=$(awk '{ if ($2 > worst) worst = $2 } END { printf "%.3f", worst }' "$ping_log")
+ping_bad=$(awk '$1 != 200 || $2 >= 2 { bad++ } END { print bad + 0 }' "$ping_log")
+echo "soak: ${soak_seconds} s, $requests requests ($(awk '/Requests\/sec/ { print $2 }' wrk.txt)/s), non-2xx ${non2xx:-0}" \
+  "${socket_errors:+($socket_errors)}; p99 $(awk '/ 99%/ { print $2 }' wrk.txt); RSS after warm-up ${rss_start} kB, at the end ${rss_end} kB;" \
+  "/ping worst ${ping_worst} s over $(wc -l <"$ping_log") probes"
+status=0
+[[ -z ${non2xx:-} ]] || { echo "FAIL soak: $non2xx non-2xx answers to valid requests" >&2; status=1; }
+[[ $ping_bad -eq 0 ]] || { echo "FAIL soak: $ping_bad /ping probes failed or took 2 s or more" >&2; status=1; }
+kill -0 "$server_pid" || { echo "FAIL soak: vr-serve died" >&2; status=1; }
+# Flat memory: the end may not exceed the post-warm-up figure by more than 50% + 20 MB.
+(( rss_end <= rss_start * 3 / 2 + 20480 )) || { echo "FAIL soak: RSS grew from $rss_start to $rss_end kB" >&2; status=1; }
+exit $status
