@@ -242,3 +242,31 @@ TEST_CASE("regression: a JSON parse error cut inside a UTF-8 character still giv
     }
   }
 }
+
+TEST_CASE("regression: a number beyond a double in a request body is a 422, not a 500") {
+  // nlohmann reports "1e400" as out_of_range, which escaped as a 500 (found by
+  // tests/fuzz/fuzz_invocations_json).
+  for (const std::string body : {"{\"user_id\": \"u1\", \"k\": 1e400}", "466.6666000000000000009123231122364e213930"}) {
+    try {
+      vr::parse_json_body(body, vr::ServiceLimits{});
+      FAIL("an out-of-range number was accepted");
+    } catch (...) {
+      CHECK(vr::error_reply(std::current_exception()).status == 422);
+    }
+  }
+}
+
+TEST_CASE("regression: {\"history\": []} without a user is a 422 naming history") {
+  // It passed validation and answer() then read the empty optional user_id (UBSan in
+  // tests/fuzz/fuzz_invocations_jsonl).
+  try {
+    vr::parse_request(nlohmann::json::parse(R"({"history": []})"), nlohmann::json::array({"body"}), vr::ServiceLimits{});
+    FAIL("an empty history without a user was accepted");
+  } catch (const vr::ValidationError& error) {
+    REQUIRE(error.issues().size() == 1);
+    CHECK(error.issues()[0].loc == nlohmann::json::array({"body", "history"}));
+    CHECK(error.issues()[0].type == "too_short");
+  }
+  CHECK_NOTHROW(vr::parse_request(nlohmann::json::parse(R"({"user_id": "u1", "history": []})"),
+                                  nlohmann::json::array({"body"}), vr::ServiceLimits{}));
+}

@@ -412,6 +412,11 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
     issues.push_back(issue(loc, "Value error, similar_to cannot be combined with user_id or history", "value_error"));
   } else if (!has_user_field && !has_history && !has_similar) {
     issues.push_back(issue(at(loc, "user_id"), "Field required", "missing"));
+  } else if (!has_user_field && !has_similar && has_history && request.history.empty() && issues.empty()) {
+    // {"history": []} alone names nobody; answer() would read an empty user_id (found by
+    // tests/fuzz/fuzz_invocations_jsonl).
+    issues.push_back(issue(at(loc, "history"), "List should have at least 1 item after validation, not 0", "too_short",
+                           nullptr, json{{"field_type", "List"}, {"min_length", 1}, {"actual_length", 0}}));
   }
   if (!issues.empty()) throw ValidationError(std::move(issues));
   return request;
@@ -475,6 +480,11 @@ json parse_json_body(std::string_view text, const ServiceLimits& limits) {
     }
     throw ValidationError({issue(json::array({"body", e.byte > 0 ? e.byte - 1 : 0}), "JSON decode error",
                                  "json_invalid", nullptr, json{{"error", message}})});
+  } catch (const json::out_of_range&) {
+    // A number beyond a double ("1e400") is out_of_range to nlohmann, not a parse error; it
+    // was a 500 (found by tests/fuzz/fuzz_invocations_json).
+    throw ValidationError({issue(json::array({"body"}), "JSON decode error", "json_invalid", nullptr,
+                                 json{{"error", "number out of range"}})});
   }
 }
 

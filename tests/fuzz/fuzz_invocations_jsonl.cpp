@@ -39,7 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (...) {
     const auto reply = vr::error_reply(std::current_exception());
     if (reply.status < 400 || reply.status >= 500) {
-      std::fprintf(stderr, "status %d: %s\n", reply.status, reply.body.dump().c_str());
+      std::string what = "not a std::exception";
+      try {
+        throw;
+      } catch (const std::exception& error) {
+        what = error.what();
+      } catch (...) {
+      }
+      std::fprintf(stderr, "status %d: %s (%s)\n", reply.status, reply.body.dump().c_str(), what.c_str());
       check(false, "a request was answered with a non-4xx error status");
     }
     check(reply.body.contains("detail"), "an error body without 'detail'");
