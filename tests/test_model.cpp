@@ -1,6 +1,9 @@
 // als_model.bin and mappings.bin: exact round trips, and clean failures on bad files.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <sstream>
 
 #include "support/test_support.h"
@@ -158,4 +161,14 @@ TEST_CASE("an id map refuses duplicates and sorts like pandas category codes") {
   CHECK(ids.find("v10") == 1u);
   const vr::IdMap copy = ids;
   CHECK(copy.find("v02") == 0u);
+}
+
+TEST_CASE("writing to /dev/null writes in place and never replaces the device") {
+  vr::save_model("/dev/null", sample_model());
+  struct stat info {};
+  REQUIRE(::stat("/dev/null", &info) == 0);
+  CHECK(S_ISCHR(info.st_mode));
+  const auto leftovers = vr::test::list_dir("/dev");
+  CHECK(std::none_of(leftovers.begin(), leftovers.end(),
+                     [](const std::string& name) { return name.rfind("null.tmp.", 0) == 0; }));
 }

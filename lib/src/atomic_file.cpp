@@ -44,6 +44,17 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
     to_stdout_ = true;
     return;
   }
+  // A device, FIFO or socket (/dev/null, /dev/stdout, a named pipe) is written in place:
+  // renaming a regular file over it would replace the device itself.
+  std::error_code error;
+  const auto status = std::filesystem::status(path_, error);
+  if (!error && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+      !std::filesystem::is_directory(status)) {
+    direct_ = true;
+    file_.open(path_, std::ios::binary);
+    if (!file_) throw IoError("cannot write '" + path_ + "': " + std::strerror(errno));
+    return;
+  }
   temporary_path_ = temporary_name_for(path_);
   file_.open(temporary_path_, std::ios::binary | std::ios::trunc);
   if (!file_) {
@@ -52,7 +63,7 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
-  if (!to_stdout_ && !committed_) {
+  if (!to_stdout_ && !direct_ && !committed_) {
     file_.close();
     std::remove(temporary_path_.c_str());
   }
@@ -62,6 +73,12 @@ std::ostream& AtomicFileWriter::stream() { return to_stdout_ ? std::cout : file_
 
 void AtomicFileWriter::prepare() {
   if (to_stdout_ || prepared_) return;
+  if (direct_) {
+    file_.flush();
+    if (!file_) throw IoError("cannot write '" + path_ + "'");
+    prepared_ = true;
+    return;
+  }
   file_.flush();
   const bool write_ok = static_cast<bool>(file_);
   file_.close();
@@ -101,6 +118,12 @@ void AtomicFileWriter::commit() {
     return;
   }
   prepare();
+  if (direct_) {
+    file_.close();
+    committed_ = true;
+    if (file_.fail()) throw IoError("cannot write '" + path_ + "'");
+    return;
+  }
   if (std::rename(temporary_path_.c_str(), path_.c_str()) != 0) {
     const int rename_errno = errno;
     std::remove(temporary_path_.c_str());

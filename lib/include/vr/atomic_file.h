@@ -13,7 +13,8 @@ namespace vr {
 class AtomicFileWriter {
  public:
   // Opens a temporary file beside `path` (so the rename stays on one filesystem).
-  // `path` "-" writes straight to stdout instead. Throws IoError if it cannot be created,
+  // `path` "-" writes straight to stdout instead, and an existing device, FIFO or socket
+  // (e.g. /dev/null) is written in place. Throws IoError if it cannot be created,
   // so callers open their outputs before any long computation.
   explicit AtomicFileWriter(std::string path);
   AtomicFileWriter(const AtomicFileWriter&) = delete;
@@ -40,6 +41,7 @@ class AtomicFileWriter {
   std::string temporary_path_;
   std::ofstream file_;
   bool to_stdout_ = false;
+  bool direct_ = false;  // writing in place to a device or FIFO
   bool prepared_ = false;
   bool committed_ = false;
 };
