@@ -13,8 +13,15 @@ packages=(
 )
 packages+=("$@")
 
+# Some machines carry Node.js from another source (e.g. NodeSource's nodejs, which bundles
+# npm and conflicts with Debian's npm package): a working command counts as installed.
+declare -A command_of=([nodejs]=node [npm]=npm [chromium]=chromium [wrk]=wrk)
+
 missing=()
 for package in "${packages[@]}"; do
+  if [ -n "${command_of[$package]:-}" ] && command -v "${command_of[$package]}" >/dev/null 2>&1; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$package")
   fi
