@@ -368,13 +368,16 @@ TEST_CASE("vr-serve answers every endpoint with the original shapes and JSON err
 
     auto refreshed = post_json(http, R"({"user_id": "u001", "history": ["v003"], "k": 5})");
     REQUIRE(refreshed->status == 200);
-    for (const auto& item : json::parse(refreshed->body)["recommendations"]) {
+    // Keep the parsed answer alive: a range-for over a member of a temporary dangles (ASan).
+    const json refreshed_answer = json::parse(refreshed->body);
+    for (const auto& item : refreshed_answer["recommendations"]) {
       CHECK(item["videoId"] != "v003");
       CHECK(item["videoId"] != "v001");
     }
 
     auto excluded = post_json(http, R"({"user_id": "u001", "exclude": ["v003"], "k": 5})");
-    for (const auto& item : json::parse(excluded->body)["recommendations"]) CHECK(item["videoId"] != "v003");
+    const json excluded_answer = json::parse(excluded->body);
+    for (const auto& item : excluded_answer["recommendations"]) CHECK(item["videoId"] != "v003");
 
     auto similar = post_json(http, R"({"similar_to": "v003", "k": 3})");
     REQUIRE(similar->status == 200);
