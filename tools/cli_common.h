@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "vr/als.h"
 #include "vr/errors.h"
 
 namespace vr::cli {
@@ -18,6 +19,27 @@ inline constexpr int kExitPartial = 3;       // batch finished, but some users w
 
 // Accepts "-" (stdin) or an existing file.
 extern const CLI::Validator ExistingFileOrDash;
+
+// The ALS training flags vr-train and vr-evaluate share, with the original design's defaults.
+struct AlsFlags {
+  int factors = 20;
+  float regularization = 0.1f;
+  float alpha = 1.0f;
+  int iterations = 20;
+  std::string solver = "cg";
+  int cg_steps = 3;
+  std::string scaling = "raw";
+  float eps = 1.0f;
+  int threads = 0;
+  std::uint64_t seed = 42;
+};
+
+// Adds --factors ... --seed to `app`, bound to `flags`, each showing its default.
+void add_als_flags(CLI::App& app, AlsFlags& flags);
+
+// Copies the flags into `config` (threads always; the rest all, or with `only_given` just the
+// flags given on the command line, so they override a config file).
+void apply_als_flags(const CLI::App& app, const AlsFlags& flags, bool only_given, TrainConfig& config);
 
 // Adds --version (prints the vr and model-format versions) to `app`.
 void add_version_flag(CLI::App& app);

@@ -21,16 +21,7 @@ struct Options {
   double test_ratio = 0.25;
   std::uint64_t split_seed = 42;
   std::vector<int> k{10};
-  int factors = 20;
-  float regularization = 0.1f;
-  float alpha = 1.0f;
-  int iterations = 20;
-  std::string solver = "cg";
-  int cg_steps = 3;
-  std::string scaling = "raw";
-  float eps = 1.0f;
-  int threads = 0;
-  std::uint64_t seed = 42;
+  vr::cli::AlsFlags als;
   std::vector<std::string> models{"als"};
   float ease_regularization = 500.0f;
   int neighbours = 50;
@@ -76,19 +67,7 @@ int main(int argc, char** argv) {
   app.add_option("--split-seed", options.split_seed, "Seed of the random split")->capture_default_str();
   app.add_option("--k", options.k, "Cut-offs K of the metrics (repeat or comma-separate for several)")
       ->capture_default_str()->delimiter(',')->check(CLI::PositiveNumber);
-  app.add_option("--factors", options.factors, "Latent factors per user and video")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--regularization", options.regularization, "L2 regularisation lambda (not scaled by counts)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--alpha", options.alpha, "Confidence scale: c = alpha * r")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--iterations", options.iterations, "ALS iterations (users then videos)")->capture_default_str()->check(CLI::Range(0, 100000));
-  app.add_option("--solver", options.solver, "cg (conjugate gradient) or cholesky (exact)")
-      ->capture_default_str()->check(CLI::IsMember({"cg", "cholesky"}));
-  app.add_option("--cg-steps", options.cg_steps, "Conjugate-gradient steps per row")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--scaling", options.scaling, "Confidence scaling of r: raw, or log = log(1 + r/eps)")
-      ->capture_default_str()->check(CLI::IsMember({"raw", "log"}));
-  app.add_option("--eps", options.eps, "eps of --scaling log")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--threads", options.threads, "Worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", options.seed, "Seed of the model's random initialisation")->capture_default_str();
+  vr::cli::add_als_flags(app, options.als);
   app.add_option("--models", options.models, "Model kinds to compare (comma-separated): als, ease, item-knn; the first is 'model'")
       ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"als", "ease", "item-knn"}));
   app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
@@ -133,16 +112,7 @@ int main(int argc, char** argv) {
     job.config.split.test_ratio = options.test_ratio;
     job.config.split.seed = options.split_seed;
     job.config.cutoffs = options.k;
-    job.config.train.factors = options.factors;
-    job.config.train.regularization = options.regularization;
-    job.config.train.alpha = options.alpha;
-    job.config.train.iterations = options.iterations;
-    job.config.train.solver = vr::parse_solver(options.solver);
-    job.config.train.cg_steps = options.cg_steps;
-    job.config.train.scaling = vr::parse_scaling(options.scaling);
-    job.config.train.eps = options.eps;
-    job.config.train.threads = options.threads;
-    job.config.train.seed = options.seed;
+    vr::cli::apply_als_flags(app, options.als, /*only_given=*/false, job.config.train);
     job.config.train.compute_loss = !options.quiet;
     job.config.models.clear();
     for (const auto& model : options.models) job.config.models.push_back(vr::parse_model_kind(model));
@@ -166,7 +136,7 @@ int main(int argc, char** argv) {
     if (job.interactions_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features, or give --interactions)");
     }
-    const int total = options.iterations;
+    const int total = options.als.iterations;
     const auto report = vr::run_evaluation(
         job,
         [&](const vr::IterationReport& report) {

@@ -16,16 +16,7 @@ struct Options {
   std::string mappings;
   std::vector<std::string> model;  // a kind (als, ease, item-knn) and/or the output path
   std::string config;
-  int factors = 20;
-  float regularization = 0.1f;
-  float alpha = 1.0f;
-  int iterations = 20;
-  std::string solver = "cg";
-  int cg_steps = 3;
-  std::string scaling = "raw";
-  float eps = 1.0f;
-  int threads = 0;
-  std::uint64_t seed = 42;
+  vr::cli::AlsFlags als;
   float ease_regularization = 500.0f;
   int neighbours = 50;
   std::string similarity = "cosine";
@@ -60,19 +51,7 @@ int main(int argc, char** argv) {
       ->take_all();
   app.add_option("--config", options.config, "Read hyperparameters (key = value lines, e.g. vr-evaluate --tune's) "
                  "from this file; flags override it")->check(CLI::ExistingFile);
-  app.add_option("--factors", options.factors, "Latent factors per user and video")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--regularization", options.regularization, "L2 regularisation lambda (not scaled by counts)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--alpha", options.alpha, "Confidence scale: c = alpha * r")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--iterations", options.iterations, "ALS iterations (users then videos)")->capture_default_str()->check(CLI::Range(0, 100000));
-  app.add_option("--solver", options.solver, "cg (conjugate gradient) or cholesky (exact)")
-      ->capture_default_str()->check(CLI::IsMember({"cg", "cholesky"}));
-  app.add_option("--cg-steps", options.cg_steps, "Conjugate-gradient steps per row")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--scaling", options.scaling, "Confidence scaling of r: raw, or log = log(1 + r/eps)")
-      ->capture_default_str()->check(CLI::IsMember({"raw", "log"}));
-  app.add_option("--eps", options.eps, "eps of --scaling log")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--threads", options.threads, "Worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", options.seed, "Seed of the random initialisation")->capture_default_str();
+  vr::cli::add_als_flags(app, options.als);
   app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--neighbours", options.neighbours, "item-knn: neighbours kept per video")
@@ -103,23 +82,14 @@ int main(int argc, char** argv) {
     const auto given = [&](const char* flag) { return app.count(flag) > 0; };
     if (!kind.empty()) settings.kind = vr::parse_model_kind(kind);
     vr::TrainConfig& config = settings.config;
-    if (given("--factors") || options.config.empty()) config.factors = options.factors;
-    if (given("--regularization") || options.config.empty()) config.regularization = options.regularization;
-    if (given("--alpha") || options.config.empty()) config.alpha = options.alpha;
-    if (given("--iterations") || options.config.empty()) config.iterations = options.iterations;
-    if (given("--solver") || options.config.empty()) config.solver = vr::parse_solver(options.solver);
-    if (given("--cg-steps") || options.config.empty()) config.cg_steps = options.cg_steps;
-    if (given("--scaling") || options.config.empty()) config.scaling = vr::parse_scaling(options.scaling);
-    if (given("--eps") || options.config.empty()) config.eps = options.eps;
-    if (given("--seed") || options.config.empty()) config.seed = options.seed;
-    config.threads = options.threads;
+    vr::cli::apply_als_flags(app, options.als, !options.config.empty(), config);
     vr::ItemModelConfig& item = settings.item_config;
     if (given("--ease-regularization") || options.config.empty()) item.ease_regularization = options.ease_regularization;
     if (given("--neighbours") || options.config.empty()) item.neighbours = options.neighbours;
     if (given("--similarity") || options.config.empty()) item.similarity = vr::parse_similarity(options.similarity);
     if (given("--bm25-k1") || options.config.empty()) item.bm25_k1 = options.bm25_k1;
     if (given("--bm25-b") || options.config.empty()) item.bm25_b = options.bm25_b;
-    item.threads = options.threads;
+    item.threads = options.als.threads;
     vr::TrainJob job;
     job.ratings_path = paths.ratings;
     job.mappings_path = paths.mappings;
