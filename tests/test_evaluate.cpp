@@ -106,19 +106,13 @@ TEST_CASE("the report lists every metric at every K for model and baseline") {
 }
 
 TEST_CASE("vr-evaluate on MovieLens 100K reproduces the reference figures") {
-  const auto path = vr::test::shared_data("ml-100k/u.data");
-  if (!path) {
+  const auto movielens = vr::test::movielens_interactions_csv();
+  if (!movielens) {
     WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
     return;
   }
   vr::test::TempDir dir;
-  {
-    std::ifstream raw(*path);
-    std::ofstream csv(dir.file("ml.csv"));
-    csv << "user_id,video_id,value,timestamp\n";
-    std::string user, item, rating, timestamp;
-    while (raw >> user >> item >> rating >> timestamp) csv << user << "," << item << "," << rating << "," << timestamp << "\n";
-  }
+  vr::test::write_file(dir.file("ml.csv"), *movielens);
   // The reference protocol with the original defaults (factors 20, regularization 0.1,
   // alpha 1, 20 iterations): per-user random 75/25 split, top 10.
   const auto result = vr::test::run_command(

@@ -88,18 +88,12 @@ TEST_CASE("on planted low-rank data ALS is far above the most-popular baseline")
 }
 
 TEST_CASE("MovieLens 100K with the original defaults matches the reference figures") {
-  const auto path = vr::test::shared_data("ml-100k/u.data");
-  if (!path) {
+  const auto movielens = vr::test::movielens_interactions_csv();
+  if (!movielens) {
     WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
     return;
   }
-  // u.data is "user<TAB>item<TAB>rating<TAB>timestamp": every rating is a positive whose
-  // weight is the star rating (als-semantics.md's protocol).
-  std::ifstream raw(*path);
-  std::stringstream csv;
-  csv << "user_id,video_id,value,timestamp\n";
-  std::string user, item, rating, timestamp;
-  while (raw >> user >> item >> rating >> timestamp) csv << user << "," << item << "," << rating << "," << timestamp << "\n";
+  std::stringstream csv(*movielens);
   const auto data = vr::aggregate_interactions(csv, "u.data", vr::FeaturesConfig{});
   REQUIRE(data.users.size() == 943);
   REQUIRE(data.videos.size() == 1682);

@@ -213,19 +213,13 @@ TEST_CASE("evaluate with tuning reports the tuned model beside the defaults and 
 }
 
 TEST_CASE("vr-evaluate --tune on MovieLens 100K reaches nDCG@10 0.48 on the test split") {
-  const auto path = vr::test::shared_data("ml-100k/u.data");
-  if (!path) {
+  const auto movielens = vr::test::movielens_interactions_csv();
+  if (!movielens) {
     WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
     return;
   }
   vr::test::TempDir dir;
-  {
-    std::ifstream raw(*path);
-    std::ofstream csv(dir.file("ml.csv"));
-    csv << "user_id,video_id,value,timestamp\n";
-    std::string user, item, rating, timestamp;
-    while (raw >> user >> item >> rating >> timestamp) csv << user << "," << item << "," << rating << "," << timestamp << "\n";
-  }
+  vr::test::write_file(dir.file("ml.csv"), *movielens);
   // The reference protocol (per-user random 75/25 split, top 10 over all films minus the
   // user's training films) with a fixed budget of 16 trials (about 2 x 16 x 0.1 s of training).
   const auto result = run_command({tool("vr-evaluate"), "--interactions", dir.file("ml.csv"), "--tune",

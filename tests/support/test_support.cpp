@@ -118,6 +118,17 @@ std::optional<std::string> shared_data(const std::string& relative) {
   return path;
 }
 
+std::optional<std::string> movielens_interactions_csv() {
+  const auto path = shared_data("ml-100k/u.data");
+  if (!path) return std::nullopt;
+  std::ifstream raw(*path);
+  std::ostringstream csv;
+  csv << "user_id,video_id,value,timestamp\n";
+  std::string user, item, rating, timestamp;
+  while (raw >> user >> item >> rating >> timestamp) csv << user << "," << item << "," << rating << "," << timestamp << "\n";
+  return csv.str();
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw std::runtime_error("cannot read " + path);

@@ -40,6 +40,11 @@ std::string source_path(const std::string& relative);
 // ../shared/data/<relative> if it exists, else nullopt (tests then skip visibly with WARN).
 std::optional<std::string> shared_data(const std::string& relative);
 
+// MovieLens 100K's u.data as an interactions CSV (user_id,video_id,value,timestamp; every
+// rating a positive weighted by its stars, als-semantics.md's protocol), or nullopt when
+// ../shared/data/ml-100k is absent.
+std::optional<std::string> movielens_interactions_csv();
+
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 bool file_exists(const std::string& path);
