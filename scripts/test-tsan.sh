@@ -10,7 +10,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
-regex=${1:-'^(test_serve|test_service|test_als|test_recommender|test_recommend_cli): |^e2e: server_abuse$'}
+regex=${1:-'^(test_serve|test_service|test_als|test_recommender|test_recommend_cli):|^e2e: server_abuse$'}
 
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVR_TSAN=ON >/dev/null
 cmake --build build-tsan -j"$jobs"
