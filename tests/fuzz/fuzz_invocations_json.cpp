@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "fuzz_common.h"
+#include "invocation_checks.h"
 #include "tiny_recommender.h"
 #include "vr/service.h"
 
@@ -24,20 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto parsed = nlohmann::json::parse(reply.body);
     check(parsed.is_object(), "the answer is not a JSON object");
   } catch (...) {
-    const auto reply = vr::error_reply(std::current_exception());
-    if (reply.status < 400 || reply.status >= 500) {
-      std::string what = "not a std::exception";
-      try {
-        throw;
-      } catch (const std::exception& error) {
-        what = error.what();
-      } catch (...) {
-      }
-      std::fprintf(stderr, "status %d: %s (%s)\n", reply.status, reply.body.dump().c_str(), what.c_str());
-      check(false, "a request was answered with a non-4xx error status");
-    }
-    check(reply.body.contains("detail"), "an error body without 'detail'");
-    (void)reply.body.dump();
+    check_rejected_as_client_error(std::current_exception());
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "fuzz_common.h"
+#include "invocation_checks.h"
 #include "tiny_recommender.h"
 #include "vr/service.h"
 
@@ -37,19 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     check(output_lines == input_lines, "not one answer line per input line");
   } catch (...) {
-    const auto reply = vr::error_reply(std::current_exception());
-    if (reply.status < 400 || reply.status >= 500) {
-      std::string what = "not a std::exception";
-      try {
-        throw;
-      } catch (const std::exception& error) {
-        what = error.what();
-      } catch (...) {
-      }
-      std::fprintf(stderr, "status %d: %s (%s)\n", reply.status, reply.body.dump().c_str(), what.c_str());
-      check(false, "a request was answered with a non-4xx error status");
-    }
-    check(reply.body.contains("detail"), "an error body without 'detail'");
+    check_rejected_as_client_error(std::current_exception());
   }
   return 0;
 }
