@@ -29,8 +29,10 @@ class PairAccumulator {
   static constexpr int kPartitionBits = 6;
   static constexpr std::size_t kBatch = 32;
 
+  // Partitions start small: a short input (one request, a test, a fuzz case) should not pay for
+  // 64 big tables, and 1.5x growth makes the extra early rehashes of a big input negligible.
   PairAccumulator() : partitions_(std::size_t{1} << kPartitionBits) {
-    for (auto& partition : partitions_) partition.slots.assign(1024, Slot{kEmpty, 0.0f});
+    for (auto& partition : partitions_) partition.slots.assign(16, Slot{kEmpty, 0.0f});
   }
 
   void add(std::uint32_t user, std::uint32_t video, float weight) {
@@ -172,10 +174,15 @@ class PairAccumulator {
 // string) a look-up in a million-id map costs.
 class HotIdCache {
  public:
-  explicit HotIdCache(IdMap& ids) : ids_(ids), entries_(kEntries) {}
+  explicit HotIdCache(IdMap& ids) : ids_(ids) {}
 
   std::uint32_t intern(std::string_view id) {
     if (id.size() > kMaxLength) return ids_.intern(id);
+    if (entries_.empty()) {
+      // A small map is already cache-resident: the cache (256 KB) only pays off once it is not.
+      if (ids_.size() < kEnableAtIds) return ids_.intern(id);
+      entries_.resize(kEntries);
+    }
     std::uint64_t hash = 0x9e3779b97f4a7c15ULL;
     for (unsigned char byte : id) hash = (hash ^ byte) * 0x100000001b3ULL;
     Entry& entry = entries_[(hash ^ (hash >> 29)) & (kEntries - 1)];
@@ -192,6 +199,7 @@ class HotIdCache {
 
  private:
   static constexpr std::size_t kEntries = 8192;
+  static constexpr std::size_t kEnableAtIds = 4096;
   static constexpr std::size_t kMaxLength = 19;
   struct Entry {
     std::uint64_t hash = 0;
