@@ -10,6 +10,7 @@
 #include "vr/errors.h"
 #include "vr/generate.h"
 #include "vr/interactions.h"
+#include "vr/precomputed.h"
 #include "vr/recommender.h"
 
 namespace {
@@ -259,4 +260,43 @@ TEST_CASE("the constructor rejects parts of different shapes") {
   vr::SparseMatrix wrong_shape = recommender->watched();
   wrong_shape.cols += 1;
   CHECK_THROWS_AS(vr::Recommender(recommender->model(), recommender->mappings(), wrong_shape), vr::InvalidInput);
+}
+
+TEST_CASE("a precomputed table holds, for every user, exactly what recommend() answers") {
+  // 40 videos: some users have watched so many that fewer than `depth` are left for them,
+  // which the table must store as a short row.
+  const auto recommender = make_recommender(vr::Solver::Cholesky, 40);
+  constexpr int depth = 30;
+  const auto table = vr::PrecomputedRecommendations::compute(*recommender, depth, [] { return true; });
+  REQUIRE(table);
+  const auto users = static_cast<std::uint32_t>(recommender->mappings().users.size());
+  REQUIRE(table->users() == users);
+  CHECK(table->depth() == depth);
+  CHECK(table->bytes() == vr::PrecomputedRecommendations::bytes_for(users, depth));
+  std::size_t short_rows = 0;
+  for (std::uint32_t user = 0; user < users; ++user) {
+    const auto stored = table->top(user);
+    if (stored.size() < static_cast<std::size_t>(depth)) ++short_rows;
+    for (const int k : {1, 7, depth}) {
+      vr::RecommendOptions options;
+      options.k = k;
+      const auto expected = recommender->recommend(recommender->mappings().users.id(user), options);
+      REQUIRE(expected.size() == std::min<std::size_t>(stored.size(), static_cast<std::size_t>(k)));
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        CHECK(recommender->mappings().videos.id(stored[i].video) == expected[i].video_id);
+        CHECK(stored[i].score == expected[i].score);  // bit for bit: the same kernel
+      }
+    }
+  }
+  CHECK(short_rows > 0);
+  CHECK(short_rows < users);
+}
+
+TEST_CASE("precomputing stops when asked, and refuses what it cannot do") {
+  const auto recommender = make_recommender(vr::Solver::Cholesky, 40);
+  int asked = 0;
+  CHECK_FALSE(vr::PrecomputedRecommendations::compute(*recommender, 5, [&] { return ++asked < 3; }));
+  CHECK(asked == 3);  // asked before each block of 64 users, and stopped at the first "no"
+  CHECK_THROWS_AS(vr::PrecomputedRecommendations::compute(*recommender, 0, [] { return true; }), vr::InvalidInput);
+  CHECK(vr::PrecomputedRecommendations::bytes_for(1000, 20) == 1000 * (20 * 8 + 4));
 }

@@ -126,7 +126,7 @@ class ServerProcess {
     for (int attempt = 0; attempt < 3000; ++attempt) {
       auto response = http.Get("/ping");
       if (response && response->status == 200) return;
-      REQUIRE_FALSE(has_exited());
+      if (has_exited()) FAIL("vr-serve exited (code " << exit_code_ << ") before it was ready:\n" << log());
       std::this_thread::sleep_for(10ms);
     }
     FAIL("vr-serve never became ready:\n" << log());
@@ -616,10 +616,13 @@ TEST_CASE("vr-serve: 20 hot reloads under concurrent load fail no request and a 
     });
   }
 
-  const auto reloads_ok = [&] { return metric(control.Get("/metrics")->body, R"(vr_model_reloads_total{result="ok"})"); };
-  const auto reloads_failed = [&] {
-    return metric(control.Get("/metrics")->body, R"(vr_model_reloads_total{result="failed"})");
+  const auto reload_count = [&](const char* result) {
+    auto response = control.Get("/metrics");
+    if (!response) FAIL("GET /metrics failed (" << httplib::to_string(response.error()) << "):\n" << server.log());
+    return metric(response->body, std::string(R"(vr_model_reloads_total{result=")") + result + "\"}");
   };
+  const auto reloads_ok = [&] { return reload_count("ok"); };
+  const auto reloads_failed = [&] { return reload_count("failed"); };
   const auto wait_for = [&](const std::function<bool()>& condition) {
     for (int attempt = 0; attempt < 2000 && !condition(); ++attempt) std::this_thread::sleep_for(5ms);
     return condition();
@@ -679,6 +682,64 @@ TEST_CASE("vr-serve: repointing the model directory's link reloads without a sig
   CHECK(served != version_a);
   CHECK(server.log().find(R"("trigger":"directory change")") != std::string::npos);
   CHECK(server.stop() == 0);
+}
+
+TEST_CASE("vr-serve: plain requests are answered from the precomputed table, exactly as scored") {
+  vr::test::TempDir temp;
+  make_model(temp.file("model"));
+  ServerProcess table_server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0",
+                              "--precompute-k", "3"},
+                             temp.file("table.log"));
+  ServerProcess scoring_server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0",
+                                "--precompute-k", "0"},
+                               temp.file("scoring.log"));
+  table_server.wait_ready();
+  scoring_server.wait_ready();
+  auto with_table = table_server.client();
+  auto scoring = scoring_server.client();
+  const auto metrics_of = [](httplib::Client& http) {
+    auto response = http.Get("/metrics");
+    REQUIRE(response);
+    return response->body;
+  };
+  for (int attempt = 0; attempt < 2000 && metric(metrics_of(with_table), "vr_precomputed_ready") != 1; ++attempt) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const std::string table_metrics = metrics_of(with_table);
+  REQUIRE(metric(table_metrics, "vr_precomputed_ready") == 1);
+  CHECK(metric(table_metrics, "vr_precomputed_depth") == 3);
+  CHECK(metric(table_metrics, "vr_precomputed_bytes") == 5 * (3 * 8 + 4));
+  CHECK(table_server.log().find(R"("event":"precomputed")") != std::string::npos);
+  CHECK(metric(metrics_of(scoring), "vr_precomputed_ready") == 0);
+  CHECK(scoring_server.log().find(R"("event":"precompute_skipped")") != std::string::npos);
+
+  std::vector<std::string> plain;
+  for (const std::string user : {"u001", "u002", "u003", "u004", "u005"}) {
+    for (const int k : {1, 3}) plain.push_back(R"({"user_id": ")" + user + R"(", "k": )" + std::to_string(k) + "}");
+  }
+  const std::vector<std::string> scored = {R"({"user_id": "u001", "k": 4})", R"({"user_id": "u002", "exclude": ["v001"]})",
+                                           R"({"user_id": "u003", "k": 2, "include_watched": true})",
+                                           R"({"history": ["v002"], "k": 2})"};
+  for (const auto& body : plain) {
+    for (const auto& more : scored) {
+      for (const auto& request : {body, more}) {
+        auto expected = post_json(scoring, request);
+        auto answered = post_json(with_table, request);
+        REQUIRE(expected);
+        REQUIRE(answered);
+        CHECK(answered->status == 200);
+        CHECK(answered->body == expected->body);
+      }
+    }
+  }
+  const std::string after = metrics_of(with_table);
+  const double from_table = metric(after, R"(vr_invocation_answers_total{source="precomputed"})");
+  const double from_scoring = metric(after, R"(vr_invocation_answers_total{source="scored"})");
+  CHECK(from_table == static_cast<double>(plain.size() * scored.size()));
+  CHECK(from_scoring == static_cast<double>(plain.size() * scored.size()));
+  CHECK(metric(metrics_of(scoring), R"(vr_invocation_answers_total{source="precomputed"})") == 0);
+  CHECK(table_server.stop() == 0);
+  CHECK(scoring_server.stop() == 0);
 }
 
 TEST_CASE("metrics: Prometheus text with cumulative histogram buckets") {

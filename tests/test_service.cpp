@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "support/test_support.h"
+#include "vr/precomputed.h"
 #include "vr/recommender.h"
 
 using nlohmann::json;
@@ -262,6 +263,58 @@ TEST_CASE("answer and invoke against a real model") {
     const auto unterminated = vr::invoke(recommender, "{\"user_id\": \"u001\"}", vr::BodyFormat::JsonLines, limits);
     CHECK(std::count(unterminated.body.begin(), unterminated.body.end(), '\n') == 1);
   }
+}
+
+TEST_CASE("precompute_snapshot: plain requests are then answered from the table, byte for byte as scored") {
+  const auto fresh = vr::load_snapshot(snapshot().resolved_directory);
+  const vr::Recommender& recommender = *fresh->recommender;
+  const auto always = [] { return true; };
+  CHECK(fresh->precomputed() == nullptr);
+
+  const auto disabled = vr::precompute_snapshot(*fresh, 0, std::size_t{1} << 30, always);
+  CHECK(disabled.result == vr::PrecomputeOutcome::Result::Skipped);
+  const auto too_large = vr::precompute_snapshot(*fresh, 3, 16, always);
+  CHECK(too_large.result == vr::PrecomputeOutcome::Result::Skipped);
+  CHECK(too_large.reason.find("--precompute-max-mb") != std::string::npos);
+  const auto stopped = vr::precompute_snapshot(*fresh, 3, std::size_t{1} << 30, [] { return false; });
+  CHECK(stopped.result == vr::PrecomputeOutcome::Result::Stopped);
+  REQUIRE(fresh->precomputed() == nullptr);
+
+  const auto published = vr::precompute_snapshot(*fresh, 3, std::size_t{1} << 30, always);
+  REQUIRE(published.result == vr::PrecomputeOutcome::Result::Published);
+  const vr::PrecomputedRecommendations* table = fresh->precomputed();
+  REQUIRE(table != nullptr);
+  CHECK(fresh->precomputed_info().depth == 3);
+  CHECK(fresh->precomputed_info().bytes == vr::PrecomputedRecommendations::bytes_for(5, 3));
+  CHECK(vr::precompute_snapshot(*fresh, 3, std::size_t{1} << 30, always).reason == "already computed");
+
+  // The same body with and without the table; `from_table` says which path answered.
+  const auto same_answer = [&](const std::string& body, bool from_table) {
+    const vr::Reply scored = vr::invoke(recommender, body, vr::BodyFormat::Json, limits);
+    const vr::Reply looked_up = vr::invoke(recommender, body, vr::BodyFormat::Json, limits, table);
+    CHECK(looked_up.body == scored.body);
+    CHECK(scored.answers.scored == 1);
+    CHECK(scored.answers.precomputed == 0);
+    CHECK(looked_up.answers.precomputed == (from_table ? 1u : 0u));
+    CHECK(looked_up.answers.scored == (from_table ? 0u : 1u));
+  };
+  for (const std::string user : {"u001", "u002", "u003", "u004", "u005"}) {
+    for (const int k : {1, 2, 3}) {
+      INFO(user << " k=" << k);
+      same_answer(R"({"user_id": ")" + user + R"(", "k": )" + std::to_string(k) + "}", true);
+    }
+    same_answer(R"({"user_id": ")" + user + R"(", "k": 4})", false);  // deeper than the table
+    same_answer(R"({"user_id": ")" + user + R"(", "exclude": ["v002"]})", false);
+    same_answer(R"({"user_id": ")" + user + R"(", "include_watched": true})", false);
+    same_answer(R"({"user_id": ")" + user + R"(", "explain": true})", false);
+    same_answer(R"({"user_id": ")" + user + R"(", "history": ["v004"]})", false);
+  }
+  const vr::Reply batch = vr::invoke(
+      recommender, R"({"instances": [{"user_id": "u001", "k": 1}, {"user_id": "u999"}, {"user_id": "u002", "k": 2}]})",
+      vr::BodyFormat::Json, limits, table);
+  CHECK(batch.answers.precomputed == 2);
+  CHECK(batch.answers.scored == 0);
+  CHECK(json::parse(batch.body)["predictions"][1]["status"] == 404);
 }
 
 TEST_CASE("load_snapshot and model_fingerprint") {

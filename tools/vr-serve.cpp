@@ -26,6 +26,9 @@ struct Options {
   int keep_alive_timeout = 5;
   std::string docs_dir;
   bool no_access_log = false;
+  int read_timeout = 30;
+  int precompute_k = 20;
+  int precompute_max_mb = 1024;
 };
 
 // An integer from the environment, or `fallback` when unset or not a number.
@@ -88,6 +91,22 @@ int main(int argc, char** argv) {
   app.add_option("--keep-alive-timeout", options.keep_alive_timeout, "Seconds an idle keep-alive connection stays open")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  app.add_option("--read-timeout", options.read_timeout,
+                 "Seconds a client may take to send a request (headers and body) before its connection is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--precompute-k", options.precompute_k,
+                 "After each model load, compute every known user's top N videos (one background thread; at "
+                 "start-up while requests are already scored, on a reload before the new model is swapped in); "
+                 "plain requests with k <= N are then answered from that table, identically to scoring. 0 = always "
+                 "score")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--precompute-max-mb", options.precompute_max_mb,
+                 "Skip the precomputed table (and log why) when it would take more memory than this; it takes "
+                 "users x (8 N + 4) bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
@@ -106,6 +125,9 @@ int main(int argc, char** argv) {
     config.watch_interval_seconds = options.watch_interval;
     config.keep_alive_timeout_seconds = options.keep_alive_timeout;
     config.docs_dir = options.docs_dir;
+    config.read_timeout_seconds = options.read_timeout;
+    config.precompute_k = options.precompute_k;
+    config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
     config.max_concurrent_transforms = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 0);
     if (const char* strategy = std::getenv("SAGEMAKER_BATCH_STRATEGY"); strategy != nullptr && *strategy != '\0') {

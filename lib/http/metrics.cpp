@@ -44,6 +44,12 @@ void Metrics::record_reload(bool succeeded) {
   ++(succeeded ? reloads_ok_ : reloads_failed_);
 }
 
+void Metrics::record_answers(std::size_t precomputed, std::size_t scored) {
+  std::lock_guard lock(mutex_);
+  answers_precomputed_ += precomputed;
+  answers_scored_ += scored;
+}
+
 std::string Metrics::render(const ModelGauges& model) const {
   std::ostringstream out;
   out.precision(17);
@@ -74,6 +80,11 @@ std::string Metrics::render(const ModelGauges& model) const {
          "# TYPE vr_model_reloads_total counter\n"
       << "vr_model_reloads_total{result=\"ok\"} " << reloads_ok_ << "\n"
       << "vr_model_reloads_total{result=\"failed\"} " << reloads_failed_ << "\n";
+  out << "# HELP vr_invocation_answers_total Answers to /invocations requests (each of a batch counts), by source: "
+         "the precomputed table or scoring the catalog.\n"
+         "# TYPE vr_invocation_answers_total counter\n"
+      << "vr_invocation_answers_total{source=\"precomputed\"} " << answers_precomputed_ << "\n"
+      << "vr_invocation_answers_total{source=\"scored\"} " << answers_scored_ << "\n";
   out << "# HELP vr_model_ready 1 once a model is loaded and served.\n"
          "# TYPE vr_model_ready gauge\n"
       << "vr_model_ready " << (model.ready ? 1 : 0) << "\n";
@@ -93,7 +104,21 @@ std::string Metrics::render(const ModelGauges& model) const {
         << "vr_model_users " << model.users << "\n"
         << "# HELP vr_model_videos Videos the model knows.\n"
            "# TYPE vr_model_videos gauge\n"
-        << "vr_model_videos " << model.videos << "\n";
+        << "vr_model_videos " << model.videos << "\n"
+        << "# HELP vr_precomputed_ready 1 once the served model's table of every user's top videos is ready.\n"
+           "# TYPE vr_precomputed_ready gauge\n"
+        << "vr_precomputed_ready " << (model.precomputed ? 1 : 0) << "\n";
+    if (model.precomputed) {
+      out << "# HELP vr_precomputed_depth Videos per user in the precomputed table (larger k is scored).\n"
+             "# TYPE vr_precomputed_depth gauge\n"
+          << "vr_precomputed_depth " << model.precomputed_depth << "\n"
+          << "# HELP vr_precomputed_bytes Memory taken by the precomputed table.\n"
+             "# TYPE vr_precomputed_bytes gauge\n"
+          << "vr_precomputed_bytes " << model.precomputed_bytes << "\n"
+          << "# HELP vr_precomputed_seconds Time taken to compute the precomputed table.\n"
+             "# TYPE vr_precomputed_seconds gauge\n"
+          << "vr_precomputed_seconds " << model.precomputed_seconds << "\n";
+    }
   }
   return out.str();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -20,6 +21,10 @@ struct ModelGauges {
   std::int64_t loaded_at_unix = 0;
   std::uint64_t users = 0;
   std::uint64_t videos = 0;
+  bool precomputed = false;      // its table of every user's top videos is ready
+  int precomputed_depth = 0;     // videos per user in it
+  std::size_t precomputed_bytes = 0;
+  double precomputed_seconds = 0;
 };
 
 class Metrics {
@@ -32,6 +37,9 @@ class Metrics {
   void record(const std::string& route, int status, double seconds);
   // Counts one model reload attempt.
   void record_reload(bool succeeded);
+  // Counts answers to /invocations (a batch counts each of its requests) by where they came
+  // from: the precomputed table, or scoring the catalog.
+  void record_answers(std::size_t precomputed, std::size_t scored);
   // The Prometheus text exposition of everything recorded plus the model gauges.
   std::string render(const ModelGauges& model) const;
 
@@ -46,6 +54,8 @@ class Metrics {
   std::map<std::string, Histogram> latency_;                       // route -> histogram
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
+  std::uint64_t answers_precomputed_ = 0;
+  std::uint64_t answers_scored_ = 0;
 };
 
 }  // namespace vr::http

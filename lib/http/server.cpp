@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include <mutex>
 #include <semaphore>
 #include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -59,20 +62,136 @@ std::string utc_now() {
   return text;
 }
 
-// One JSON object per line on stderr; a single fwrite per line so lines never interleave.
+// Appends `text` to `out` as a JSON string. Invalid UTF-8 (a path is whatever the client sent)
+// is replaced, never thrown.
+void append_json_string(std::string& out, std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+  if (plain) {
+    out += '"';
+    out += text;
+    out += '"';
+  } else {
+    out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+}
+
+// One JSON object per line on stderr. Lines are queued in memory and written by one writer
+// thread, whole lines only, so they never interleave, and a request thread never waits for
+// stderr: a log file on a busy disk (dirty-page throttling stalls a write for 100 ms and more)
+// or a slow log collector must not become every request's latency. A line reaches stderr
+// within microseconds when it is not blocked; if it is blocked for so long that 16 MiB are
+// queued, further lines are dropped and a "log_lines_dropped" line says how many.
 class Log {
  public:
+  Log() {
+    // The writer starts with every signal blocked: SIGTERM, SIGINT and SIGHUP belong to the
+    // server's signal thread, and a thread that left them unblocked would take them (and die of
+    // SIGTERM's default action) before the server blocks them in run().
+    sigset_t all;
+    sigset_t previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    writer_ = std::thread([this] { write_loop(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+  ~Log() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    writer_.join();
+  }
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Blocks until every line queued so far is written (for an exit that skips destructors).
+  void drain() {
+    std::unique_lock lock(mutex_);
+    wake_.notify_all();
+    drained_.wait(lock, [this] { return queued_.empty() && !writing_; });
+  }
+
   void write(json line) {
     json out = {{"time", utc_now()}};
     out.update(line);
-    const std::string text = out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    std::lock_guard lock(mutex_);
-    std::fwrite(text.data(), 1, text.size(), stderr);
-    std::fflush(stderr);
+    emit(out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+  }
+
+  // The access log line of one request, written without building a JSON object (it is written
+  // for every request): the same keys, in the same order, as write() would give them.
+  void write_request(const httplib::Request& request, int status, std::size_t bytes, double duration_ms,
+                     const std::string& model_version) {
+    std::string text;
+    text.reserve(256 + request.path.size());
+    std::array<char, 64> number{};
+    text += R"({"bytes":)";
+    text += std::to_string(bytes);
+    text += R"(,"duration_ms":)";
+    text.append(number.data(), nlohmann::detail::to_chars(number.data(), number.data() + number.size(), duration_ms));
+    text += R"(,"event":"request","method":)";
+    append_json_string(text, request.method);
+    if (!model_version.empty()) {
+      text += R"(,"model_version":)";
+      append_json_string(text, model_version);
+    }
+    text += R"(,"path":)";
+    append_json_string(text, request.path);
+    text += R"(,"remote":)";
+    append_json_string(text, request.remote_addr);
+    text += R"(,"status":)";
+    text += std::to_string(status);
+    text += R"(,"time":)";
+    append_json_string(text, utc_now());
+    text += "}\n";
+    emit(text);
   }
 
  private:
+  static constexpr std::size_t kMaxQueuedBytes = std::size_t{16} << 20;
+
+  void emit(const std::string& text) {
+    {
+      std::lock_guard lock(mutex_);
+      if (queued_.size() + text.size() > kMaxQueuedBytes) {
+        ++dropped_;
+        return;
+      }
+      queued_ += text;
+    }
+    wake_.notify_one();
+  }
+
+  void write_loop() {
+    std::string writing;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+      if (queued_.empty() && stopping_) return;
+      writing.swap(queued_);
+      std::uint64_t dropped = std::exchange(dropped_, 0);
+      writing_ = true;
+      lock.unlock();
+      if (dropped > 0) {
+        writing += json{{"time", utc_now()}, {"level", "warning"}, {"event", "log_lines_dropped"}, {"count", dropped}}.dump() + "\n";
+      }
+      std::fwrite(writing.data(), 1, writing.size(), stderr);
+      std::fflush(stderr);
+      writing.clear();
+      lock.lock();
+      writing_ = false;
+      if (queued_.empty()) drained_.notify_all();
+    }
+  }
+
   std::mutex mutex_;
+  std::condition_variable wake_;     // lines queued, or stopping
+  std::condition_variable drained_;  // the queue was written out
+  std::string queued_;
+  std::uint64_t dropped_ = 0;
+  bool writing_ = false;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 // When the request being handled on this thread was routed; the logger reads it. A request
@@ -108,11 +227,24 @@ class Server {
   ModelGauges gauges() const;
   void signal_loop(const sigset_t& signals);
   void reload_loop(std::string loaded_fingerprint);
+  void precompute(const ModelSnapshot& snapshot);
   void request_stop();
+
+  // At most compute_threads_ requests score at once (look-ups in the precomputed table do not
+  // count).
+  class ComputeGate : public ScoringGate {
+   public:
+    explicit ComputeGate(int permits) : permits_(permits) {}
+    void enter() override { permits_.acquire(); }
+    void leave() override { permits_.release(); }
+
+   private:
+    std::counting_semaphore<1 << 20> permits_;
+  };
 
   const ServerConfig config_;
   const int compute_threads_;
-  std::counting_semaphore<1 << 20> compute_;
+  ComputeGate compute_;
   const std::string docs_dir_;
   httplib::Server server_;
   ModelStore store_;
@@ -144,15 +276,8 @@ void Server::invocations(const httplib::Request& request, httplib::Response& res
   if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
   const BodyFormat format = parse_content_type(request.get_header_value("Content-Type"));
   check_accept(request.get_header_value("Accept"), format);
-  Reply reply;
-  {
-    compute_.acquire();
-    struct Release {
-      std::counting_semaphore<1 << 20>& semaphore;
-      ~Release() { semaphore.release(); }
-    } release{compute_};
-    reply = invoke(*snapshot->recommender, body, format, config_.limits);
-  }
+  Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_);
+  metrics_.record_answers(reply.answers.precomputed, reply.answers.scored);
   response.status = reply.status;
   response.set_header("X-Model-Version", snapshot->version);
   response.set_content(std::move(reply.body), reply.content_type.c_str());
@@ -169,6 +294,12 @@ ModelGauges Server::gauges() const {
     model.loaded_at_unix = snapshot->loaded_at_unix;
     model.users = snapshot->users;
     model.videos = snapshot->videos;
+    if (snapshot->precomputed() != nullptr) {
+      model.precomputed = true;
+      model.precomputed_depth = snapshot->precomputed_info().depth;
+      model.precomputed_bytes = snapshot->precomputed_info().bytes;
+      model.precomputed_seconds = snapshot->precomputed_info().seconds;
+    }
   }
   return model;
 }
@@ -179,14 +310,8 @@ void Server::log_request(const httplib::Request& request, const httplib::Respons
   request_timed = false;
   metrics_.record(route_label(request.path), response.status, seconds);
   if (!config_.access_log || request.path == "/ping") return;
-  json line = {{"event", "request"},           {"remote", request.remote_addr},
-               {"method", request.method},     {"path", request.path},
-               {"status", response.status},    {"bytes", response.body.size()},
-               {"duration_ms", seconds * 1000}};
-  if (const auto version = response.get_header_value("X-Model-Version"); !version.empty()) {
-    line["model_version"] = version;
-  }
-  log_.write(std::move(line));
+  log_.write_request(request, response.status, response.body.size(), seconds * 1000,
+                     response.get_header_value("X-Model-Version"));
 }
 
 void Server::register_routes() {
@@ -352,6 +477,9 @@ void Server::reload_loop(std::string loaded_fingerprint) {
     const auto previous = store_.get();
     try {
       auto snapshot = load_snapshot(config_.model_dir);
+      // The new model gets its table before it is swapped in, so answers never slow down
+      // across a reload; the old model (with its table) serves meanwhile.
+      precompute(*snapshot);
       store_.set(snapshot);
       loaded_fingerprint = fingerprint;
       failed_fingerprint.clear();
@@ -374,6 +502,31 @@ void Server::reload_loop(std::string loaded_fingerprint) {
                   {"error", error.what()},
                   {"serving_version", previous ? previous->version : ""}});
     }
+  }
+}
+
+void Server::precompute(const ModelSnapshot& snapshot) {
+  // Stop as soon as the server is stopping; a table half computed is dropped.
+  const auto keep_going = [this] {
+    std::lock_guard lock(control_.mutex);
+    return !control_.shutting_down;
+  };
+  const auto outcome = precompute_snapshot(snapshot, config_.precompute_k, config_.precompute_max_bytes, keep_going);
+  switch (outcome.result) {
+    case PrecomputeOutcome::Result::Published:
+      log_.write({{"event", "precomputed"},
+                  {"version", snapshot.version},
+                  {"users", snapshot.users},
+                  {"depth", config_.precompute_k},
+                  {"bytes", outcome.bytes},
+                  {"seconds", outcome.seconds}});
+      break;
+    case PrecomputeOutcome::Result::Stopped:
+      log_.write({{"event", "precompute_abandoned"}, {"version", snapshot.version}, {"seconds", outcome.seconds}});
+      break;
+    case PrecomputeOutcome::Result::Skipped:
+      log_.write({{"event", "precompute_skipped"}, {"version", snapshot.version}, {"reason", outcome.reason}});
+      break;
   }
 }
 
@@ -421,6 +574,7 @@ int Server::run() {
               {"port", port},
               {"io_threads", io_threads},
               {"compute_threads", compute_threads_},
+              {"precompute_k", config_.precompute_k},
               {"max_body_bytes", config_.max_body_bytes},
               {"docs_dir", docs_dir_},
               {"version", kVersion}});
@@ -464,7 +618,10 @@ int Server::run() {
 
   std::promise<void> reloader_done;
   auto reloader_finished = reloader_done.get_future();
+  // At start-up the model is served at once, scored, while its table is computed; reloads are
+  // taken only after that.
   std::thread reloader([this, fingerprint, done = std::move(reloader_done)]() mutable {
+    if (const auto first = store_.get()) precompute(*first);
     reload_loop(fingerprint);
     done.set_value();
   });
@@ -479,7 +636,7 @@ int Server::run() {
   // served any more, so leave without it.
   if (reloader_finished.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
     log_.write({{"level", "warning"}, {"event", "exit_during_reload"}});
-    std::fflush(stderr);
+    log_.drain();
     std::_Exit(code);
   }
   reloader.join();

@@ -8,7 +8,10 @@
 // Threads: `io_threads` connection threads (cpp-httplib holds one per open keep-alive
 // connection, so size it for connections) and at most `threads` of them scoring at once (a
 // semaphore sized to the cores), so scoring never oversubscribes the CPU and /ping, which
-// never waits for the semaphore, stays fast while /invocations saturates it.
+// never waits for the semaphore, stays fast while /invocations saturates it. The reload thread
+// also precomputes every user's top `precompute_k` videos (vr/precomputed.h), so plain
+// requests become look-ups: at start-up while the model is already served (scored, with the
+// same answers, until the table is ready), and on a reload before the new model is swapped in.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +37,8 @@ struct ServerConfig {
   bool access_log = true;                        // JSON access log lines on stderr (never for /ping)
   int max_concurrent_transforms = 0;             // /execution-parameters value; 0 = threads
   std::string batch_strategy = "MULTI_RECORD";   // /execution-parameters value
+  int precompute_k = 20;                         // videos per user precomputed after each load; 0 = off
+  std::size_t precompute_max_bytes = std::size_t{1} << 30;  // skip the table if it would be larger
 };
 
 // Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,

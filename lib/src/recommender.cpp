@@ -472,36 +472,55 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
   for (const auto& id : options.exclude) {
     if (const auto index = mappings_.videos.find(id)) always_excluded.push_back(*index);
   }
+  parallel_for_blocks(n_users, kUsersPerBlock, threads, [&](std::size_t begin, std::size_t end) {
+    top_videos_in_block(static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(end), options.k,
+                        options.include_watched, always_excluded,
+                        [&](std::uint32_t user, std::vector<ScoredVideo>&& top) {
+                          delivery.deliver(user, to_recommendations(mappings_, top));
+                        });
+  });
+}
+
+void Recommender::top_videos_for_users(std::uint32_t begin, std::uint32_t end, int k,
+                                       const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const {
+  if (k < 1) throw InvalidInput("k must be >= 1");
+  if (kind_ != ModelKind::Als) throw InvalidInput("top_videos_for_users needs an als model, not " + model_.info.kind);
+  if (begin > end || end > mappings_.users.size()) throw InvalidInput("user range out of bounds");
+  for (std::uint32_t block = begin; block < end; block += static_cast<std::uint32_t>(kUsersPerBlock)) {
+    const auto block_end = static_cast<std::uint32_t>(std::min<std::size_t>(end, block + kUsersPerBlock));
+    top_videos_in_block(block, block_end, k, false, {}, consume);
+  }
+}
+
+void Recommender::top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
+                                      const std::vector<std::uint32_t>& always_excluded,
+                                      const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const {
   const auto n_videos = static_cast<std::uint32_t>(mappings_.videos.size());
   const std::size_t factors = static_cast<std::size_t>(model_.factors.item_factors.cols());
   const std::size_t panels = panel_count(n_videos);
   const std::size_t panel_size = factors * kVideosPerPanel;
   const std::size_t stride = panels * kVideosPerPanel;
   const FactorMatrix& user_factors = model_.factors.user_factors;
-  parallel_for_blocks(n_users, kUsersPerBlock, threads, [&](std::size_t begin, std::size_t end) {
-    std::vector<float> scores((end - begin) * stride);
-    for (std::size_t panel = 0; panel < panels; ++panel) {
-      for (std::size_t first = begin; first < end; first += 2) {
-        const std::size_t second = first + 1 < end ? first + 1 : first;
-        score_panel_for_two_users(user_factors.row(static_cast<Eigen::Index>(first)).data(),
-                                  user_factors.row(static_cast<Eigen::Index>(second)).data(),
-                                  item_panels_.data() + panel * panel_size, factors,
-                                  scores.data() + (first - begin) * stride + panel * kVideosPerPanel,
-                                  scores.data() + (second - begin) * stride + panel * kVideosPerPanel);
-      }
+  std::vector<float> scores((end - begin) * stride);
+  for (std::size_t panel = 0; panel < panels; ++panel) {
+    for (std::size_t first = begin; first < end; first += 2) {
+      const std::size_t second = first + 1 < end ? first + 1 : first;
+      score_panel_for_two_users(user_factors.row(static_cast<Eigen::Index>(first)).data(),
+                                user_factors.row(static_cast<Eigen::Index>(second)).data(),
+                                item_panels_.data() + panel * panel_size, factors,
+                                scores.data() + (first - begin) * stride + panel * kVideosPerPanel,
+                                scores.data() + (second - begin) * stride + panel * kVideosPerPanel);
     }
-    std::vector<std::uint32_t> excluded;
-    for (std::size_t user = begin; user < end; ++user) {
-      excluded = always_excluded;
-      if (!options.include_watched) {
-        excluded.insert(excluded.end(), watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user]),
-                        watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
-      }
-      delivery.deliver(static_cast<std::uint32_t>(user),
-                       to_recommendations(mappings_, top_k_without(scores.data() + (user - begin) * stride, n_videos,
-                                                                   options.k, excluded)));
+  }
+  std::vector<std::uint32_t> excluded;
+  for (std::uint32_t user = begin; user < end; ++user) {
+    excluded = always_excluded;
+    if (!include_watched) {
+      excluded.insert(excluded.end(), watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user]),
+                      watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
     }
-  });
+    consume(user, top_k_without(scores.data() + (user - begin) * stride, n_videos, k, excluded));
+  }
 }
 
 }  // namespace vr

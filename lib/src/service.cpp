@@ -12,8 +12,11 @@
 #include <limits>
 #include <map>
 #include <new>
+#include <optional>
+#include <span>
 
 #include "vr/artifacts.h"
+#include "vr/precomputed.h"
 #include "vr/recommender.h"
 
 namespace vr {
@@ -239,8 +242,66 @@ bool is_jsonlines_type(const std::string& type) {
          type == "application/x-ndjson" || type == "application/json-lines";
 }
 
+// The stored top of a plain request's user (no history, exclusions, explanation or watched
+// videos, k within the table's depth), or nothing when the request needs scoring.
+std::optional<std::span<const ScoredVideo>> precomputed_top(const Recommender& recommender,
+                                                            const InvocationRequest& request,
+                                                            const PrecomputedRecommendations* precomputed) {
+  if (precomputed == nullptr || !request.user_id || !request.history.empty() || request.similar_to ||
+      request.explain || request.include_watched || !request.exclude.empty() || request.k > precomputed->depth()) {
+    return std::nullopt;
+  }
+  const auto user = recommender.mappings().users.find(*request.user_id);
+  if (!user) return std::nullopt;  // scoring answers the 404
+  const auto top = precomputed->top(*user);
+  return top.first(std::min<std::size_t>(top.size(), static_cast<std::size_t>(request.k)));
+}
+
+// Appends `text` as a JSON string when it needs no escaping (printable ASCII other than '"'
+// and '\\'), which ids nearly always are; false (nothing appended) otherwise.
+bool append_plain_json_string(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  out += '"';
+  out += text;
+  out += '"';
+  return true;
+}
+
+// The answer to a plain request from the precomputed table as JSON text, written directly: the
+// bytes nlohmann's dump() writes for answer()'s object (its own shortest round-trip number
+// format), without building that object. Nothing when the request is not plain or an id would
+// need escaping; answer() handles those.
+std::optional<std::string> precomputed_answer_text(const Recommender& recommender, const InvocationRequest& request,
+                                                   const PrecomputedRecommendations* precomputed) {
+  const auto top = precomputed_top(recommender, request, precomputed);
+  if (!top) return std::nullopt;
+  std::string text = R"({"userId":)";
+  text.reserve(64 + top->size() * 48);
+  if (!append_plain_json_string(text, *request.user_id)) return std::nullopt;
+  text += R"(,"recommendations":[)";
+  std::array<char, 64> number{};
+  for (std::size_t i = 0; i < top->size(); ++i) {
+    const ScoredVideo& scored = (*top)[i];
+    text += i == 0 ? R"({"videoId":)" : R"(,{"videoId":)";
+    if (!append_plain_json_string(text, recommender.mappings().videos.id(scored.video))) return std::nullopt;
+    text += R"(,"score":)";
+    // Scores are float32 widened to double, as answer() does; they are finite (a model with a
+    // NaN or infinite factor is refused when loaded), which to_chars requires.
+    const double score = static_cast<double>(scored.score);
+    if (!std::isfinite(score)) return std::nullopt;
+    char* end = nlohmann::detail::to_chars(number.data(), number.data() + number.size(), score);
+    text.append(number.data(), end);
+    text += '}';
+  }
+  text += "]}";
+  return text;
+}
+
 // Answers one request body value (a request object or a batch) as JSON.
-ojson answer_value(const Recommender& recommender, const json& value, const ServiceLimits& limits) {
+ojson answer_value(const Recommender& recommender, const PrecomputedRecommendations* precomputed, ScoringGate* gate,
+                   const json& value, const ServiceLimits& limits, AnswerCounts& counts) {
   if (value.is_object() && value.contains("instances")) {
     const json& instances = value["instances"];
     const json loc = {"body", "instances"};
@@ -258,7 +319,8 @@ ojson answer_value(const Recommender& recommender, const json& value, const Serv
     ojson predictions = ojson::array();
     for (std::size_t i = 0; i < instances.size(); ++i) {
       try {
-        predictions.push_back(answer(recommender, parse_request(instances[i], at(loc, i), limits)));
+        predictions.push_back(
+            answer(recommender, parse_request(instances[i], at(loc, i), limits), precomputed, &counts, gate));
       } catch (const std::bad_alloc&) {
         throw;
       } catch (...) {
@@ -267,7 +329,21 @@ ojson answer_value(const Recommender& recommender, const json& value, const Serv
     }
     return ojson{{"predictions", std::move(predictions)}};
   }
-  return answer(recommender, parse_request(value, json::array({"body"}), limits));
+  return answer(recommender, parse_request(value, json::array({"body"}), limits), precomputed, &counts, gate);
+}
+
+// Answers one request body value (a request object or a batch) as JSON text.
+std::string answer_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
+                        ScoringGate* gate, const json& value, const ServiceLimits& limits, AnswerCounts& counts) {
+  if (value.is_object() && !value.contains("instances")) {
+    const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
+    if (auto text = precomputed_answer_text(recommender, request, precomputed)) {
+      ++counts.precomputed;
+      return std::move(*text);
+    }
+    return answer(recommender, request, precomputed, &counts, gate).dump();
+  }
+  return answer_value(recommender, precomputed, gate, value, limits, counts).dump();
 }
 
 }  // namespace
@@ -422,7 +498,35 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
   return request;
 }
 
-ojson answer(const Recommender& recommender, const InvocationRequest& request) {
+ojson answer(const Recommender& recommender, const InvocationRequest& request,
+             const PrecomputedRecommendations* precomputed, AnswerCounts* counts, ScoringGate* gate) {
+  // A plain request for a known user is a look-up in the precomputed table when there is one
+  // deep enough; what it stores is what recommend() below would compute.
+  if (const auto top = precomputed_top(recommender, request, precomputed)) {
+    std::vector<Recommendation> recommendations;
+    recommendations.reserve(top->size());
+    for (const ScoredVideo& scored : *top) {
+      recommendations.push_back(Recommendation{recommender.mappings().videos.id(scored.video), scored.score, {}});
+    }
+    if (counts != nullptr) ++counts->precomputed;
+    return ojson{{"userId", *request.user_id}, {"recommendations", recommendations_json(recommendations, false)}};
+  }
+  // Counts an answer computed below (reached only when it succeeded).
+  const auto counted = [counts](ojson answered) {
+    if (counts != nullptr) ++counts->scored;
+    return answered;
+  };
+  struct Inside {
+    ScoringGate* gate;
+    explicit Inside(ScoringGate* entered) : gate(entered) {
+      if (gate != nullptr) gate->enter();
+    }
+    ~Inside() {
+      if (gate != nullptr) gate->leave();
+    }
+    Inside(const Inside&) = delete;
+    Inside& operator=(const Inside&) = delete;
+  } inside(gate);
   RecommendOptions options;
   options.k = request.k;
   options.include_watched = request.include_watched;
@@ -430,13 +534,13 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request) {
   options.explain = request.explain;
 
   if (request.similar_to) {
-    return ojson{{"similarTo", *request.similar_to},
-                {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}};
+    return counted(ojson{{"similarTo", *request.similar_to},
+                {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}});
   }
   ojson user = request.user_id ? ojson(*request.user_id) : ojson(nullptr);
   if (request.history.empty()) {
-    return ojson{{"userId", std::move(user)},
-                {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}};
+    return counted(ojson{{"userId", std::move(user)},
+                {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}});
   }
   // Fold-in. A known user keeps what they watched (with its weights) and gains the history.
   std::vector<std::string> videos = request.history;
@@ -450,9 +554,9 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request) {
       }
     }
   }
-  return ojson{{"userId", std::move(user)},
+  return counted(ojson{{"userId", std::move(user)},
               {"recommendations",
-               recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain)}};
+               recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain)}});
 }
 
 json parse_json_body(std::string_view text, const ServiceLimits& limits) {
@@ -488,11 +592,13 @@ json parse_json_body(std::string_view text, const ServiceLimits& limits) {
   }
 }
 
-Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format, const ServiceLimits& limits) {
+Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format, const ServiceLimits& limits,
+             const PrecomputedRecommendations* precomputed, ScoringGate* gate) {
   Reply reply;
   reply.content_type = mime_type(format);
   if (format == BodyFormat::Json) {
-    reply.body = answer_value(recommender, parse_json_body(body, limits), limits).dump();
+    reply.body =
+        answer_text(recommender, precomputed, gate, parse_json_body(body, limits), limits, reply.answers);
     return reply;
   }
   // JSON Lines: cut at '\n'; a final newline ends the last line rather than starting one.
@@ -514,7 +620,8 @@ Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat f
   }
   for (const auto line : lines) {
     try {
-      reply.body += answer_value(recommender, parse_json_body(line, limits), limits).dump();
+      reply.body +=
+          answer_text(recommender, precomputed, gate, parse_json_body(line, limits), limits, reply.answers);
     } catch (const std::bad_alloc&) {
       throw;
     } catch (...) {
@@ -550,6 +657,45 @@ std::string model_version(const std::string& model_path) {
 }
 
 }  // namespace
+
+ModelSnapshot::ModelSnapshot() = default;
+ModelSnapshot::~ModelSnapshot() = default;
+
+PrecomputeOutcome precompute_snapshot(const ModelSnapshot& snapshot, int depth, std::size_t max_bytes,
+                                      const std::function<bool()>& keep_going) {
+  PrecomputeOutcome outcome;
+  const Recommender& recommender = *snapshot.recommender;
+  outcome.bytes = PrecomputedRecommendations::bytes_for(recommender.mappings().users.size(), depth);
+  if (depth < 1) {
+    outcome.reason = "disabled (--precompute-k 0)";
+    return outcome;
+  }
+  if (recommender.kind() != ModelKind::Als) {
+    outcome.reason = "only for als models (ease and item-knn score from each user's history)";
+    return outcome;
+  }
+  if (snapshot.precomputed() != nullptr) {
+    outcome.reason = "already computed";
+    return outcome;
+  }
+  if (outcome.bytes > max_bytes) {
+    outcome.reason = "the table would take " + std::to_string(outcome.bytes >> 20) + " MiB, over the limit of " +
+                     std::to_string(max_bytes >> 20) + " MiB (--precompute-max-mb)";
+    return outcome;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto table = PrecomputedRecommendations::compute(recommender, depth, keep_going);
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!table) {
+    outcome.result = PrecomputeOutcome::Result::Stopped;
+    return outcome;
+  }
+  snapshot.precomputed_info_ = ModelSnapshot::PrecomputedInfo{depth, table->bytes(), outcome.seconds};
+  snapshot.precomputed_owner_ = std::move(table);
+  snapshot.precomputed_.store(snapshot.precomputed_owner_.get(), std::memory_order_release);
+  outcome.result = PrecomputeOutcome::Result::Published;
+  return outcome;
+}
 
 std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory) {
   const auto started = std::chrono::steady_clock::now();

@@ -71,6 +71,13 @@ if ! curl -sf "http://127.0.0.1:$port/ping" >/dev/null; then
 fi
 base="http://127.0.0.1:$port"
 grep -o "\"load_seconds\":[0-9.e-]*" "$work/serve.log" | sed -n 1p | sed 's/"load_seconds":/model load: /; s/$/ s/'
+# The figures are for the steady state: wait for the table of every user's top videos that the
+# server computes after loading (until then it scores every request, with the same answers).
+for _ in $(seq 1 6000); do
+  if grep -q '"event":"precompute' "$work/serve.log"; then break; fi
+  sleep 0.1
+done
+grep -o '"event":"precompute[^}]*' "$work/serve.log" | sed -n 1p | sed 's/^/precompute: /'
 
 # Prints "<label>: N req/s, p50 X, p99 Y, errors E" from wrk's --latency output in file $2.
 summarise() {

@@ -72,12 +72,26 @@ class Recommender {
   void recommend_all(const RecommendOptions& options, int threads,
                      const std::function<void(std::uint32_t user, std::vector<Recommendation>&&)>& consume) const;
 
+  // The top-k video indices and scores of known users [begin, end) of an ALS model, watched
+  // videos left out: for each, exactly what recommend(user, {k}) ranks and scores (the same
+  // kernel and tie-breaking, computed as one block product per 64 users). `consume` is called
+  // in user order. For tables precomputed ahead of requests. Throws InvalidInput for another
+  // model kind, k < 1 or a range past the last user.
+  void top_videos_for_users(std::uint32_t begin, std::uint32_t end, int k,
+                            const std::function<void(std::uint32_t user, std::vector<ScoredVideo>&&)>& consume) const;
+
+  ModelKind kind() const { return kind_; }
   const Model& model() const { return model_; }
   const Mappings& mappings() const { return mappings_; }
   // users x videos: what each user already interacted with (ratings.csv).
   const SparseMatrix& watched() const { return watched_; }
 
  private:
+  // Scores users [begin, end) (one block) and calls `consume` with each one's top k.
+  void top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
+                           const std::vector<std::uint32_t>& always_excluded,
+                           const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const;
+
   Model model_;
   ModelKind kind_ = ModelKind::Als;
   Mappings mappings_;

@@ -17,7 +17,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -31,6 +33,7 @@
 namespace vr {
 
 class Recommender;
+class PrecomputedRecommendations;
 
 // ---------------------------------------------------------------------------------------------
 // Errors with an HTTP meaning. error_reply() below is the one place that maps exceptions
@@ -159,13 +162,33 @@ InvocationRequest parse_request(const nlohmann::json& value, const nlohmann::jso
 //   "because": [{"videoId", "contribution"}] when explain is set), or for similar_to
 //   {"similarTo": "v003", "recommendations": [...]}.
 // Throws NotFound for an unknown user or video.
-OrderedJson answer(const Recommender& recommender, const InvocationRequest& request);
+// With `precomputed` (the table of this recommender's model), a plain request for a known user
+// (no history, exclude, explain or include_watched) with k <= its depth is answered from it,
+// identically. Each answer is counted in *counts when given.
+// Bounds how many requests score the catalog at once (the server sizes it to the cores, so
+// scoring never oversubscribes them); a look-up in the precomputed table needs no permit.
+class ScoringGate {
+ public:
+  virtual ~ScoringGate() = default;
+  virtual void enter() = 0;  // blocks until scoring may start
+  virtual void leave() = 0;
+};
+
+struct AnswerCounts {
+  std::size_t precomputed = 0;  // answered from the precomputed table
+  std::size_t scored = 0;       // answered by scoring (or fold-in, or similar videos)
+};
+// Anything else is computed inside `gate` when one is given.
+OrderedJson answer(const Recommender& recommender, const InvocationRequest& request,
+                   const PrecomputedRecommendations* precomputed = nullptr, AnswerCounts* counts = nullptr,
+                   ScoringGate* gate = nullptr);
 
 // A finished answer to POST /invocations.
 struct Reply {
   int status = 200;
   std::string body;
   std::string content_type;
+  AnswerCounts answers;  // the answers in the body, by source (errors are not counted)
 };
 
 // Parses JSON text, throwing MalformedBody for a body that is not JSON at all and a
@@ -179,13 +202,35 @@ nlohmann::json parse_json_body(std::string_view text, const ServiceLimits& limit
 //         error object {"status": 404, "detail": ...} while the others are answered;
 //   JsonLines: exactly one output line per input line (a final newline does not start a
 //         line), in order, a failed line answered by its error object.
+//   `precomputed` and `gate`, when given, are used as answer() says.
 Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format,
-             const ServiceLimits& limits);
+             const ServiceLimits& limits, const PrecomputedRecommendations* precomputed = nullptr,
+             ScoringGate* gate = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // The loaded model and its hot swap.
 
-// A loaded model and what /metrics and the access log say about it. Immutable.
+struct ModelSnapshot;
+
+// What precompute_snapshot did.
+struct PrecomputeOutcome {
+  enum class Result { Published, Stopped, Skipped } result = Result::Skipped;
+  std::string reason;      // why it was skipped
+  std::size_t bytes = 0;   // the table's size (also when skipped for size)
+  double seconds = 0;      // time spent
+};
+
+// Computes `snapshot`'s table of every user's top `depth` videos on the calling thread and
+// publishes it (see ModelSnapshot::precomputed). Skipped (with the reason) when depth < 1, for
+// a model that is not ALS (EASE and item-knn score from history rows), when it is already
+// published, or when the table would take more than `max_bytes`; stopped, with nothing
+// published, once `keep_going()` returns false. One thread per snapshot: the server runs it on
+// its reload thread.
+PrecomputeOutcome precompute_snapshot(const ModelSnapshot& snapshot, int depth, std::size_t max_bytes,
+                                      const std::function<bool()>& keep_going);
+
+// A loaded model and what /metrics and the access log say about it. Immutable once loaded,
+// but for its precomputed table, which is published once, later.
 struct ModelSnapshot {
   std::shared_ptr<const Recommender> recommender;
   std::string directory;           // the model directory as configured
@@ -195,6 +240,31 @@ struct ModelSnapshot {
   std::int64_t loaded_at_unix = 0; // when it was loaded, seconds since the epoch
   std::uint64_t users = 0;         // users the model knows
   std::uint64_t videos = 0;        // videos the model knows
+
+  ModelSnapshot();
+  ~ModelSnapshot();  // in service.cpp, where PrecomputedRecommendations is complete
+  ModelSnapshot(const ModelSnapshot&) = delete;
+  ModelSnapshot& operator=(const ModelSnapshot&) = delete;
+
+  // The precomputed table of this model (see vr/precomputed.h), filled in the background after
+  // the model is served: null until then, or if it is not computed. Set once by
+  // precompute_snapshot, then read by any thread; freed with the snapshot.
+  const PrecomputedRecommendations* precomputed() const { return precomputed_.load(std::memory_order_acquire); }
+  // What the table holds; meaningful only once precomputed() is not null.
+  struct PrecomputedInfo {
+    int depth = 0;           // videos kept per user
+    std::size_t bytes = 0;   // memory it takes
+    double seconds = 0;      // time taken to compute it
+  };
+  const PrecomputedInfo& precomputed_info() const { return precomputed_info_; }
+
+ private:
+  friend PrecomputeOutcome precompute_snapshot(const ModelSnapshot&, int, std::size_t, const std::function<bool()>&);
+  // Written once, before precomputed_ is published (release), so readers that see the pointer
+  // (acquire) see these too.
+  mutable std::unique_ptr<const PrecomputedRecommendations> precomputed_owner_;
+  mutable PrecomputedInfo precomputed_info_;
+  mutable std::atomic<const PrecomputedRecommendations*> precomputed_{nullptr};
 };
 
 // Loads ratings.csv, mappings.bin and als_model.bin from `directory`. Throws (CorruptFile,
@@ -211,14 +281,25 @@ std::string model_fingerprint(const std::string& directory);
 class ModelStore {
  public:
   // The current model, or null before the first one is set.
-  std::shared_ptr<const ModelSnapshot> get() const { return current_.load(std::memory_order_acquire); }
-  // Makes `snapshot` the current model.
+  std::shared_ptr<const ModelSnapshot> get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return current_;
+  }
+  // Makes `snapshot` the current model. The old one is released outside the lock (freeing a big
+  // model takes time) and, if requests still hold it, only when the last of them drops it.
   void set(std::shared_ptr<const ModelSnapshot> snapshot) {
-    current_.store(std::move(snapshot), std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      current_.swap(snapshot);
+    }
   }
 
  private:
-  std::atomic<std::shared_ptr<const ModelSnapshot>> current_;
+  // A mutex rather than std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a lock
+  // bit ThreadSanitizer cannot see (it reports a race on every swap), and an uncontended lock
+  // per request costs nothing beside the request.
+  mutable std::mutex mutex_;
+  std::shared_ptr<const ModelSnapshot> current_;
 };
 
 }  // namespace vr
