@@ -2,8 +2,9 @@
 # Debian 12 machine `make pipeline` and `make test` are all the set-up there is.
 #
 #   make pipeline        build, then features -> train -> recommend on data/
-#   make test            build and run every test (ctest)
-#   make test-asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
+#   make test            build and run every test (ctest), on the release build and again
+#                        under AddressSanitizer + UBSan (build-asan/)
+#   make test-asan       only the sanitizer pass, every test (build-asan/)
 #   make test-tsan       server and multithreaded tests under ThreadSanitizer (build-tsan/)
 #   make bench           benchmarks that print figures (never pass/fail on time)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
@@ -19,7 +20,7 @@ ARTIFACTS ?= artifacts
 FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build pipeline test test-asan test-tsan bench fuzz reliability container-test lint clean
+.PHONY: all deps build build-asan pipeline test test-asan test-tsan bench fuzz reliability container-test lint clean
 
 all: build
 
@@ -35,14 +36,23 @@ pipeline: build
 	$(BIN)/vr-train --dir $(ARTIFACTS)
 	$(BIN)/vr-recommend --dir $(ARTIFACTS) --user u002 -k 5 --titles data/videos.csv
 
-test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+# Sanitizer settings for every run under build-asan: a leak, a memory error or undefined
+# behaviour fails the test that hit it.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-test-asan: deps
+# The whole suite twice: on the release build, then on the AddressSanitizer + UBSan build
+# (tests that do not run this build's binaries, labelled build_independent, only once).
+test: build build-asan
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+	$(ASAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(JOBS) -LE build_independent
+
+build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVR_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+
+# Every test under the sanitizers, the build-independent ones included.
+test-asan: build-asan
+	$(ASAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(JOBS)
 
 test-tsan: deps
 	scripts/test-tsan.sh
