@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <sstream>
@@ -171,4 +173,24 @@ TEST_CASE("writing to /dev/null writes in place and never replaces the device") 
   const auto leftovers = vr::test::list_dir("/dev");
   CHECK(std::none_of(leftovers.begin(), leftovers.end(),
                      [](const std::string& name) { return name.rfind("null.tmp.", 0) == 0; }));
+}
+
+TEST_CASE("a writer removes the temporaries of killed writers of the same file, and only those") {
+  vr::test::TempDir dir;
+  // A pid that surely ended: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = std::to_string(child);
+  const std::string alive = std::to_string(::getppid());
+  vr::test::write_file(dir.file("als_model.bin.tmp." + dead + ".0.123456"), "partial");
+  vr::test::write_file(dir.file("als_model.bin.tmp." + alive + ".0.123456"), "in progress");
+  vr::test::write_file(dir.file("als_model.bin.tmp." + dead + ".x"), "not our name");
+  vr::test::write_file(dir.file("mappings.bin.tmp." + dead + ".0.1"), "another file's");
+  vr::save_model(dir.file("als_model.bin"), sample_model());
+  std::vector<std::string> expected{"als_model.bin", "als_model.bin.tmp." + alive + ".0.123456",
+                                    "als_model.bin.tmp." + dead + ".x", "mappings.bin.tmp." + dead + ".0.1"};
+  std::sort(expected.begin(), expected.end());
+  CHECK(vr::test::list_dir(dir.path()) == expected);
 }

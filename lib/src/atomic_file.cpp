@@ -1,6 +1,7 @@
 #include "vr/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +31,49 @@ std::string temporary_name_for(const std::string& path) {
          std::to_string(tick % 1000000);
 }
 
+// The pid in a temporary name of `path` ("<name>.tmp.<pid>.<counter>.<tick>", all digits), or 0
+// if `candidate` is not one.
+pid_t temporary_owner(const std::string& file_name, const std::string& candidate) {
+  const std::string prefix = file_name + ".tmp.";
+  if (candidate.size() <= prefix.size() || candidate.compare(0, prefix.size(), prefix) != 0) return 0;
+  long long pid = 0;
+  int fields = 0;
+  bool in_field = false;
+  for (std::size_t i = prefix.size(); i < candidate.size(); ++i) {
+    const char c = candidate[i];
+    if (c >= '0' && c <= '9') {
+      if (fields == 0 && pid < (1LL << 31)) pid = pid * 10 + (c - '0');
+      in_field = true;
+    } else if (c == '.' && in_field) {
+      ++fields;
+      in_field = false;
+    } else {
+      return 0;
+    }
+  }
+  if (!in_field || fields != 2 || pid <= 0 || pid >= (1LL << 31)) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+// Removes temporaries of `path` left by writers that were killed before they could (SIGKILL, a
+// crash, power loss): those whose process no longer exists. A temporary of a live process is
+// never touched. (Writers on other hosts sharing the folder over NFS could be mistaken for dead
+// ones; the worst case is that such a writer fails with an error, losing nothing.)
+void remove_stale_temporaries(const std::string& path) {
+  const std::filesystem::path final_path(path);
+  const std::string file_name = final_path.filename().string();
+  std::error_code error;
+  std::filesystem::directory_iterator entries(parent_directory(path), error);
+  if (error) return;  // best effort: the write itself reports real problems
+  for (const auto& entry : entries) {
+    const std::string candidate = entry.path().filename().string();
+    const pid_t owner = temporary_owner(file_name, candidate);
+    if (owner == 0 || owner == ::getpid()) continue;
+    if (::kill(owner, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::filesystem::remove(entry.path(), error);
+  }
+}
+
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
   if (fd < 0) return;  // best effort: some filesystems refuse directories
@@ -55,6 +99,7 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
     if (!file_) throw IoError("cannot write '" + path_ + "': " + std::strerror(errno));
     return;
   }
+  remove_stale_temporaries(path_);
   temporary_path_ = temporary_name_for(path_);
   file_.open(temporary_path_, std::ios::binary | std::ios::trunc);
   if (!file_) {

@@ -100,6 +100,25 @@ summary() {  # tool, counts...
   printf 'kill_harness: %-22s %3d runs: %s\n' "$1" "$runs" "$2"
 }
 
+# Kills "$@" until a run leaves temporaries behind (up to 20 tries, after `$reset`), then runs
+# it to the end: that complete run must remove them (their writer is dead). Prints what it saw.
+stale_removed_by_next_run() {  # $1 = label, $2 = reset function, $3 = duration, then the command
+  local label=$1 reset=$2 duration=$3 left=0
+  shift 3
+  for ((try = 1; try <= 20; try++)); do
+    $reset
+    kill_at_random "$duration" "$@"
+    left=$(leftovers out)
+    ((left > 0)) && break
+  done
+  if ((left == 0)); then echo "kill_harness: $label: no kill left a temporary in 20 tries"; return; fi
+  "$@" >/dev/null 2>&1 || violation "$label: the complete run after a kill failed"
+  local after
+  after=$(leftovers out)
+  ((after == 0)) || violation "$label: $after stale temporaries still there after a complete run"
+  echo "kill_harness: $label: the next complete run removed the $left stale temporaries a kill left ($after left)"
+}
+
 # --- vr-features: old ratings.csv + mappings.bin, replaced from new.csv ----------------------
 reset_features() { rm -rf out && mkdir out && cp ref_old/ratings.csv ref_old/mappings.bin out/; }
 reset_features
@@ -118,6 +137,7 @@ for ((run = 1; run <= runs; run++)); do
   temporaries=$((temporaries + $(leftovers out)))
 done
 summary vr-features "normal run ${duration} ms; (mappings/ratings) $(for k in "${!seen[@]}"; do printf '%s=%s ' "$k" "${seen[$k]}"; done)stale temporaries=$temporaries"
+stale_removed_by_next_run vr-features reset_features "$duration" "$bin/vr-features" new.csv --dir out
 
 # --- vr-train: old als_model.bin, replaced by training on the new ratings -------------------
 reset_train() { rm -rf out && mkdir out && cp ref_new/ratings.csv ref_new/mappings.bin out/ && cp ref_old/als_model.bin out/; }
@@ -134,6 +154,7 @@ for ((run = 1; run <= runs; run++)); do
   temporaries=$((temporaries + $(leftovers out)))
 done
 summary vr-train "normal run ${duration} ms; als_model.bin $(for k in "${!seen[@]}"; do printf '%s=%s ' "$k" "${seen[$k]}"; done)stale temporaries=$temporaries"
+stale_removed_by_next_run vr-train reset_train "$duration" "$bin/vr-train" --dir out --factors $factors --iterations $iterations --quiet
 
 # --- vr-recommend --all-users: old recommendations file, replaced from the new model --------
 reset_recommend() { rm -rf out && mkdir out && cp ref_new/ratings.csv ref_new/mappings.bin ref_new/als_model.bin out/ && cp ref_old/recs.jsonl out/; }
@@ -150,6 +171,7 @@ for ((run = 1; run <= runs; run++)); do
   temporaries=$((temporaries + $(leftovers out)))
 done
 summary "vr-recommend --all-users" "normal run ${duration} ms; recs.jsonl $(for k in "${!seen[@]}"; do printf '%s=%s ' "$k" "${seen[$k]}"; done)stale temporaries=$temporaries"
+stale_removed_by_next_run vr-recommend reset_recommend "$duration" "$bin/vr-recommend" --dir out --all-users -k 10 -o out/recs.jsonl
 
 # --- scripts/pipeline.sh: `current` -> a complete version, old or new ------------------------
 pipeline=$source_dir/scripts/pipeline.sh

@@ -12,7 +12,8 @@ namespace vr {
 
 class AtomicFileWriter {
  public:
-  // Opens a temporary file beside `path` (so the rename stays on one filesystem).
+  // Opens a temporary file beside `path` (so the rename stays on one filesystem), first
+  // removing temporaries of `path` whose writer process no longer exists (killed by SIGKILL).
   // `path` "-" writes straight to stdout instead, and an existing device, FIFO or socket
   // (e.g. /dev/null) is written in place. Throws IoError if it cannot be created,
   // so callers open their outputs before any long computation.
