@@ -3,6 +3,7 @@
 //   1. invoke either answers or throws; error_reply() maps what it throws to a 4xx status
 //      (a 500 would mean an unexpected failure inside a handler) with a {"detail": ...} body.
 //   2. An answer is valid JSON: an object, or {"predictions": [...]} for a batch.
+//   3. With the model's precomputed table the answer (or the error) is byte for byte the same.
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -17,6 +18,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using vr::fuzz::check;
   static const auto recommender = vr::fuzz::tiny_recommender();
+  static const auto table = vr::fuzz::tiny_table(*recommender);
   const vr::ServiceLimits limits;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   try {
@@ -27,5 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (...) {
     check_rejected_as_client_error(std::current_exception());
   }
+  check_table_changes_nothing([&](bool with_table) {
+    return vr::invoke(*recommender, body, vr::BodyFormat::Json, limits, with_table ? table.get() : nullptr);
+  });
   return 0;
 }

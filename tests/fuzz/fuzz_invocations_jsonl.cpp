@@ -3,6 +3,7 @@
 //   1. invoke either answers or throws; error_reply() maps what it throws to a 4xx status.
 //   2. An answer has exactly one line per input line (a final newline ends the last line),
 //      each a JSON object: an answer, or an error object with "detail".
+//   3. With the model's precomputed table the answer (or the error) is byte for byte the same.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using vr::fuzz::check;
   static const auto recommender = vr::fuzz::tiny_recommender();
+  static const auto table = vr::fuzz::tiny_table(*recommender);
   const vr::ServiceLimits limits;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   // One line per '\n', plus a final line without one.
@@ -40,5 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (...) {
     check_rejected_as_client_error(std::current_exception());
   }
+  check_table_changes_nothing([&](bool with_table) {
+    return vr::invoke(*recommender, body, vr::BodyFormat::JsonLines, limits, with_table ? table.get() : nullptr);
+  });
   return 0;
 }

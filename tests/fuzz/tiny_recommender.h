@@ -1,11 +1,13 @@
-// A small in-memory recommender for the /invocations fuzz targets: 6 users (u0..u5), 8 videos
-// (v0..v7), 4 factors with fixed values, and a few watched videos per user.
+// A small in-memory recommender for the /invocations fuzz targets: 6 users (u0..u4 and u"5é), 8
+// videos (v0..v6 and v7\\), 4 factors with fixed values, and a few watched videos per user; and
+// its precomputed table.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "vr/precomputed.h"
 #include "vr/recommender.h"
 
 namespace vr::fuzz {
@@ -35,6 +37,10 @@ inline std::shared_ptr<const Recommender> tiny_recommender() {
   std::vector<std::string> videos;
   for (int i = 0; i < kUsers; ++i) users.push_back("u" + std::to_string(i));
   for (int i = 0; i < kVideos; ++i) videos.push_back("v" + std::to_string(i));
+  // One user and one video whose ids need escaping in JSON (a quote, a backslash, UTF-8): the
+  // answer writer's fallback path.
+  users.back() = "u\"5\xc3\xa9";
+  videos.back() = "v7\\";
   std::vector<Rating> watched;
   for (std::uint32_t user = 0; user < kUsers; ++user) {
     watched.push_back(Rating{user, user % kVideos, 1.0f});
@@ -44,6 +50,11 @@ inline std::shared_ptr<const Recommender> tiny_recommender() {
   Mappings mappings{IdMap(users), IdMap(videos)};
   return std::make_shared<const Recommender>(std::move(model), std::move(mappings),
                                              build_sparse_matrix(watched, kUsers, kVideos));
+}
+
+// Its precomputed table, 3 deep: requests with k <= 3 are answered from it, larger k scored.
+inline std::unique_ptr<const PrecomputedRecommendations> tiny_table(const Recommender& recommender) {
+  return PrecomputedRecommendations::compute(recommender, 3, [] { return true; });
 }
 
 }  // namespace vr::fuzz
