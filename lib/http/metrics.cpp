@@ -50,6 +50,16 @@ void Metrics::record_answers(std::size_t precomputed, std::size_t scored) {
   answers_scored_ += scored;
 }
 
+namespace {
+
+// One gauge with its HELP and TYPE lines.
+template <typename Value>
+void write_gauge(std::ostream& out, const char* name, const char* help, const Value& value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n" << name << " " << value << "\n";
+}
+
+}  // namespace
+
 std::string Metrics::render(const ModelGauges& model) const {
   std::ostringstream out;
   out.precision(17);
@@ -85,39 +95,25 @@ std::string Metrics::render(const ModelGauges& model) const {
          "# TYPE vr_invocation_answers_total counter\n"
       << "vr_invocation_answers_total{source=\"precomputed\"} " << answers_precomputed_ << "\n"
       << "vr_invocation_answers_total{source=\"scored\"} " << answers_scored_ << "\n";
-  out << "# HELP vr_model_ready 1 once a model is loaded and served.\n"
-         "# TYPE vr_model_ready gauge\n"
-      << "vr_model_ready " << (model.ready ? 1 : 0) << "\n";
+  write_gauge(out, "vr_model_ready", "1 once a model is loaded and served.", model.ready ? 1 : 0);
   if (model.ready) {
     out << "# HELP vr_model_info The model being served (its version is als_model.bin's checksum).\n"
            "# TYPE vr_model_info gauge\n"
         << "vr_model_info{version=\"" << escape_label(model.version) << "\",directory=\""
-        << escape_label(model.directory) << "\"} 1\n"
-        << "# HELP vr_model_load_seconds Time taken to load the model being served.\n"
-           "# TYPE vr_model_load_seconds gauge\n"
-        << "vr_model_load_seconds " << model.load_seconds << "\n"
-        << "# HELP vr_model_loaded_timestamp_seconds When the model being served was loaded (Unix time).\n"
-           "# TYPE vr_model_loaded_timestamp_seconds gauge\n"
-        << "vr_model_loaded_timestamp_seconds " << model.loaded_at_unix << "\n"
-        << "# HELP vr_model_users Users the model knows.\n"
-           "# TYPE vr_model_users gauge\n"
-        << "vr_model_users " << model.users << "\n"
-        << "# HELP vr_model_videos Videos the model knows.\n"
-           "# TYPE vr_model_videos gauge\n"
-        << "vr_model_videos " << model.videos << "\n"
-        << "# HELP vr_precomputed_ready 1 once the served model's table of every user's top videos is ready.\n"
-           "# TYPE vr_precomputed_ready gauge\n"
-        << "vr_precomputed_ready " << (model.precomputed ? 1 : 0) << "\n";
+        << escape_label(model.directory) << "\"} 1\n";
+    write_gauge(out, "vr_model_load_seconds", "Time taken to load the model being served.", model.load_seconds);
+    write_gauge(out, "vr_model_loaded_timestamp_seconds", "When the model being served was loaded (Unix time).",
+                model.loaded_at_unix);
+    write_gauge(out, "vr_model_users", "Users the model knows.", model.users);
+    write_gauge(out, "vr_model_videos", "Videos the model knows.", model.videos);
+    write_gauge(out, "vr_precomputed_ready", "1 once the served model's table of every user's top videos is ready.",
+                model.precomputed ? 1 : 0);
     if (model.precomputed) {
-      out << "# HELP vr_precomputed_depth Videos per user in the precomputed table (larger k is scored).\n"
-             "# TYPE vr_precomputed_depth gauge\n"
-          << "vr_precomputed_depth " << model.precomputed_depth << "\n"
-          << "# HELP vr_precomputed_bytes Memory taken by the precomputed table.\n"
-             "# TYPE vr_precomputed_bytes gauge\n"
-          << "vr_precomputed_bytes " << model.precomputed_bytes << "\n"
-          << "# HELP vr_precomputed_seconds Time taken to compute the precomputed table.\n"
-             "# TYPE vr_precomputed_seconds gauge\n"
-          << "vr_precomputed_seconds " << model.precomputed_seconds << "\n";
+      write_gauge(out, "vr_precomputed_depth", "Videos per user in the precomputed table (larger k is scored).",
+                  model.precomputed_depth);
+      write_gauge(out, "vr_precomputed_bytes", "Memory taken by the precomputed table.", model.precomputed_bytes);
+      write_gauge(out, "vr_precomputed_seconds", "Time taken to compute the precomputed table.",
+                  model.precomputed_seconds);
     }
   }
   return out.str();
