@@ -145,3 +145,32 @@ TEST_CASE("aggregation of many rows matches a straightforward map") {
   }
   CHECK(as_map(aggregate(csv.str())) == expected);
 }
+
+TEST_CASE("grouped runs, long ids and enough ids to switch on the hot-id caches match a straightforward map") {
+  // Over 4096 distinct users and videos (the caches switch on), rows in runs of one user (the
+  // look-up is skipped) and ids past the caches' 27 bytes, resolved in batches of 64 rows.
+  std::ostringstream csv;
+  csv << "user_id,video_id,value\n";
+  std::map<std::pair<std::string, std::string>, float> expected;
+  std::uint64_t state = 777;
+  const auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  for (int run = 0; run < 30000; ++run) {
+    const std::uint64_t user_number = next() % 9000;
+    const std::string user = user_number % 7 == 0 ? "user-with-a-rather-long-identifier-" + std::to_string(user_number)
+                                                  : "u" + std::to_string(user_number);
+    const int rows = 1 + static_cast<int>(next() % 9);
+    for (int row = 0; row < rows; ++row) {
+      const std::uint64_t video_number = next() % 7000;
+      const std::string video = video_number % 5 == 0 ? "video-" + std::string(30, 'x') + std::to_string(video_number)
+                                                      : "v" + std::to_string(video_number);
+      const int value = static_cast<int>(next() % 5) - 1;
+      csv << user << "," << video << "," << value << "\n";
+      expected[{user, video}] += static_cast<float>(value);
+    }
+  }
+  std::erase_if(expected, [](const auto& entry) { return entry.second == 0.0f; });
+  CHECK(as_map(aggregate(csv.str())) == expected);
+}

@@ -70,13 +70,26 @@ void IdMap::insert_slot(std::uint64_t hash, std::uint32_t index) {
   slots_[position] = tag_of(hash) | (static_cast<std::uint64_t>(index) + 1);
 }
 
-std::uint32_t IdMap::intern(std::string_view id) {
-  const std::uint64_t hash = hash_id(id);
+std::uint64_t IdMap::hash(std::string_view id) { return hash_id(id); }
+
+void IdMap::prefetch_slot(std::uint64_t id_hash) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[id_hash & (slots_.size() - 1)]);
+}
+
+void IdMap::prefetch_id(std::uint64_t id_hash) const {
+  if (slots_.empty()) return;
+  const std::uint64_t slot = slots_[id_hash & (slots_.size() - 1)];
+  if (slot != 0 && tag_of(slot) == tag_of(id_hash)) __builtin_prefetch(&ids_[(slot & 0xffffffffULL) - 1]);
+}
+
+std::uint32_t IdMap::intern(std::string_view id) { return intern(id, hash_id(id)); }
+
+std::uint32_t IdMap::intern(std::string_view id, std::uint64_t id_hash) {
   if (!slots_.empty()) {
     const std::size_t mask = slots_.size() - 1;
-    for (std::size_t position = hash & mask; slots_[position] != 0; position = (position + 1) & mask) {
+    for (std::size_t position = id_hash & mask; slots_[position] != 0; position = (position + 1) & mask) {
       const std::uint64_t slot = slots_[position];
-      if (tag_of(slot) == tag_of(hash)) {
+      if (tag_of(slot) == tag_of(id_hash)) {
         const auto index = static_cast<std::uint32_t>((slot & 0xffffffffULL) - 1);
         if (ids_[index] == id) return index;
       }
@@ -88,7 +101,7 @@ std::uint32_t IdMap::intern(std::string_view id) {
   if ((ids_.size()) * 2 > slots_.size()) {
     rebuild_index();  // also inserts the new id
   } else {
-    insert_slot(hash, index);
+    insert_slot(id_hash, index);
   }
   return index;
 }

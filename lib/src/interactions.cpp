@@ -1,9 +1,16 @@
 #include "vr/interactions.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <numeric>
+#include <optional>
+#include <utility>
+
+#include <sys/mman.h>
 
 #include "vr/csv.h"
 #include "vr/errors.h"
@@ -11,11 +18,82 @@
 namespace vr {
 namespace {
 
-// The aggregation table: packed (user, video) key -> summed weight, in 64 open-addressing
-// partitions chosen by the key's hash. 12 bytes a slot, 53-80% full (growth by 1.5x), so
-// memory stays near the pairs' own size; partitions grow one at a time, so a resize never
-// doubles the whole table at once. Inserts are buffered and the target slots prefetched in a batch: the table
-// is far larger than the caches, and one miss at a time would dominate the run time.
+// Zero-filled memory for one partition of the pair table. All but the smallest blocks come
+// straight from the kernel and go back to it when released: with malloc, the tables a growing
+// partition leaves behind stayed resident (glibc raises its mmap threshold after the first
+// large free, and freed chunks inside its heap stay mapped; 40-50 MB of the 20M-event run's
+// peak RSS).
+class ZeroedBlock {
+ public:
+  ZeroedBlock() = default;
+  explicit ZeroedBlock(std::size_t bytes) : bytes_(bytes), mapped_(bytes >= kMapBytes) {
+    if (!mapped_) {
+      data_ = ::operator new(bytes, std::align_val_t{64});
+      std::memset(data_, 0, bytes);
+      return;
+    }
+    data_ = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data_ == MAP_FAILED) {
+      data_ = nullptr;
+      throw std::bad_alloc();
+    }
+  }
+  ZeroedBlock(ZeroedBlock&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)), mapped_(other.mapped_) {}
+  ZeroedBlock& operator=(ZeroedBlock&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      bytes_ = std::exchange(other.bytes_, 0);
+      mapped_ = other.mapped_;
+    }
+    return *this;
+  }
+  ZeroedBlock(const ZeroedBlock&) = delete;
+  ZeroedBlock& operator=(const ZeroedBlock&) = delete;
+  ~ZeroedBlock() { release(); }
+
+  void* data() const { return data_; }
+
+  // Gives back the whole pages after the first `bytes` (small blocks stay as they are).
+  void shrink(std::size_t bytes) {
+    if (!mapped_ || round_to_page(bytes) >= bytes_) return;
+    const std::size_t kept = round_to_page(bytes);
+    munmap(static_cast<char*>(data_) + kept, round_to_page(bytes_) - kept);
+    bytes_ = kept;
+    if (kept == 0) data_ = nullptr;
+  }
+
+ private:
+  static constexpr std::size_t kMapBytes = std::size_t{16} << 10;
+  static constexpr std::size_t kSmallPage = 4096;
+
+  static std::size_t round_to_page(std::size_t bytes) { return (bytes + kSmallPage - 1) & ~(kSmallPage - 1); }
+
+  void release() {
+    if (data_ == nullptr) return;
+    if (mapped_) {
+      munmap(data_, round_to_page(bytes_));
+    } else {
+      ::operator delete(data_, std::align_val_t{64});
+    }
+    data_ = nullptr;
+  }
+
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool mapped_ = false;
+};
+
+// The aggregation table: packed (user, video) key -> summed weight, in 64 partitions chosen by
+// the user, each an open-addressing table of cache-line buckets of 5 pairs probed linearly.
+// A probe reads one line where a table of single slots would run on through several: at the
+// 72-90% fill it keeps (growth by 1.25x) to stay within 1.5x of the pairs' own 12 bytes, most
+// inserts find room in the line they start on. Partitions grow one at a time, so a resize
+// never doubles the whole table at once. Inserts are buffered and their home lines prefetched
+// in a batch: the table is far larger than the caches, and one miss at a time would dominate
+// the run time. Keeping each user's pairs in one partition lets the output be written by
+// walking the users in order, with no merge of the partitions.
 class PairAccumulator {
  public:
 #pragma pack(push, 4)
@@ -25,95 +103,116 @@ class PairAccumulator {
   };
 #pragma pack(pop)
   static_assert(sizeof(Slot) == 12);
-  static constexpr std::uint64_t kEmpty = ~0ULL;
   static constexpr int kPartitionBits = 6;
   static constexpr std::size_t kBatch = 32;
 
-  // Partitions start small: a short input (one request, a test, a fuzz case) should not pay for
-  // 64 big tables, and 1.5x growth makes the extra early rehashes of a big input negligible.
+  // Partitions start at 4 buckets: a short input (one request, a test, a fuzz case) should not
+  // pay for 64 big tables, and the extra early rehashes of a big input are negligible.
   PairAccumulator() : partitions_(std::size_t{1} << kPartitionBits) {
-    for (auto& partition : partitions_) partition.slots.assign(16, Slot{kEmpty, 0.0f});
+    for (auto& partition : partitions_) partition.resize_buckets(4);
   }
 
   void add(std::uint32_t user, std::uint32_t video, float weight) {
     const std::uint64_t key = (static_cast<std::uint64_t>(user) << 32) | video;
-    pending_[pending_count_++] = Pending{key, hash(key), weight};
+    pending_[pending_count_++] = Pending{key, hash(key), weight, partition_of_user(user)};
     if (pending_count_ == kBatch) flush();
   }
 
   // Inserts what is still buffered. Call before reading the table.
   void flush() {
     for (std::size_t i = 0; i < pending_count_; ++i) {
-      const Partition& partition = partition_of(pending_[i].hash);
-      __builtin_prefetch(&partition.slots[home_slot(pending_[i].hash, partition.slots.size())]);
+      const Partition& partition = partitions_[pending_[i].partition];
+      __builtin_prefetch(&partition.buckets()[home_bucket(pending_[i].hash, partition.bucket_count)]);
     }
     for (std::size_t i = 0; i < pending_count_; ++i) insert(pending_[i]);
     pending_count_ = 0;
   }
 
-  // Compacts every partition in place to its filled slots (12 bytes a pair, no slack).
+  // Packs every partition in place into an array of its pairs (12 bytes each, no slack) and
+  // gives the rest of its memory back.
   void compact() {
     flush();
     for (auto& partition : partitions_) {
+      // Bucket b's pairs go to slots before 5 * (b + 1), which end inside bucket b itself: a
+      // bucket is copied out before anything is written over it.
+      Slot* packed = partition.slots();
       std::size_t filled = 0;
-      for (const Slot& slot : partition.slots) {
-        if (slot.key != kEmpty) partition.slots[filled++] = slot;
+      for (std::size_t b = 0; b < partition.bucket_count; ++b) {
+        const Bucket bucket = partition.buckets()[b];
+        for (std::uint32_t i = 0; i < bucket.count; ++i) packed[filled++] = Slot{bucket.keys[i], bucket.values[i]};
       }
-      partition.slots.resize(filled);
-      partition.slots.shrink_to_fit();
+      partition.storage.shrink(filled * sizeof(Slot));
+      partition.bucket_count = 0;
     }
   }
 
   // After compact(): renumbers every key to the final (user, video) indices and sorts each
-  // partition by key, in place.
+  // partition by key, in place (a radix sort on the bits the indices use, with one
+  // partition-sized scratch buffer).
   void renumber_and_sort(const std::vector<std::uint32_t>& user_renumbering,
                          const std::vector<std::uint32_t>& video_renumbering) {
+    partition_of_new_user_.resize(user_renumbering.size());
+    for (std::uint32_t user = 0; user < user_renumbering.size(); ++user) {
+      partition_of_new_user_[user_renumbering[user]] = static_cast<std::uint8_t>(partition_of_user(user));
+    }
+    const int video_bits = std::bit_width(video_renumbering.size());
+    const int key_bits = std::bit_width(user_renumbering.size()) + video_bits;
+    std::size_t largest = 0;
+    for (const auto& partition : partitions_) largest = std::max(largest, partition.size);
+    std::vector<Slot> scratch(largest);
     for (auto& partition : partitions_) {
-      for (auto& slot : partition.slots) {
-        slot.key = (static_cast<std::uint64_t>(user_renumbering[slot.key >> 32]) << 32) |
-                   video_renumbering[slot.key & 0xffffffffu];
+      Slot* slots = partition.slots();
+      for (std::size_t i = 0; i < partition.size; ++i) {
+        slots[i].key = (static_cast<std::uint64_t>(user_renumbering[slots[i].key >> 32]) << 32) |
+                       video_renumbering[slots[i].key & 0xffffffffu];
       }
-      std::sort(partition.slots.begin(), partition.slots.end(),
-                [](const Slot& a, const Slot& b) { return a.key < b.key; });
+      radix_sort(slots, partition.size, scratch.data(), video_bits, key_bits);
     }
   }
 
-  // After renumber_and_sort(): calls visit(key, value) for every pair in key order, merging
-  // the sorted partitions (no copy of the pairs is made), and releases them.
+  // After renumber_and_sort(): calls visit(key, value) for every pair in key order (user by
+  // user, each from its partition) and releases the partitions.
   template <class Visitor>
-  void merge_sorted(const Visitor& visit) {
-    using Cursor = std::pair<std::uint64_t, std::size_t>;  // (key, partition)
+  void visit_sorted(const Visitor& visit) {
     std::vector<std::size_t> position(partitions_.size(), 0);
-    std::vector<Cursor> heap;
-    auto later = [](const Cursor& a, const Cursor& b) { return a.first > b.first; };
-    for (std::size_t p = 0; p < partitions_.size(); ++p) {
-      if (!partitions_[p].slots.empty()) heap.emplace_back(partitions_[p].slots[0].key, p);
+    for (std::size_t user = 0; user < partition_of_new_user_.size(); ++user) {
+      const Partition& partition = partitions_[partition_of_new_user_[user]];
+      const Slot* slots = partition.slots();
+      std::size_t& next = position[partition_of_new_user_[user]];
+      for (; next < partition.size && (slots[next].key >> 32) == user; ++next) visit(slots[next].key, slots[next].value);
     }
-    std::make_heap(heap.begin(), heap.end(), later);
-    while (!heap.empty()) {
-      std::pop_heap(heap.begin(), heap.end(), later);
-      const std::size_t p = heap.back().second;
-      const Slot& slot = partitions_[p].slots[position[p]++];
-      visit(slot.key, slot.value);
-      if (position[p] < partitions_[p].slots.size()) {
-        heap.back().first = partitions_[p].slots[position[p]].key;
-        std::push_heap(heap.begin(), heap.end(), later);
-      } else {
-        heap.pop_back();
-        partitions_[p].slots = {};
-      }
-    }
+    partitions_.clear();
+    partitions_.shrink_to_fit();
   }
 
  private:
+  static constexpr std::uint32_t kBucketSlots = 5;
+  struct alignas(64) Bucket {
+    std::uint64_t keys[kBucketSlots];
+    float values[kBucketSlots];
+    std::uint32_t count;  // filled slots, from the first; all zero bytes is an empty bucket
+  };
+  static_assert(sizeof(Bucket) == 64);
+
   struct Pending {
     std::uint64_t key;
     std::uint64_t hash;
     float weight;
+    std::uint32_t partition;
   };
+
+  // A table of buckets while aggregating; after compact(), `size` packed slots.
   struct Partition {
-    std::vector<Slot> slots;
-    std::size_t size = 0;
+    ZeroedBlock storage;
+    std::size_t bucket_count = 0;
+    std::size_t size = 0;  // pairs held
+
+    Bucket* buckets() const { return static_cast<Bucket*>(storage.data()); }
+    Slot* slots() const { return static_cast<Slot*>(storage.data()); }
+    void resize_buckets(std::size_t count) {
+      storage = ZeroedBlock(count * sizeof(Bucket));
+      bucket_count = count;
+    }
   };
 
   static std::uint64_t hash(std::uint64_t key) {
@@ -126,44 +225,88 @@ class PairAccumulator {
     return key;
   }
 
-  Partition& partition_of(std::uint64_t key_hash) { return partitions_[key_hash >> (64 - kPartitionBits)]; }
+  // Fibonacci hashing: consecutive user indices spread evenly over the partitions.
+  static std::uint32_t partition_of_user(std::uint32_t user) {
+    return static_cast<std::uint32_t>((user * 0x9e3779b97f4a7c15ULL) >> (64 - kPartitionBits));
+  }
 
-  // Maps the hash's low 32 bits onto [0, capacity) without a division (Lemire's fastrange),
-  // so capacities need not be powers of two and can grow by 1.5x instead of 2x.
-  static std::size_t home_slot(std::uint64_t key_hash, std::size_t capacity) {
-    return static_cast<std::size_t>(((key_hash & 0xffffffffULL) * capacity) >> 32);
+  // Maps the hash's low 32 bits onto [0, count) without a division (Lemire's fastrange), so
+  // bucket counts need not be powers of two and can grow by 1.25x instead of 2x.
+  static std::size_t home_bucket(std::uint64_t key_hash, std::size_t count) {
+    return static_cast<std::size_t>(((key_hash & 0xffffffffULL) * count) >> 32);
   }
 
   void insert(const Pending& entry) {
-    Partition& partition = partition_of(entry.hash);
-    const std::size_t capacity = partition.slots.size();
-    for (std::size_t position = home_slot(entry.hash, capacity);; position = position + 1 == capacity ? 0 : position + 1) {
-      Slot& slot = partition.slots[position];
-      if (slot.key == entry.key) {
-        slot.value += entry.weight;
-        return;
+    Partition& partition = partitions_[entry.partition];
+    Bucket* buckets = partition.buckets();
+    const std::size_t count = partition.bucket_count;
+    // No pair is ever removed, so a key is in the first bucket with room from its home on, or
+    // before it.
+    for (std::size_t b = home_bucket(entry.hash, count);; b = b + 1 == count ? 0 : b + 1) {
+      Bucket& bucket = buckets[b];
+      for (std::uint32_t i = 0; i < bucket.count; ++i) {
+        if (bucket.keys[i] == entry.key) {
+          bucket.values[i] += entry.weight;
+          return;
+        }
       }
-      if (slot.key == kEmpty) {
-        slot = Slot{entry.key, entry.weight};
-        if (++partition.size * 10 > partition.slots.size() * 8) grow(partition);
+      if (bucket.count < kBucketSlots) {
+        bucket.keys[bucket.count] = entry.key;
+        bucket.values[bucket.count] = entry.weight;
+        ++bucket.count;
+        if (++partition.size * 100 > count * kBucketSlots * kMaxLoadPercent) grow(partition);
         return;
       }
     }
   }
 
   static void grow(Partition& partition) {
-    std::vector<Slot> old = std::move(partition.slots);
-    const std::size_t capacity = old.size() + old.size() / 2;
-    partition.slots.assign(capacity, Slot{kEmpty, 0.0f});
-    for (const Slot& slot : old) {
-      if (slot.key == kEmpty) continue;
-      std::size_t position = home_slot(hash(slot.key), capacity);
-      while (partition.slots[position].key != kEmpty) position = position + 1 == capacity ? 0 : position + 1;
-      partition.slots[position] = slot;
+    const ZeroedBlock old_storage = std::move(partition.storage);
+    const auto* old_buckets = static_cast<const Bucket*>(old_storage.data());
+    const std::size_t old_count = partition.bucket_count;
+    const std::size_t count = old_count + std::max<std::size_t>(1, old_count / kGrowthDivisor);
+    partition.resize_buckets(count);
+    Bucket* buckets = partition.buckets();
+    for (std::size_t old = 0; old < old_count; ++old) {
+      for (std::uint32_t i = 0; i < old_buckets[old].count; ++i) {
+        std::size_t b = home_bucket(hash(old_buckets[old].keys[i]), count);
+        while (buckets[b].count == kBucketSlots) b = b + 1 == count ? 0 : b + 1;
+        buckets[b].keys[buckets[b].count] = old_buckets[old].keys[i];
+        buckets[b].values[buckets[b].count] = old_buckets[old].values[i];
+        ++buckets[b].count;
+      }
     }
   }
 
+  // Sorts `count` slots by key: LSD radix passes over the compact key (user << video_bits |
+  // video), which has key_bits significant bits.
+  static void radix_sort(Slot* slots, std::size_t count, Slot* scratch, int video_bits, int key_bits) {
+    const auto compact_key = [video_bits](std::uint64_t key) { return ((key >> 32) << video_bits) | (key & 0xffffffffu); };
+    const int passes = std::max(1, (key_bits + kMaxDigitBits - 1) / kMaxDigitBits);
+    const int digit_bits = (key_bits + passes - 1) / passes;
+    const std::uint64_t digit_mask = (std::uint64_t{1} << digit_bits) - 1;
+    std::vector<std::size_t> offsets(std::size_t{1} << digit_bits);
+    Slot* from = slots;
+    Slot* to = scratch;
+    for (int pass = 0; pass < passes; ++pass) {
+      const int shift = pass * digit_bits;
+      std::fill(offsets.begin(), offsets.end(), 0);
+      for (std::size_t i = 0; i < count; ++i) ++offsets[(compact_key(from[i].key) >> shift) & digit_mask];
+      std::size_t start = 0;
+      for (auto& offset : offsets) start += std::exchange(offset, start);
+      for (std::size_t i = 0; i < count; ++i) to[offsets[(compact_key(from[i].key) >> shift) & digit_mask]++] = from[i];
+      std::swap(from, to);
+    }
+    if (from != slots) std::copy(from, from + count, slots);
+  }
+
+  // A partition grows by 1/kGrowthDivisor once more than kMaxLoadPercent of its slots are full.
+  static constexpr std::size_t kMaxLoadPercent = 90;
+  static constexpr std::size_t kGrowthDivisor = 4;
+  static constexpr int kMaxDigitBits = 11;
+
   std::vector<Partition> partitions_;
+  std::vector<std::uint8_t> partition_of_new_user_;
   Pending pending_[kBatch];
   std::size_t pending_count_ = 0;
 };
@@ -174,42 +317,131 @@ class PairAccumulator {
 // string) a look-up in a million-id map costs.
 class HotIdCache {
  public:
-  explicit HotIdCache(IdMap& ids) : ids_(ids) {}
+  explicit HotIdCache(const IdMap& ids) : ids_(ids) {}
 
-  std::uint32_t intern(std::string_view id) {
-    if (id.size() > kMaxLength) return ids_.intern(id);
+  // The index of `id` if it is cached.
+  std::optional<std::uint32_t> find(std::string_view id) {
+    if (id.size() > kMaxLength) return std::nullopt;
     if (entries_.empty()) {
       // A small map is already cache-resident: the cache (256 KB) only pays off once it is not.
-      if (ids_.size() < kEnableAtIds) return ids_.intern(id);
+      if (ids_.size() < kEnableAtIds) return std::nullopt;
       entries_.resize(kEntries);
     }
-    std::uint64_t hash = 0x9e3779b97f4a7c15ULL;
-    for (unsigned char byte : id) hash = (hash ^ byte) * 0x100000001b3ULL;
-    Entry& entry = entries_[(hash ^ (hash >> 29)) & (kEntries - 1)];
-    if (entry.length == id.size() && entry.hash == hash && std::memcmp(entry.bytes, id.data(), id.size()) == 0) {
-      return entry.index;
-    }
-    const std::uint32_t index = ids_.intern(id);
-    entry.hash = hash;
+    const Entry& entry = entry_of(id);
+    if (entry.length == id.size() && std::memcmp(entry.bytes, id.data(), id.size()) == 0) return entry.index;
+    return std::nullopt;
+  }
+
+  // Caches `id` -> `index` (evicting whatever shared its entry).
+  void store(std::string_view id, std::uint32_t index) {
+    if (id.size() > kMaxLength || entries_.empty()) return;
+    Entry& entry = entry_of(id);
     entry.index = index;
     entry.length = static_cast<std::uint8_t>(id.size());
     std::memcpy(entry.bytes, id.data(), id.size());
-    return index;
   }
 
  private:
   static constexpr std::size_t kEntries = 8192;
   static constexpr std::size_t kEnableAtIds = 4096;
-  static constexpr std::size_t kMaxLength = 19;
+  static constexpr std::size_t kMaxLength = 27;
   struct Entry {
-    std::uint64_t hash = 0;
     std::uint32_t index = 0;
     std::uint8_t length = 0xff;  // never equal to a cached id's length: the entry is empty
     char bytes[kMaxLength] = {};
   };
   static_assert(sizeof(Entry) == 32);
-  IdMap& ids_;
+
+  Entry& entry_of(std::string_view id) {
+    std::uint64_t hash = 0x9e3779b97f4a7c15ULL;
+    for (unsigned char byte : id) hash = (hash ^ byte) * 0x100000001b3ULL;
+    return entries_[(hash ^ (hash >> 29)) & (kEntries - 1)];
+  }
+
+  const IdMap& ids_;
   std::vector<Entry> entries_;
+};
+
+// Resolves the user and video ids of a batch of rows to indices together, so that the cache
+// misses of their id-map look-ups overlap instead of coming one after the other. Ids are
+// copied in (the CSV reader's line buffer moves on), and rows are resolved in input order, so
+// indices are handed out exactly as one-at-a-time interning would.
+class RowBatch {
+ public:
+  static constexpr std::size_t kRows = 64;
+
+  // `same_user` = this row's user id equals the previous row's (logs are often grouped by
+  // user): its look-up is skipped.
+  void add(std::string_view user_id, bool same_user, std::string_view video_id, float weight) {
+    Row& row = rows_[count_++];
+    row.same_user = same_user;
+    if (!same_user) row.user = append(user_id);
+    row.video = append(video_id);
+    row.weight = weight;
+  }
+  bool full() const { return count_ == kRows; }
+
+  // Interns every row's ids and adds its pair to `pairs`; empties the batch.
+  void resolve(IdMap& users, HotIdCache& user_cache, IdMap& videos, HotIdCache& video_cache, PairAccumulator& pairs) {
+    for (std::size_t i = 0; i < count_; ++i) {
+      Row& row = rows_[i];
+      if (!row.same_user) start_look_up(row.user, users, user_cache);
+      start_look_up(row.video, videos, video_cache);
+    }
+    for (std::size_t i = 0; i < count_; ++i) {
+      const Row& row = rows_[i];
+      if (!row.same_user && !row.user.index) users.prefetch_id(row.user.hash);
+      if (!row.video.index) videos.prefetch_id(row.video.hash);
+    }
+    for (std::size_t i = 0; i < count_; ++i) {
+      Row& row = rows_[i];
+      if (!row.same_user) last_user_index_ = finish_look_up(row.user, users, user_cache);
+      pairs.add(last_user_index_, finish_look_up(row.video, videos, video_cache), row.weight);
+    }
+    count_ = 0;
+    bytes_.clear();
+  }
+
+ private:
+  struct Id {
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    std::uint64_t hash = 0;
+    std::optional<std::uint32_t> index;  // known from the hot-id cache
+  };
+  struct Row {
+    Id user;
+    Id video;
+    float weight = 0;
+    bool same_user = false;
+  };
+
+  Id append(std::string_view id) {
+    Id appended;
+    appended.offset = bytes_.size();
+    appended.length = id.size();
+    bytes_.append(id);
+    return appended;
+  }
+  std::string_view text(const Id& id) const { return std::string_view(bytes_).substr(id.offset, id.length); }
+
+  void start_look_up(Id& id, const IdMap& ids, HotIdCache& cache) {
+    id.index = cache.find(text(id));
+    if (id.index) return;
+    id.hash = IdMap::hash(text(id));
+    ids.prefetch_slot(id.hash);
+  }
+  std::uint32_t finish_look_up(const Id& id, IdMap& ids, HotIdCache& cache) {
+    if (id.index) return *id.index;
+    const std::uint32_t index = ids.intern(text(id), id.hash);
+    cache.store(text(id), index);
+    return index;
+  }
+
+  Row rows_[kRows];
+  std::size_t count_ = 0;
+  std::string bytes_;
+  std::uint32_t last_user_index_ = 0;  // the user of the last row resolved
 };
 
 std::string_view trim_spaces(std::string_view text) {
@@ -274,9 +506,11 @@ std::map<std::string, double> parse_event_weights(const std::string& text) {
 AggregatedInteractions aggregate_interactions(std::istream& input, const std::string& source_name,
                                               const FeaturesConfig& config,
                                               const ProgressCallback& progress, const RatingSink& sink) {
-  CsvReader reader(input, source_name);
+  // Held by pointer so that its 48 MiB read buffer can be released once the input is read,
+  // before the renumbering and sorting need memory of their own.
+  auto reader = std::make_unique<CsvReader>(input, source_name);
   std::vector<std::string_view> fields;
-  if (!reader.next_row(fields)) {
+  if (!reader->next_row(fields)) {
     throw InvalidInput(source_name + ": empty input (expected a header line with user_id, "
                        "video_id and event or value)");
   }
@@ -306,24 +540,24 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   const EventWeights weights(config.event_weights);
   AggregatedInteractions result;
   PairAccumulator pairs;
-  // Logs are often grouped by user: remember the last user to skip most hash look-ups.
+  // Logs are often grouped by user: a row whose user is the previous row's skips the look-up.
   std::string last_user;
-  std::uint32_t last_user_index = 0;
   bool have_last_user = false;
   HotIdCache user_cache(result.users);
   HotIdCache video_cache(result.videos);
+  RowBatch batch;
 
   auto reject = [&](const std::string& reason, const std::string& detail) {
     if (config.skip_invalid) {
       ++result.skipped.count_by_reason[reason];
       return;
     }
-    throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": " + detail);
+    throw InvalidInput(source_name + ":" + std::to_string(reader->line_number()) + ": " + detail);
   };
 
-  while (reader.next_row(fields)) {
+  while (reader->next_row(fields)) {
     ++result.rows_read;
-    if (progress && (result.rows_read & 0xfffff) == 0) progress(result.rows_read, reader.bytes_read());
+    if (progress && (result.rows_read & 0xfffff) == 0) progress(result.rows_read, reader->bytes_read());
     if (fields.size() < needed_fields) {
       reject("too few fields", "expected at least " + std::to_string(needed_fields) +
                                    " fields, found " + std::to_string(fields.size()));
@@ -358,29 +592,28 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
       }
       weight = static_cast<float>(*value);
     }
-    std::uint32_t user_index = 0;
-    if (have_last_user && user_id == last_user) {
-      user_index = last_user_index;
-    } else {
-      user_index = user_cache.intern(user_id);
+    const bool same_user = have_last_user && user_id == last_user;
+    if (!same_user) {
       last_user.assign(user_id);
-      last_user_index = user_index;
       have_last_user = true;
     }
-    const std::uint32_t video_index = video_cache.intern(video_id);
-    pairs.add(user_index, video_index, weight);
+    batch.add(user_id, same_user, video_id, weight);
+    if (batch.full()) batch.resolve(result.users, user_cache, result.videos, video_cache, pairs);
   }
-  if (progress) progress(result.rows_read, reader.bytes_read());
+  batch.resolve(result.users, user_cache, result.videos, video_cache, pairs);
+  if (progress) progress(result.rows_read, reader->bytes_read());
+  reader.reset();
 
   // Renumber users and videos by sorted id so the output does not depend on row order
-  // within the file beyond the sums themselves.
+  // within the file beyond the sums themselves. The pair table is compacted first: sorting
+  // the ids needs memory, and the table's empty slots are the largest thing to give back.
+  pairs.compact();
   const auto user_renumbering = result.users.sort_ids();
   const auto video_renumbering = result.videos.sort_ids();
-  pairs.compact();
   pairs.renumber_and_sort(user_renumbering, video_renumbering);
   const RatingSink collect = [&result](const Rating& rating) { result.ratings.push_back(rating); };
   const RatingSink& deliver = sink ? sink : collect;
-  pairs.merge_sorted([&](std::uint64_t key, float value) {
+  pairs.visit_sorted([&](std::uint64_t key, float value) {
     const Rating rating{static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key & 0xffffffffu), value};
     // A pair whose weights cancel out (e.g. like then unlike) carries no information.
     if (value == 0.0f) return;

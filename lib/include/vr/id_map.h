@@ -22,6 +22,17 @@ class IdMap {
 
   // Index of `id`, adding it with the next free index if new.
   std::uint32_t intern(std::string_view id);
+  // intern(id) for an id whose hash(id) is already known.
+  std::uint32_t intern(std::string_view id, std::uint64_t id_hash);
+
+  // A caller resolving many ids at once can overlap their cache misses (the table slot, then
+  // the stored id): compute each hash(), call prefetch_slot() for all of them, then
+  // prefetch_id() for all, then intern(id, hash). The prefetches are only hints.
+  static std::uint64_t hash(std::string_view id);
+  // Starts loading the table slot where a look-up of `id_hash` begins.
+  void prefetch_slot(std::uint64_t id_hash) const;
+  // Starts loading the id stored in that slot, if its hash tag matches.
+  void prefetch_id(std::uint64_t id_hash) const;
   // Index of `id`, or nullopt if unknown.
   std::optional<std::uint32_t> find(std::string_view id) const;
   // The id at `index` (must be < size()).
