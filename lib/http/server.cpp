@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
 #include <future>
@@ -315,9 +317,29 @@ void Server::log_request(const httplib::Request& request, const httplib::Respons
 }
 
 void Server::register_routes() {
-  server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  server_.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
     request_started = Clock::now();
     request_timed = true;
+    // A declared body far over the limit (more than 4x) is refused before any of it is read:
+    // cpp-httplib would first read and discard it all, until the read timeout for a client that
+    // declares 10 GB and sends little. A body just over the limit is still read and discarded
+    // first, as clients that send the whole body before reading (most) would otherwise see the
+    // connection reset instead of the 413.
+    if (request.has_header("Content-Length")) {
+      const std::string declared = request.get_header_value("Content-Length");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long length = std::strtoull(declared.c_str(), &end, 10);
+      const bool number = !declared.empty() && *end == '\0' && declared.find('-') == std::string::npos;
+      if (number && (errno == ERANGE || length / 4 > config_.max_body_bytes)) {
+        response.status = 413;
+        response.set_header("Connection", "close");
+        response.set_content(json{{"detail", "Request body is larger than " + std::to_string(config_.max_body_bytes) +
+                                                 " bytes"}}.dump(),
+                             "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
 

@@ -133,7 +133,7 @@ check("16 slow clients (headers a byte every 50 ms) are answered", all(slow), f"
 
 # 2. Checks that wait for the server's read timeout (30 s), run in the background meanwhile:
 #    a client that stops part way through its headers is cut off, and a declared
-#    Content-Length over the limit gets its 413 (cpp-httplib first waits for the body).
+#    Content-Length far over the limit gets its 413 at once, before any body is read.
 timeout_results = {}
 def stalled_headers():
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -224,8 +224,31 @@ for t in waiting: t.join()
 check("a stalled half-sent request is closed by the server", timeout_results["stalled"] < 45,
       f"closed after {timeout_results['stalled']:.1f} s")
 declared_status, declared_seconds = timeout_results["declared"]
-check("a declared Content-Length of 10 GB is refused with 413", declared_status == 413,
+check("a declared Content-Length of 10 GB is refused with 413 at once", declared_status == 413 and declared_seconds < 2,
       f"status {declared_status} after {declared_seconds:.1f} s")
+
+# A keep-alive client declaring far too much (over 4x the limit) gets its 413 at once, and the
+# connection is closed by the keep-alive timeout (3 s here) at the latest.
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 7000000\r\n\r\n" + b"{" * 1000)
+answer = b""
+started = time.monotonic()
+first_answer = None
+try:
+    while time.monotonic() - started < 6:
+        chunk = s.recv(65536)
+        if not chunk: break
+        if first_answer is None: first_answer = time.monotonic() - started
+        answer += chunk
+except OSError:
+    pass
+closed = time.monotonic() - started
+s.close()
+check("keep-alive: 7 MB declared -> 413 JSON at once, then the connection is closed",
+      answer.startswith(b"HTTP/1.1 413") and b'"detail"' in answer and first_answer is not None
+      and first_answer < 1 and closed < 5,
+      f"{answer[:40]!r} after {first_answer} s, closed after {closed:.1f} s")
 
 # The server is alive and answered /ping in under 2 s throughout.
 stop.set()
