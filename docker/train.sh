@@ -38,13 +38,15 @@ fail() {
 
 # Runs a tool; on failure its stderr becomes the failure reason.
 run_tool() {
-  local errors
+  local errors status=0
   errors="$(mktemp)"
-  if ! "$@" 2> >(tee "$errors" >&2); then
-    wait
+  "$@" 2> >(tee "$errors" >&2) || status=$?
+  # Wait for that tee by its pid ($! names the process substitution): a bare `wait` did not
+  # always, and under load the failure reason was read before tee had written it.
+  wait "$!" 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
     fail "$(basename "$1") failed: $(grep -v -e '^$' -e '^Run with --help' "$errors" | tail -n 5)"
   fi
-  wait
   rm -f "$errors"
 }
 

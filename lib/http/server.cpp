@@ -110,8 +110,10 @@ class Log {
   // Blocks until every line queued so far is written (for an exit that skips destructors).
   void drain() {
     std::unique_lock lock(mutex_);
+    draining_ = true;
     wake_.notify_all();
     drained_.wait(lock, [this] { return queued_.empty() && !writing_; });
+    draining_ = false;
   }
 
   void write(json line) {
@@ -151,17 +153,21 @@ class Log {
 
  private:
   static constexpr std::size_t kMaxQueuedBytes = std::size_t{16} << 20;
+  static constexpr std::chrono::milliseconds kGatherTime{2};
 
   void emit(const std::string& text) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex_);
       if (queued_.size() + text.size() > kMaxQueuedBytes) {
         ++dropped_;
         return;
       }
+      was_empty = queued_.empty();
       queued_ += text;
     }
-    wake_.notify_one();
+    // Only the first line of a batch wakes the writer; it then gathers the rest itself.
+    if (was_empty) wake_.notify_one();
   }
 
   void write_loop() {
@@ -170,6 +176,9 @@ class Log {
     for (;;) {
       wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
       if (queued_.empty() && stopping_) return;
+      // Gather for a moment: one write per batch, and the request threads' notify finds no
+      // waiter (no wake-up, no system call) while this thread sleeps here.
+      wake_.wait_for(lock, kGatherTime, [this] { return stopping_ || draining_; });
       writing.swap(queued_);
       std::uint64_t dropped = std::exchange(dropped_, 0);
       writing_ = true;
@@ -192,6 +201,7 @@ class Log {
   std::string queued_;
   std::uint64_t dropped_ = 0;
   bool writing_ = false;
+  bool draining_ = false;
   bool stopping_ = false;
   std::thread writer_;
 };
