@@ -132,6 +132,15 @@ class ServerProcess {
     FAIL("vr-serve never became ready:\n" << log());
   }
 
+  // Whether the log holds `text`, waiting up to 5 s for it: vr-serve's lines are written by a
+  // writer thread a moment after the event.
+  bool logged(const std::string& text) {
+    for (int attempt = 0; attempt < 1000 && log().find(text) == std::string::npos; ++attempt) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return log().find(text) != std::string::npos;
+  }
+
   bool has_exited() {
     if (exited_) return true;
     int status = 0;
@@ -680,7 +689,7 @@ TEST_CASE("vr-serve: repointing the model directory's link reloads without a sig
     served = post_json(http, R"({"user_id": "u001"})")->get_header_value("X-Model-Version");
   }
   CHECK(served != version_a);
-  CHECK(server.log().find(R"("trigger":"directory change")") != std::string::npos);
+  CHECK(server.logged(R"("trigger":"directory change")"));
   CHECK(server.stop() == 0);
 }
 
@@ -709,9 +718,9 @@ TEST_CASE("vr-serve: plain requests are answered from the precomputed table, exa
   REQUIRE(metric(table_metrics, "vr_precomputed_ready") == 1);
   CHECK(metric(table_metrics, "vr_precomputed_depth") == 3);
   CHECK(metric(table_metrics, "vr_precomputed_bytes") == 5 * (3 * 8 + 4));
-  CHECK(table_server.log().find(R"("event":"precomputed")") != std::string::npos);
+  CHECK(table_server.logged(R"("event":"precomputed")"));
   CHECK(metric(metrics_of(scoring), "vr_precomputed_ready") == 0);
-  CHECK(scoring_server.log().find(R"("event":"precompute_skipped")") != std::string::npos);
+  CHECK(scoring_server.logged(R"("event":"precompute_skipped")"));
 
   std::vector<std::string> plain;
   for (const std::string user : {"u001", "u002", "u003", "u004", "u005"}) {
