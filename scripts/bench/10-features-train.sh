@@ -7,12 +7,12 @@ out=${VR_BENCH_DIR:?set by scripts/bench.sh}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 shared_ml100k="$here/../shared/data/ml-100k/u.data"
 
-# peak RSS (kB) and wall seconds of a command, via GNU time.
+# peak RSS (kB), wall seconds and user CPU seconds of a command, via GNU time.
 measure() {
   local log=$1
   shift
-  /usr/bin/time -f '%M %e' -o "$log.time" "$@" 2>"$log"
-  read -r peak_kb wall_s <"$log.time"
+  /usr/bin/time -f '%M %e %U' -o "$log.time" "$@" 2>"$log"
+  read -r peak_kb wall_s user_s <"$log.time"
 }
 command -v /usr/bin/time >/dev/null || scripts/install-deps.sh time
 
@@ -26,9 +26,9 @@ rows=$(($(wc -l <"$events") - 1))
 taskset -c 0 true 2>/dev/null && pin=(taskset -c 0) || pin=()
 measure "$out/features.log" "${pin[@]}" "$bin/vr-features" "$events" --dir "$out/features-20m"
 pairs=$(($(wc -l <"$out/features-20m/ratings.csv") - 1))
-awk -v rows="$rows" -v bytes="$bytes" -v s="$wall_s" -v kb="$peak_kb" -v pairs="$pairs" 'BEGIN {
+awk -v rows="$rows" -v bytes="$bytes" -v s="$wall_s" -v user="$user_s" -v kb="$peak_kb" -v pairs="$pairs" 'BEGIN {
   own = pairs * 12 / 1e6
-  printf "rows %d, distinct pairs %d, %.2f s on one core\n", rows, pairs, s
+  printf "rows %d, distinct pairs %d, %.2f s on one core (%.2f s user CPU)\n", rows, pairs, s, user
   printf "throughput: %.2f M rows/s, %.0f MB/s\n", rows / s / 1e6, bytes / s / 1e6
   printf "peak RSS: %.0f MB; aggregated pairs own size (12 B each): %.0f MB; ratio %.2f (goal <= 2)\n", kb / 1024, own, kb / 1024 / own
 }'
