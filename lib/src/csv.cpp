@@ -3,6 +3,7 @@
 #include <libfccp/csv.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -13,6 +14,13 @@
 namespace vr {
 
 namespace {
+
+// The bytes that end a run of plain field text: a comma, a quote, the line's end.
+constexpr auto kFieldStop = [] {
+  std::array<bool, 256> stops{};
+  stops[','] = stops['"'] = stops[0] = true;
+  return stops;
+}();
 
 // The stream as LineReader's byte source, always ending in '\n' and refusing NUL bytes.
 // LineReader mishandles a last line without a newline when the byte just past the data in its
@@ -83,22 +91,26 @@ bool CsvReader::next_row(std::vector<std::string_view>& fields) {
     }
     if (line == nullptr) return false;
     ++line_number_;
-    const std::size_t length = std::strlen(line);
+    // One pass finds the commas and the end, and stops at a quote: strlen, a search for
+    // quotes and the split were three passes over every line (~4% of vr-features' time).
+    fields.clear();
+    const char* field_start = line;
+    const char* cursor = line;
+    for (;; ++cursor) {
+      while (!kFieldStop[static_cast<unsigned char>(*cursor)]) ++cursor;
+      if (*cursor != ',') break;
+      fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
+      field_start = cursor + 1;
+    }
+    if (*cursor == '"') {
+      bytes_read_ += std::strlen(line) + 1;
+      fields.clear();
+      break;  // to the slow path
+    }
+    const auto length = static_cast<std::size_t>(cursor - line);
     bytes_read_ += length + 1;
     if (length == 0) continue;  // blank line
-    break;
-  }
-
-  // Fast path: no quotes anywhere on the line, split on commas in place.
-  if (std::strchr(line, '"') == nullptr) {
-    const char* field_start = line;
-    for (const char* cursor = line;; ++cursor) {
-      if (*cursor == ',' || *cursor == '\0') {
-        fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
-        if (*cursor == '\0') break;
-        field_start = cursor + 1;
-      }
-    }
+    fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
     return true;
   }
 
