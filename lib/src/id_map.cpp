@@ -46,8 +46,8 @@ IdMap::IdMap(const std::vector<std::string>& ids) {
   slots_.assign(capacity, 0);
   for (const auto& id : ids) {
     if (id.empty()) throw InvalidInput("empty id in id map");
-    if (find(id)) throw InvalidInput("duplicate id '" + id + "' in id map");
-    intern(id);
+    const std::size_t new_index = ids_.size();
+    if (intern(id) != new_index) throw InvalidInput("duplicate id '" + id + "' in id map");
   }
 }
 
