@@ -160,6 +160,24 @@ TEST_CASE("negative zero carries no information: dropped from interactions, refu
         "ratings.csv:3: field 'rating': a zero rating carries no information");
 }
 
+TEST_CASE("regression: a rating too small for a 32-bit float is refused, not stored as zero") {
+  // Found by fuzz_ratings: 1e-98 is a non-zero double but 0 as the float32 a rating is stored
+  // as, so it passed the zero check and reached training as a zero rating.
+  CHECK(ratings_error("user_idx,video_idx,rating\n0,0,1\n0,1,1e-98\n") ==
+        "ratings.csv:3: field 'rating': '1e-98' is zero as a 32-bit float; a zero rating carries no information");
+  CHECK(ratings_error("user_idx,video_idx,rating\n0,1,-1e-50\n") ==
+        "ratings.csv:2: field 'rating': '-1e-50' is zero as a 32-bit float; a zero rating carries no information");
+  // The smallest float32 values still count (denormals are not zero).
+  std::istringstream tiny("user_idx,video_idx,rating\n0,0,1e-44\n");
+  const auto ratings = vr::read_ratings_csv(tiny, "ratings.csv");
+  REQUIRE(ratings.size() == 1);
+  CHECK(ratings[0].value > 0.0f);
+  // In interactions such a weight adds nothing, like -0: the pair is dropped.
+  const auto result = aggregate("user_id,video_id,value\nu1,v1,1e-98\nu1,v2,1\n");
+  REQUIRE(result.ratings.size() == 1);
+  CHECK(result.videos.id(result.ratings[0].video) == "v2");
+}
+
 TEST_CASE("duplicate header columns are refused on line 1") {
   CHECK(interactions_error("user_id,video_id,user_id,event\nu1,v1,u2,watch\n") ==
         "events.csv:1: column 'user_id' appears more than once in the header");

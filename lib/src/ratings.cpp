@@ -139,8 +139,14 @@ std::vector<Rating> read_ratings_csv(std::istream& input, const std::string& sou
       throw fail("field 'rating': '" + std::string(fields[*rating_column]) + "' is not a finite number");
     }
     if (*value == 0.0) throw fail("field 'rating': a zero rating carries no information");
-    ratings.push_back(Rating{static_cast<std::uint32_t>(*user), static_cast<std::uint32_t>(*video),
-                             static_cast<float>(*value)});
+    // Ratings are stored as float32: a value like 1e-98 is not zero as a double but is as a
+    // float, and would reach training as a zero rating (found by fuzz_ratings).
+    const auto rating = static_cast<float>(*value);
+    if (rating == 0.0f) {
+      throw fail("field 'rating': '" + std::string(fields[*rating_column]) +
+                 "' is zero as a 32-bit float; a zero rating carries no information");
+    }
+    ratings.push_back(Rating{static_cast<std::uint32_t>(*user), static_cast<std::uint32_t>(*video), rating});
   }
   return ratings;
 }
