@@ -52,3 +52,26 @@ TEST_CASE("build_sparse_matrix sorts rows, sums duplicates and transposes") {
   CHECK(transposed.values == std::vector<float>{3.0f, 2.0f, 5.0f});
   CHECK_THROWS_AS(vr::build_sparse_matrix(ratings, 1, 3), vr::InvalidInput);
 }
+
+TEST_CASE("RatingsCsvWriter buffers rows, calls back after each 32 MiB and loses nothing") {
+  std::ostringstream output;
+  int callbacks = 0;
+  std::size_t written_at_first_callback = 0;
+  constexpr std::uint32_t kRows = 3'000'000;  // ~14 bytes each: one callback past 32 MiB
+  std::size_t before_destructor = 0;
+  {
+    vr::RatingsCsvWriter writer(output, [&] {
+      if (++callbacks == 1) written_at_first_callback = output.str().size();
+    });
+    for (std::uint32_t row = 0; row < kRows; ++row) writer.write(vr::Rating{row, row % 7, 1.5f});
+    before_destructor = output.str().size();
+  }  // the destructor flushes the last rows, still buffered until then
+  CHECK(before_destructor < output.str().size());
+  CHECK(callbacks == 1);
+  CHECK(written_at_first_callback >= std::size_t{32} << 20);
+  std::istringstream input(output.str());
+  const auto rows = vr::read_ratings_csv(input, "written");
+  REQUIRE(rows.size() == kRows);
+  CHECK(rows.back().user == kRows - 1);
+  CHECK(rows.back().video == (kRows - 1) % 7);
+}

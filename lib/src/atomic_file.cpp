@@ -116,6 +116,19 @@ AtomicFileWriter::~AtomicFileWriter() {
 
 std::ostream& AtomicFileWriter::stream() { return to_stdout_ ? std::cout : file_; }
 
+void AtomicFileWriter::start_writeback() {
+  if (to_stdout_ || direct_ || prepared_) return;
+  file_.flush();
+#ifdef __linux__
+  const int fd = ::open(temporary_path_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  // The page cache is per file, so a second descriptor starts the writeback of what the stream
+  // wrote through its own.
+  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::close(fd);
+#endif
+}
+
 void AtomicFileWriter::prepare() {
   if (to_stdout_ || prepared_) return;
   if (direct_) {

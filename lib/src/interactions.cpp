@@ -645,7 +645,7 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   AtomicFileWriter mappings_writer(job.mappings_path);
 
   // Ratings stream straight into the output file: no second copy of every pair.
-  RatingsCsvWriter ratings_csv(ratings_writer.stream());
+  RatingsCsvWriter ratings_csv(ratings_writer.stream(), [&ratings_writer] { ratings_writer.start_writeback(); });
   const RatingSink write_rating = [&ratings_csv](const Rating& rating) { ratings_csv.write(rating); };
   AggregatedInteractions aggregated;
   if (job.input_path == "-") {
@@ -658,6 +658,8 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
     throw InvalidInput((job.input_path == "-" ? std::string("<stdin>") : job.input_path) +
                        ": no valid interactions found; nothing to write");
   }
+  ratings_csv.flush();
+  ratings_writer.start_writeback();  // written to disk while the mappings are serialized
   Mappings mappings{std::move(aggregated.users), std::move(aggregated.videos)};
   write_mappings(mappings_writer.stream(), mappings);
   // Mappings first, then ratings: the window in which a reader can see one new file and one

@@ -151,8 +151,23 @@ std::vector<Rating> read_ratings_csv(std::istream& input, const std::string& sou
   return ratings;
 }
 
-RatingsCsvWriter::RatingsCsvWriter(std::ostream& output) : output_(output) {
-  output_ << "user_idx,video_idx,rating\n";
+RatingsCsvWriter::RatingsCsvWriter(std::ostream& output, std::function<void()> written_32_mib)
+    : output_(output), written_32_mib_(std::move(written_32_mib)) {
+  buffer_.reserve(kBufferBytes + 80);
+  buffer_ = "user_idx,video_idx,rating\n";
+}
+
+RatingsCsvWriter::~RatingsCsvWriter() { flush(); }
+
+void RatingsCsvWriter::flush() {
+  if (buffer_.empty()) return;
+  output_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+  written_since_call_ += buffer_.size();
+  buffer_.clear();
+  if (written_32_mib_ && written_since_call_ >= (std::size_t{32} << 20)) {
+    written_since_call_ = 0;
+    written_32_mib_();
+  }
 }
 
 void RatingsCsvWriter::write(const Rating& rating) {
@@ -168,12 +183,14 @@ void RatingsCsvWriter::write(const Rating& rating) {
   cursor = append(cursor, rating.video, ',');
   // Shortest representation that round-trips: "3" for 3.0f, "0.1" for 0.1f.
   cursor = append(cursor, rating.value, '\n');
-  output_.write(buffer, cursor - buffer);
+  buffer_.append(buffer, cursor);
+  if (buffer_.size() >= kBufferBytes) flush();
 }
 
 void write_ratings_csv(std::ostream& output, const std::vector<Rating>& ratings) {
   RatingsCsvWriter writer(output);
   for (const auto& rating : ratings) writer.write(rating);
+  writer.flush();
 }
 
 std::uint32_t max_user_count(const std::vector<Rating>& ratings) {

@@ -31,6 +31,10 @@ class AtomicFileWriter {
   // committing any, so that a failure leaves every previous file in place and the window in
   // which old and new files sit side by side is only the renames.
   void prepare();
+  // Hands what is written so far to the kernel and asks it to start writing it to disk now,
+  // without waiting (Linux sync_file_range), so that prepare()'s fsync finds little left to do.
+  // For big outputs, called now and then while writing. Best effort: never throws.
+  void start_writeback();
   // prepare()s if not done yet, then renames the temporary file into place. Throws IoError
   // on failure, leaving the previous file untouched.
   void commit();

@@ -2,7 +2,9 @@
 // ratings.csv, and held in compressed sparse row form for training and scoring.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -55,13 +57,25 @@ void write_ratings_csv(std::ostream& output, const std::vector<Rating>& ratings)
 // The same format, one rating at a time (for streaming writers).
 class RatingsCsvWriter {
  public:
-  // Writes the header line.
-  explicit RatingsCsvWriter(std::ostream& output);
-  // Writes one row.
+  // Writes the header line. `written_32_mib`, when given, is called after each 32 MiB handed
+  // to the stream (to start the file's writeback early).
+  explicit RatingsCsvWriter(std::ostream& output, std::function<void()> written_32_mib = {});
+  // Flushes what is buffered (errors then show in the stream's state, as a write's would).
+  ~RatingsCsvWriter();
+  RatingsCsvWriter(const RatingsCsvWriter&) = delete;
+  RatingsCsvWriter& operator=(const RatingsCsvWriter&) = delete;
+  // Writes one row (buffered: rows go to the stream 64 KiB at a time, one write each, rather
+  // than one stream call per row).
   void write(const Rating& rating);
+  // Hands everything written so far to the stream. Call before finishing the stream's file.
+  void flush();
 
  private:
+  static constexpr std::size_t kBufferBytes = std::size_t{64} << 10;
   std::ostream& output_;
+  std::string buffer_;
+  std::function<void()> written_32_mib_;
+  std::size_t written_since_call_ = 0;
 };
 
 // The number of rows/cols needed to hold every index in `ratings` (max index + 1).
