@@ -581,9 +581,11 @@ int Server::run() {
   server_.set_read_timeout(config_.read_timeout_seconds, 0);
   // The library's default also sets SO_REUSEPORT, which would let a second server bind the
   // same port silently and share its traffic; SO_REUSEADDR alone keeps restarts quick.
-  server_.set_socket_options([](int socket) {
+  int listening_socket = -1;
+  server_.set_socket_options([&listening_socket](int socket) {
     int yes = 1;
     ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening_socket = socket;  // the last socket offered is the one that gets bound
   });
   const int io_threads = std::max(2, config_.io_threads);
   server_.new_task_queue = [io_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(io_threads)); };
@@ -593,6 +595,12 @@ int Server::run() {
     port = server_.bind_to_any_port(config_.host);
   } else if (!server_.bind_to_port(config_.host, port)) {
     port = -1;
+  }
+  if (port > 0 && listening_socket >= 0) {
+    // cpp-httplib 0.11 listens with a backlog of 5: 64 clients connecting at once overflow it,
+    // and the dropped SYNs are retried after 1 s, 3 s... (wrk counted 2 s timeouts at the start
+    // of each run). Calling listen() again on Linux just raises the backlog.
+    ::listen(listening_socket, SOMAXCONN);
   }
   if (port <= 0) {
     log_.write({{"level", "error"},
