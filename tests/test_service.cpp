@@ -317,6 +317,82 @@ TEST_CASE("precompute_snapshot: plain requests are then answered from the table,
   CHECK(json::parse(batch.body)["predictions"][1]["status"] == 404);
 }
 
+TEST_CASE("read_plain_request: takes only the plain shape and leaves everything else to the full parser") {
+  const auto read = [](const std::string& text) { return vr::read_plain_request(text); };
+  REQUIRE(read(R"({"user_id":"u001"})"));
+  CHECK(read(R"({"user_id":"u001"})")->user_id == "u001");
+  CHECK(read(R"({"user_id":"u001"})")->k == vr::InvocationRequest{}.k);
+  const auto spaced = read(" \t{\r\n \"k\" : 17 ,\n\"user_id\" :\"user 7/x\"} \n");
+  REQUIRE(spaced);
+  CHECK(spaced->user_id == "user 7/x");
+  CHECK(spaced->k == 17);
+  CHECK(read(R"({"user_id":"u","k":999999999})")->k == 999999999);
+  CHECK(read(R"({"user_id":"u","k":0})")->k == 0);  // in shape; the range is checked by the caller
+
+  for (const std::string text :
+       {"", "{}", R"({"k":3})", R"("u001")", R"([{"user_id":"u001"}])", R"({"user_id":"u001",})",
+        R"({"user_id":"u001")", R"({"user_id":"u001"} x)", R"({"user_id":"u001"}})", R"({"user_id":"u001" "k":2})",
+        R"({"user_id":"u\u0030"})", R"({"user_id":"u\"1"})", R"({"user\u005fid":"u001"})", "{\"user_id\":\"u\x01\"}",
+        "{\"user_id\":\"u\xc3\xa9\"}", R"({"user_id":"u001","user_id":"u002"})", R"({"user_id":"u001","k":2,"k":3})",
+        R"({"user_id":1})", R"({"user_id":null})", R"({"user_id":"u001","k":null})", R"({"user_id":"u001","k":"2"})",
+        R"({"user_id":"u001","k":2.0})", R"({"user_id":"u001","k":2e0})", R"({"user_id":"u001","k":-2})",
+        R"({"user_id":"u001","k":02})", R"({"user_id":"u001","k":9999999999})", R"({"user_id":"u001","k":true})",
+        R"({"user_id":"u001","k":})", R"({"user_id":"u001","explain":false})", R"({"user_id":"u001","K":2})",
+        R"({"instances":[]})"}) {
+    INFO(text);
+    CHECK_FALSE(read(text));
+  }
+}
+
+TEST_CASE("plain bodies read from their text answer exactly as the full parser and scoring do") {
+  const auto fresh = vr::load_snapshot(snapshot().resolved_directory);
+  const vr::Recommender& recommender = *fresh->recommender;
+  REQUIRE(vr::precompute_snapshot(*fresh, 5, std::size_t{1} << 30, [] { return true; }).result ==
+          vr::PrecomputeOutcome::Result::Published);
+  const vr::PrecomputedRecommendations* table = fresh->precomputed();
+
+  // The reply (or error reply) to `body`, as the server would send it.
+  const auto reply_to = [&](const std::string& body, vr::BodyFormat format, const vr::PrecomputedRecommendations* with) {
+    try {
+      return vr::invoke(recommender, body, format, limits, with);
+    } catch (...) {
+      const vr::ErrorReply error = vr::error_reply(std::current_exception());
+      return vr::Reply{error.status, error.body.dump(), "", {}};
+    }
+  };
+  std::size_t plain = 0;
+  for (const std::string body :
+       {R"({"user_id":"u001"})", R"( {"k" : 2 , "user_id" : "u002"} )", "\t{\r\n\"user_id\":\"u003\",\"k\":5}\n",
+        R"({"user_id":"u004","k":1})", R"({"user_id":"u00\u0035","k":3})", R"({"user_id":"u001","k":"2"})",
+        R"({"user_id":"u001","k":2.0})", R"({"user_id":"u001","k":null})", R"({"user_id":"u001","extra":[1]})",
+        R"({"user_id":"u001","k":6})", R"({"user_id":"u001","k":0})", R"({"user_id":"u001","k":1001})",
+        R"({"user_id":"u001","k":999999999})", R"({"user_id":"u001","k":02})", R"({"user_id":"u001","k":-1})",
+        R"({"user_id":"u001","k":1e1})", R"({"user_id":"u001","user_id":"u002"})", R"({"user_id":"u999"})",
+        R"({"user_id":""})", R"({"user_id":"u001"} x)", R"({"user_id":"u001",})", R"({"user_id":"u001")",
+        R"({"k":2})", "{}", R"({"user_id":1})", "{\"user_id\":\"u\xc3\xa9\"}", "{\"user_id\":\"u001\n\"}"}) {
+    INFO(body);
+    const vr::Reply scored = reply_to(body, vr::BodyFormat::Json, nullptr);
+    const vr::Reply looked_up = reply_to(body, vr::BodyFormat::Json, table);
+    CHECK(looked_up.status == scored.status);
+    CHECK(looked_up.body == scored.body);
+    CHECK(looked_up.answers.precomputed + looked_up.answers.scored == scored.answers.scored);
+    if (const auto read = vr::read_plain_request(body); read && read->k >= 1 && read->k <= 5 && scored.status == 200) {
+      CHECK(looked_up.answers.precomputed == 1);
+      ++plain;
+    }
+  }
+  CHECK(plain == 4);  // the first four bodies take the text path
+
+  // The same per line of a JSON Lines body, error lines included.
+  const std::string lines = "{\"user_id\":\"u001\",\"k\":2}\n{\"user_id\":\"u999\"}\n{\"user_id\":\"u002\",\"k\":0}\n"
+                            "not json\n{\"user_id\":\"u003\"}\n";
+  const vr::Reply scored_lines = reply_to(lines, vr::BodyFormat::JsonLines, nullptr);
+  const vr::Reply looked_up_lines = reply_to(lines, vr::BodyFormat::JsonLines, table);
+  CHECK(looked_up_lines.body == scored_lines.body);
+  CHECK(looked_up_lines.answers.precomputed == 2);
+  CHECK(looked_up_lines.answers.scored == 0);
+}
+
 TEST_CASE("load_snapshot and model_fingerprint") {
   vr::test::TempDir temp;
   make_model(temp.file("m"), 3);

@@ -16,10 +16,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <future>
+#include <limits>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <semaphore>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -51,17 +53,53 @@ std::string route_label(const std::string& path) {
   return "other";
 }
 
+// The time now as ISO 8601 UTC with milliseconds. Every logged request asks: the date and time
+// part is formatted once a second per thread, as snprintf and gmtime_r took a tenth of a plain
+// request's own CPU time.
 std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  char text[96];  // room for the widest ints GCC's -Wformat-truncation assumes
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const int millis =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count());
+  thread_local std::time_t formatted_second = std::numeric_limits<std::time_t>::min();
+  thread_local std::array<char, 96> formatted{};  // room for the widest ints GCC's -Wformat-truncation assumes
+  thread_local std::size_t formatted_size = 0;
+  const std::time_t second = static_cast<std::time_t>(seconds.count());
+  if (second != formatted_second) {
+    std::tm parts{};
+    gmtime_r(&second, &parts);
+    const int written = std::snprintf(formatted.data(), formatted.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
+                                      parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
+                                      parts.tm_min, parts.tm_sec);
+    formatted_size = written > 0 ? std::min(static_cast<std::size_t>(written), formatted.size() - 1) : 0;
+    formatted_second = second;
+  }
+  std::string text(formatted.data(), formatted_size);
+  const char fraction[] = {'.', static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                           static_cast<char>('0' + millis % 10), 'Z'};
+  text.append(fraction, sizeof fraction);
   return text;
+}
+
+// Whether two header names are equal ignoring ASCII case. cpp-httplib's own look-ups call
+// libc's tolower for every character compared, which made header look-ups a tenth of a plain
+// request's CPU time; names are compared here by length first.
+bool same_header_name(std::string_view name, std::string_view wanted) {
+  if (name.size() != wanted.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(name[i]) != lower(wanted[i])) return false;
+  }
+  return true;
+}
+
+// The value of the first header named `name`, or "" (as get_header_value gives).
+const std::string& header_value(const httplib::Headers& headers, std::string_view name) {
+  static const std::string none;
+  for (const auto& [header, value] : headers) {
+    if (same_header_name(header, name)) return value;
+  }
+  return none;
 }
 
 // Appends `text` to `out` as a JSON string. Invalid UTF-8 (a path is whatever the client sent)
@@ -286,8 +324,8 @@ void Server::invocations(const httplib::Request& request, httplib::Response& res
   // The model is taken once: a reload during this request does not change what answers it.
   const auto snapshot = store_.get();
   if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
-  const BodyFormat format = parse_content_type(request.get_header_value("Content-Type"));
-  check_accept(request.get_header_value("Accept"), format);
+  const BodyFormat format = parse_content_type(header_value(request.headers, "Content-Type"));
+  check_accept(header_value(request.headers, "Accept"), format);
   Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_);
   metrics_.record_answers(reply.answers.precomputed, reply.answers.scored);
   response.status = reply.status;
@@ -323,7 +361,7 @@ void Server::log_request(const httplib::Request& request, const httplib::Respons
   metrics_.record(route_label(request.path), response.status, seconds);
   if (!config_.access_log || request.path == "/ping") return;
   log_.write_request(request, response.status, response.body.size(), seconds * 1000,
-                     response.get_header_value("X-Model-Version"));
+                     header_value(response.headers, "X-Model-Version"));
 }
 
 void Server::register_routes() {
@@ -335,12 +373,11 @@ void Server::register_routes() {
     // declares 10 GB and sends little. A body just over the limit is still read and discarded
     // first, as clients that send the whole body before reading (most) would otherwise see the
     // connection reset instead of the 413.
-    if (request.has_header("Content-Length")) {
-      const std::string declared = request.get_header_value("Content-Length");
+    if (const std::string& declared = header_value(request.headers, "Content-Length"); !declared.empty()) {
       char* end = nullptr;
       errno = 0;
       const unsigned long long length = std::strtoull(declared.c_str(), &end, 10);
-      const bool number = !declared.empty() && *end == '\0' && declared.find('-') == std::string::npos;
+      const bool number = *end == '\0' && declared.find('-') == std::string::npos;
       if (number && (errno == ERANGE || length / 4 > config_.max_body_bytes)) {
         response.status = 413;
         response.set_header("Connection", "close");
