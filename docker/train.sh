@@ -40,10 +40,10 @@ fail() {
 run_tool() {
   local errors status=0
   errors="$(mktemp)"
-  "$@" 2> >(tee "$errors" >&2) || status=$?
-  # Wait for that tee by its pid ($! names the process substitution): a bare `wait` did not
-  # always, and under load the failure reason was read before tee had written it.
-  wait "$!" 2>/dev/null || true
+  # stderr goes through a pipe to tee, stdout around it by fd 3. A pipeline ends only when tee
+  # has: with a process substitution (`2> >(tee ...)`), neither `wait` nor `wait $!` always
+  # waited for it, and under load the failure reason was read before tee had written it.
+  { "$@" 2>&1 1>&3 3>&- | tee "$errors" >&2 3>&-; status=${PIPESTATUS[0]}; } 3>&1
   if [ "$status" -ne 0 ]; then
     fail "$(basename "$1") failed: $(grep -v -e '^$' -e '^Run with --help' "$errors" | tail -n 5)"
   fi

@@ -45,9 +45,8 @@ void Metrics::record_reload(bool succeeded) {
 }
 
 void Metrics::record_answers(std::size_t precomputed, std::size_t scored) {
-  std::lock_guard lock(mutex_);
-  answers_precomputed_ += precomputed;
-  answers_scored_ += scored;
+  if (precomputed != 0) answers_precomputed_.fetch_add(precomputed, std::memory_order_relaxed);
+  if (scored != 0) answers_scored_.fetch_add(scored, std::memory_order_relaxed);
 }
 
 namespace {
@@ -93,8 +92,8 @@ std::string Metrics::render(const ModelGauges& model) const {
   out << "# HELP vr_invocation_answers_total Answers to /invocations requests (each of a batch counts), by source: "
          "the precomputed table or scoring the catalog.\n"
          "# TYPE vr_invocation_answers_total counter\n"
-      << "vr_invocation_answers_total{source=\"precomputed\"} " << answers_precomputed_ << "\n"
-      << "vr_invocation_answers_total{source=\"scored\"} " << answers_scored_ << "\n";
+      << "vr_invocation_answers_total{source=\"precomputed\"} " << answers_precomputed_.load() << "\n"
+      << "vr_invocation_answers_total{source=\"scored\"} " << answers_scored_.load() << "\n";
   write_gauge(out, "vr_model_ready", "1 once a model is loaded and served.", model.ready ? 1 : 0);
   if (model.ready) {
     out << "# HELP vr_model_info The model being served (its version is als_model.bin's checksum).\n"

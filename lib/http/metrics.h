@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -54,8 +55,9 @@ class Metrics {
   std::map<std::string, Histogram> latency_;                       // route -> histogram
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
-  std::uint64_t answers_precomputed_ = 0;
-  std::uint64_t answers_scored_ = 0;
+  // Counted on every /invocations request, apart from the lock: one lock per request is enough.
+  std::atomic<std::uint64_t> answers_precomputed_{0};
+  std::atomic<std::uint64_t> answers_scored_{0};
 };
 
 }  // namespace vr::http
