@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -523,6 +524,20 @@ TEST_CASE("vr-serve: JSON Lines batch answers one line per line with a bad line 
   auto ndjson = http.Post("/invocations", "{\"user_id\": \"u001\"}", "application/x-ndjson");
   CHECK(ndjson->status == 200);
   CHECK(ndjson->body.find('\n') == ndjson->body.size() - 1);
+
+  // Header names match in any case (vr-serve looks them up itself, not through cpp-httplib).
+  auto lower_case = http.Post("/invocations", httplib::Headers{{"content-type", "application/jsonlines"}},
+                              "{\"user_id\": \"u001\"}\n{\"user_id\": \"u002\"}\n", "");
+  REQUIRE(lower_case);
+  CHECK(lower_case->status == 200);
+  CHECK(std::count(lower_case->body.begin(), lower_case->body.end(), '\n') == 2);
+  auto refused = http.Post("/invocations", httplib::Headers{{"CONTENT-TYPE", "text/plain"}}, "{\"user_id\": \"u001\"}", "");
+  REQUIRE(refused);
+  CHECK(refused->status == 415);
+  auto not_acceptable = http.Post("/invocations", httplib::Headers{{"aCCEPT", "text/csv"}}, "{\"user_id\": \"u001\"}",
+                                  "application/json");
+  REQUIRE(not_acceptable);
+  CHECK(not_acceptable->status == 406);
 }
 
 TEST_CASE("vr-serve: /ping is 503 until the model is loaded and 200 after") {
