@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,6 +55,62 @@ int free_port() {
   ::close(fd);
   return ntohs(address.sin_port);
 }
+
+// A raw client connection on loopback, for requests sent in pieces and connections left idle.
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    REQUIRE(fd_ >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  void send(const std::string& bytes) {
+    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  }
+
+  // One response (headers and a Content-Length body), waiting at most `limit`; "" if none came.
+  std::string read_response(std::chrono::seconds limit = 10s) {
+    set_timeout(limit);
+    std::string data;
+    std::size_t headers_end = std::string::npos;
+    std::size_t length = 0;
+    for (;;) {
+      if (headers_end == std::string::npos && (headers_end = data.find("\r\n\r\n")) != std::string::npos) {
+        const std::regex content_length(R"((?:^|\r\n)content-length: *(\d+))", std::regex::icase);
+        std::smatch match;
+        const std::string headers = data.substr(0, headers_end);
+        if (std::regex_search(headers, match, content_length)) length = std::stoul(match[1]);
+      }
+      if (headers_end != std::string::npos && data.size() >= headers_end + 4 + length) return data;
+      char buffer[4096];
+      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (got <= 0) return data;
+      data.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
+
+  // Whether the server closes the connection (end of stream) within `limit` without sending
+  // anything more.
+  bool closed_by_server(std::chrono::seconds limit) {
+    set_timeout(limit);
+    char byte = 0;
+    return ::recv(fd_, &byte, 1, 0) == 0;
+  }
+
+ private:
+  void set_timeout(std::chrono::seconds limit) {
+    timeval timeout{static_cast<time_t>(limit.count()), 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  int fd_;
+};
 
 // The real vr-serve, started with its stderr in a file; stopped with SIGTERM when it goes away.
 class ServerProcess {
@@ -709,6 +766,51 @@ TEST_CASE("vr-serve: repointing the model directory's link reloads without a sig
   CHECK(served != version_a);
   CHECK(server.logged(R"("trigger":"directory change")"));
   CHECK(server.stop() == 0);
+}
+
+TEST_CASE("vr-serve: SIGTERM closes idle keep-alive connections at once and still answers requests in flight") {
+  vr::test::TempDir temp;
+  make_model(temp.file("model"));
+  // Idle connections would otherwise hold the exit for the whole keep-alive timeout.
+  ServerProcess server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0",
+                        "--keep-alive-timeout", "300"},
+                       temp.file("serve.log"));
+  server.wait_ready();
+  const std::string ping = "GET /ping HTTP/1.1\r\nHost: test\r\n\r\n";
+  const std::string body = R"({"user_id": "u001", "k": 2})";
+  const std::string invocation = "POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+
+  RawConnection idle(server.port());  // answered once, then kept alive with nothing to do
+  idle.send(ping);
+  CHECK(idle.read_response().rfind("HTTP/1.1 200", 0) == 0);
+  RawConnection silent(server.port());  // connected, nothing sent yet
+  RawConnection first_request(server.port());  // its first request half sent at the stop
+  first_request.send(invocation.substr(0, invocation.size() - 10));
+  RawConnection next_request(server.port());  // answered once, its next request half sent at the stop
+  next_request.send(ping);
+  CHECK(next_request.read_response().rfind("HTTP/1.1 200", 0) == 0);
+  // The server tells "the client spoke after our answer" by the kernel's per-connection times,
+  // in clock ticks (at most 10 ms): the next request starts a tick after the answer.
+  std::this_thread::sleep_for(50ms);
+  next_request.send(invocation.substr(0, 40));
+
+  server.signal(SIGTERM);
+  CHECK(idle.closed_by_server(10s));
+  CHECK(silent.closed_by_server(10s));
+  first_request.send(invocation.substr(invocation.size() - 10));
+  next_request.send(invocation.substr(40));
+  for (RawConnection* connection : {&first_request, &next_request}) {
+    const std::string answer = connection->read_response();
+    CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answer.find(R"({"userId":"u001","recommendations":[{"videoId":")") != std::string::npos);
+  }
+  CHECK(server.wait_exit() == 0);
+  const std::regex closed_count(R"re("event":"stopped".*"idle_connections_closed":(\d+))re");
+  std::smatch match;
+  const std::string log = server.log();
+  REQUIRE(std::regex_search(log, match, closed_count));
+  CHECK(std::stoi(match[1]) >= 2);
 }
 
 TEST_CASE("vr-serve: plain requests are answered from the precomputed table, exactly as scored") {

@@ -21,12 +21,14 @@
 #include <map>
 #include <mutex>
 #include <semaphore>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "connections.h"
 #include "docs.h"
 #include "metrics.h"
 #include "vr/version.h"
@@ -663,14 +665,27 @@ int Server::run() {
   std::thread signal_thread([this, signals] { signal_loop(signals); });
   const auto finish = [&](int code) {
     server_.stop();
+    // Until the pool has drained, connections that fall idle (their answer sent) are shut too:
+    // the library may wait on one again before it sees the stop.
+    // (No connection is accepted after stop(), so a descriptor shut once is not reused for
+    // another connection while this runs.)
+    std::promise<void> drained;
+    std::set<int> idle_shut;
+    std::thread idle_closer([port, &idle_shut, drained = drained.get_future()] {
+      do {
+        shut_idle_connections(port, idle_shut);
+      } while (drained.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready);
+    });
     listener.join();
+    drained.set_value();
+    idle_closer.join();
     {
       std::lock_guard lock(control_.mutex);
       control_.shutting_down = true;
       control_.changed.notify_all();
     }
     signal_thread.join();
-    log_.write({{"event", "stopped"}, {"exit_code", code}});
+    log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", idle_shut.size()}});
     return code;
   };
 
