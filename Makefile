@@ -46,8 +46,13 @@ test: build build-asan
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 	$(ASAN_ENV) ctest --test-dir build-asan --output-on-failure -j$(JOBS) -LE build_independent
 
+# -O1 -g1 rather than RelWithDebInfo's -O2 -g: compiling takes about half the time (test_serve.cpp
+# 69 -> 37 s), the tests run as fast under ASan, reports keep file and line, and less inlining
+# leaves fewer dead temporaries optimised away (it caught a test reading a freed string).
+ASAN_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DVR_SANITIZE=ON
+
 build-asan: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVR_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-asan $(ASAN_CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 
 # Every test under the sanitizers, the build-independent ones included.

@@ -64,7 +64,9 @@ std::string stale_newline_layout(std::size_t& rows) {
     text.reserve(total);
     char buffer[96];
     for (std::size_t i = 0; i < full_rows; ++i) {
-      std::snprintf(buffer, sizeof buffer, "u%06zu,v%0*zu,watch\n", i % 1000, 6 + pad, i % 500);
+      const int written =
+          std::snprintf(buffer, sizeof buffer, "u%06zu,v%0*zu,watch\n", i % 1000, 6 + pad, i % 500);
+      if (written != static_cast<int>(row_length)) FAIL("row " << i << " is " << written << " bytes");
       text += buffer;
     }
     std::string last = "u000001,v";
