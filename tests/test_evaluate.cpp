@@ -106,13 +106,9 @@ TEST_CASE("the report lists every metric at every K for model and baseline") {
 }
 
 TEST_CASE("vr-evaluate on MovieLens 100K reproduces the reference figures") {
-  const auto movielens = vr::test::movielens_interactions_csv();
-  if (!movielens) {
-    WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
-    return;
-  }
+  const auto movielens = vr::test::require_movielens_interactions_csv();
   vr::test::TempDir dir;
-  vr::test::write_file(dir.file("ml.csv"), *movielens);
+  vr::test::write_file(dir.file("ml.csv"), movielens);
   // The reference protocol with the original defaults (factors 20, regularization 0.1,
   // alpha 1, 20 iterations): per-user random 75/25 split, top 10.
   const auto result = vr::test::run_command(

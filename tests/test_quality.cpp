@@ -88,12 +88,8 @@ TEST_CASE("on planted low-rank data ALS is far above the most-popular baseline")
 }
 
 TEST_CASE("MovieLens 100K with the original defaults matches the reference figures") {
-  const auto movielens = vr::test::movielens_interactions_csv();
-  if (!movielens) {
-    WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
-    return;
-  }
-  std::stringstream csv(*movielens);
+  const auto movielens = vr::test::require_movielens_interactions_csv();
+  std::stringstream csv(movielens);
   const auto data = vr::aggregate_interactions(csv, "u.data", vr::FeaturesConfig{});
   REQUIRE(data.users.size() == 943);
   REQUIRE(data.videos.size() == 1682);

@@ -76,8 +76,7 @@ TEST_CASE("vr-evaluate --report writes report.json and a self-contained report.h
 TEST_CASE("report.html renders in headless Chromium without script errors") {
   const std::string chromium = "/usr/bin/chromium";
   if (!std::filesystem::exists(chromium)) {
-    WARN("SKIPPED: " << chromium << " is not installed (scripts/install-deps.sh installs it)");
-    return;
+    vr::test::skip_test(chromium + " is not installed (scripts/install-deps.sh installs it)");
   }
   vr::test::TempDir dir;
   const auto events = generated_interactions(dir);

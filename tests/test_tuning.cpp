@@ -213,13 +213,9 @@ TEST_CASE("evaluate with tuning reports the tuned model beside the defaults and 
 }
 
 TEST_CASE("vr-evaluate --tune on MovieLens 100K reaches nDCG@10 0.48 on the test split") {
-  const auto movielens = vr::test::movielens_interactions_csv();
-  if (!movielens) {
-    WARN("SKIPPED: ../shared/data/ml-100k/u.data is not here; this check needs MovieLens 100K");
-    return;
-  }
+  const auto movielens = vr::test::require_movielens_interactions_csv();
   vr::test::TempDir dir;
-  vr::test::write_file(dir.file("ml.csv"), *movielens);
+  vr::test::write_file(dir.file("ml.csv"), movielens);
   // The reference protocol (per-user random 75/25 split, top 10 over all films minus the
   // user's training films) with a fixed budget of 16 trials (about 2 x 16 x 0.1 s of training).
   const auto result = run_command({tool("vr-evaluate"), "--interactions", dir.file("ml.csv"), "--tune",

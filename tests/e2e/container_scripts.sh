@@ -4,6 +4,7 @@
 # SageMaker defaults (checked with a stand-in vr-serve), and docker/train.sh honours the
 # SageMaker training contract with the real vr-features and vr-train.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin_dir="${VR_BIN_DIR:-$repo_root/build/bin}"
 work="$(mktemp -d)"
@@ -38,9 +39,7 @@ check "entrypoint: any other command runs as given" \
 
 # --- train.sh with the real tools -----------------------------------------------------------
 if [ ! -x "$bin_dir/vr-features" ] || [ ! -x "$bin_dir/vr-train" ]; then
-  echo "SKIP (part): vr-features/vr-train are not built in $bin_dir: train.sh not run"
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]; exit
+  skip "vr-features/vr-train are not built in $bin_dir: train.sh cannot run"
 fi
 ml="$work/ml"
 train() { VR_ML_ROOT="$ml" VR_BIN_DIR="$bin_dir" bash "$repo_root/docker/train.sh" > "$work/train.log" 2>&1; }

@@ -5,6 +5,7 @@
 # in CI. Long runs are `make fuzz`. Skips (exit 77) when clang-14 and libFuzzer are missing and
 # cannot be installed.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 
 source_dir="${VR_SOURCE_DIR:?VR_SOURCE_DIR not set}"
 seconds="${FUZZ_SMOKE_SECONDS:-3}"
@@ -15,8 +16,7 @@ have_toolchain() {
 }
 have_toolchain || "$source_dir/scripts/install-deps.sh" clang-14 libclang-rt-14-dev >&2 || true
 if ! have_toolchain; then
-  echo "SKIP: clang-14 with libFuzzer (libclang-rt-14-dev) is not installed and could not be installed" >&2
-  exit 77
+  skip "clang-14 with libFuzzer (libclang-rt-14-dev) is not installed and could not be installed"
 fi
 
 corpus=$(mktemp -d)

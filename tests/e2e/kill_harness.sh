@@ -11,6 +11,7 @@
 # (rows of the generated logs, default 150000). Prints a summary line per tool; exit 1 on any
 # violation.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 
 runs=${1:-3}
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
@@ -21,8 +22,7 @@ iterations=4
 
 for tool in vr-generate vr-features vr-train vr-recommend; do
   if [[ ! -x "$bin/$tool" ]]; then
-    echo "SKIP: $bin/$tool not built" >&2
-    exit 77
+    skip "$bin/$tool not built"
   fi
 done
 

@@ -2,14 +2,14 @@
 # scripts/pipeline.sh: versions, the `current` link, the lock, pruning, and a killed run
 # leaving `current` intact. Needs VR_BIN_DIR (set by ctest) with the built tools.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin_dir=${VR_BIN_DIR:?VR_BIN_DIR must point at the built tools}
 source_dir=${VR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 pipeline=$source_dir/scripts/pipeline.sh
 input=$source_dir/data/interactions.csv
 for tool in vr-features vr-train vr-evaluate vr-recommend; do
   if [[ ! -x "$bin_dir/$tool" ]]; then
-    echo "WARN: SKIPPED: $bin_dir/$tool is not built"
-    exit 77
+    skip "$bin_dir/$tool is not built"
   fi
 done
 

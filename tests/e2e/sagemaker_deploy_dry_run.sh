@@ -6,6 +6,7 @@
 # is an error naming it; `package` makes a model.tar.gz that unpacks into a model dir
 # vr-serve loads (that last part is skipped, visibly, while vr-serve is not built).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin_dir="${VR_BIN_DIR:-$repo_root/build/bin}"
 deploy="$repo_root/scripts/sagemaker-deploy.sh"
@@ -189,10 +190,10 @@ if [ -x "$bin_dir/vr-features" ] && [ -x "$bin_dir/vr-train" ]; then
     check "package: vr-serve answers /invocations from it" \
       python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert d["userId"] == "u001" and len(d["recommendations"]) == 3' "$answer"
   else
-    echo "SKIP (part): vr-serve is not built in $bin_dir: model.tar.gz not served"
+    skip "vr-serve is not built in $bin_dir: model.tar.gz cannot be served"
   fi
 else
-  echo "SKIP (part): vr-features/vr-train are not built in $bin_dir: package not tested on a real model"
+  skip "vr-features/vr-train are not built in $bin_dir: the package cannot be tested on a real model"
 fi
 
 echo "$passed passed, $failed failed"

@@ -8,14 +8,15 @@
 # Usage: tests/e2e/server_abuse.sh [SOAK_SECONDS]   (default 10; `make reliability` uses 600)
 # Environment: VR_BIN_DIR, VR_SOURCE_DIR. Skips (77) without vr-serve or python3.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 
 soak_seconds=${1:-10}
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
 source_dir=${VR_SOURCE_DIR:?VR_SOURCE_DIR not set}
 for tool in vr-serve vr-features vr-train vr-generate; do
-  [[ -x "$bin/$tool" ]] || { echo "SKIP: $bin/$tool not built" >&2; exit 77; }
+  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
 done
-command -v python3 >/dev/null || { echo "SKIP: python3 missing" >&2; exit 77; }
+command -v python3 >/dev/null || skip "python3 missing"
 
 work=$(mktemp -d)
 server_pid=""
@@ -263,10 +264,7 @@ sys.exit(1 if failures else 0)
 PY
 
 # --- Soak: wrk, valid requests only. -----------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  echo "note: wrk not installed; soak skipped"
-  exit 0
-fi
+command -v wrk >/dev/null || skip "wrk not installed: the soak cannot run (scripts/install-deps.sh installs it)"
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$server_pid/status"; }
 cat > request.lua <<EOF
 wrk.method = "POST"

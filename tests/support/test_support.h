@@ -37,13 +37,24 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
 std::string tool(const std::string& name);
 // A path inside the repository, e.g. source_path("data/interactions.csv").
 std::string source_path(const std::string& relative);
-// ../shared/data/<relative> if it exists, else nullopt (tests then skip visibly with WARN).
-std::optional<std::string> shared_data(const std::string& relative);
+// The exit code CTest reads as "skipped" (SKIP_RETURN_CODE on every test).
+inline constexpr int kSkipExitCode = 77;
+
+// Ends the running test as skipped: prints "SKIP: <reason>" and exits with kSkipExitCode, so
+// CTest lists it under "did not run" instead of counting it as passed. Under CI=true every
+// optional dependency (MovieLens, Chromium, wrk, podman) is meant to be there, so a skip is a
+// failure instead: it prints the reason and exits 1.
+[[noreturn]] void skip_test(const std::string& reason);
+
+// The folder holding MovieLens 100K's u.data: $VR_MOVIELENS_DIR, else the build's default
+// (CMake's VR_MOVIELENS_DIR).
+std::string movielens_dir();
 
 // MovieLens 100K's u.data as an interactions CSV (user_id,video_id,value,timestamp; every
-// rating a positive weighted by its stars, als-semantics.md's protocol), or nullopt when
-// ../shared/data/ml-100k is absent.
+// rating a positive weighted by its stars), or nullopt when u.data is not in movielens_dir().
 std::optional<std::string> movielens_interactions_csv();
+// The same, or skip_test() naming the folder that was searched.
+std::string require_movielens_interactions_csv();
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
