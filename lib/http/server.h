@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <string>
 
+#include "bounded_server.h"
 #include "vr/service.h"
 
 namespace vr::http {
@@ -26,13 +27,14 @@ struct ServerConfig {
   std::string host = "0.0.0.0";                  // address to bind
   int port = 8080;                               // TCP port; 0 = any free port (logged at start-up)
   int threads = 0;                               // requests scoring at once; 0 = number of cores
-  int io_threads = 128;                          // connection threads, >= 2
+  int io_threads = 128;                          // threads reading bodies and answering requests, >= 2
   std::size_t max_body_bytes = 6u * 1024 * 1024; // larger bodies get 413
   ServiceLimits limits;                          // k range, batch and list sizes, JSON depth
   double watch_interval_seconds = 2.0;           // how often to check the model directory; 0 = only on SIGHUP
   int keep_alive_timeout_seconds = 5;            // idle keep-alive connections are closed after this
   int keep_alive_max_requests = 100000;          // requests per keep-alive connection
-  int read_timeout_seconds = 30;                 // a client must send a request within this
+  int read_timeout_seconds = 30;                 // a whole request (head and body) must arrive within this
+  RequestLimits request_limits;                  // request line and header bounds (414, 431)
   std::string docs_dir;                          // Swagger UI / ReDoc assets; "" = share/vr/docs beside the binary
   bool access_log = true;                        // JSON access log lines on stderr (never for /ping)
   int max_concurrent_transforms = 0;             // /execution-parameters value; 0 = threads
