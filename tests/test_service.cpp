@@ -428,7 +428,7 @@ TEST_CASE("load_snapshot and model_fingerprint") {
   CHECK(held->users == 5);  // a reader keeps the model it took across a swap
 }
 
-TEST_CASE("parse_request: userId is an alias of user_id; both must name the same user") {
+TEST_CASE("parse_request: userId is an alias of user_id, and both at once must name the same user") {
   const auto alias = vr::parse_request(json{{"userId", "u001"}, {"k", 2}}, json::array({"body"}), limits);
   CHECK(alias.user_id == "u001");
   CHECK(alias.k == 2);

@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 4096));
   app.add_option("--io-threads", options.io_threads,
-                 "Connection threads: one per open keep-alive connection, so at least the expected connections")
+                 "Threads reading request bodies and answering (a connection that is idle or still sending its "
+                 "headers holds none)")
       ->capture_default_str()
       ->check(CLI::Range(2, 16384));
   app.add_option("--max-body-mb", options.max_body_mb,

@@ -5,10 +5,11 @@
 // is JSON {"detail": ...}. The request and answer logic lives in vr/service.h; this layer
 // moves bytes, sizes the thread pools, logs, counts, and reloads the model.
 //
-// Threads: `io_threads` connection threads (cpp-httplib holds one per open keep-alive
-// connection, so size it for connections) and at most `threads` of them scoring at once (a
-// semaphore sized to the cores), so scoring never oversubscribes the CPU and /ping, which
-// never waits for the semaphore, stays fast while /invocations saturates it. The reload thread
+// Threads: one thread watching every connection until a whole request head has arrived
+// (bounded_server.h), `io_threads` threads reading bodies and answering, and at most
+// `threads` of them scoring at once (a semaphore sized to the cores), so scoring never
+// oversubscribes the CPU and /ping, which never waits for the semaphore, stays fast while
+// /invocations saturates it. The reload thread
 // also precomputes every user's top `precompute_k` videos (vr/precomputed.h), so plain
 // requests become look-ups: at start-up while the model is already served (scored, with the
 // same answers, until the table is ready), and on a reload before the new model is swapped in.
