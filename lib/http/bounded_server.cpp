@@ -232,6 +232,7 @@ class DeadlineStream final : public httplib::Stream {
     const std::size_t count = std::min(size, buffer.size() - offset_);
     std::memcpy(ptr, buffer.data() + offset_, count);
     offset_ += count;
+    consumed_ += count;
     return static_cast<ssize_t>(count);
   }
 
@@ -259,11 +260,14 @@ class DeadlineStream final : public httplib::Stream {
   }
   // Whether an answer told the client the connection closes.
   bool said_close() const { return said_close_; }
+  // Bytes the library has read through this stream.
+  std::size_t consumed() const { return consumed_; }
 
  private:
   Connection& connection_;
   std::chrono::microseconds write_timeout_;
   std::size_t offset_ = 0;
+  std::size_t consumed_ = 0;
   bool said_close_ = false;
 };
 
@@ -486,16 +490,20 @@ class BoundedServer::Watcher {
       DeadlineStream stream(*connection, std::chrono::seconds(server_.write_timeout_sec_) +
                                              std::chrono::microseconds(server_.write_timeout_usec_));
       bool closed_by_client = false;
+      const std::size_t head_bytes = connection->scanned;
       const bool answered = server_.process_request(stream, last, closed_by_client, nullptr);
+      // A request line the library could not parse leaves the headers unread (it answers 400
+      // at once); read as requests, each header line would get a 400 of its own.
+      const bool head_left_unread = stream.consumed() < head_bytes;
       stream.keep_unread();
       ++connection->answered;
-      const bool keep =
-          answered && !closed_by_client && !last && !stream.said_close() && !deadline_passed_on_this_thread;
+      const bool keep = answered && !closed_by_client && !last && !stream.said_close() &&
+                        !deadline_passed_on_this_thread && !head_left_unread;
       if (keep) {
         connection->start_next_request(idle_timeout(), request_timeout());
         if (!stopping() && next_head_arrived(*connection)) continue;
         watch(std::move(connection));
-      } else if (answered && (stream.said_close() || deadline_passed_on_this_thread)) {
+      } else if (answered && (stream.said_close() || deadline_passed_on_this_thread || head_left_unread)) {
         // The client may still be sending what was not read (a refused body): linger.
         ::shutdown(connection->fd, SHUT_WR);
         connection->buffer.clear();
