@@ -408,11 +408,16 @@ class BoundedServer::Watcher {
 
   void on_readable(Watched::iterator it) {
     Connection& connection = *it->second;
-    for (;;) {
+    // A client flooding a lingering connection is read a bounded amount per wake-up, so the
+    // other connections are not starved.
+    for (int dropped_chunks = 0;;) {
       std::array<char, kReadChunk> chunk;
       const ssize_t got = ::recv(connection.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
       if (got > 0) {
-        if (connection.lingering) continue;
+        if (connection.lingering) {
+          if (++dropped_chunks == 64) return;
+          continue;
+        }
         if (!connection.mid_request) {
           connection.mid_request = true;
           connection.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(request_timeout());

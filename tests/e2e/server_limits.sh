@@ -31,7 +31,7 @@ cd "$work"
 "$bin/vr-features" events.csv --dir model 2>/dev/null
 "$bin/vr-train" --dir model --factors 8 --iterations 3 --quiet 2>/dev/null
 user=$(sed -n '2p' events.csv | cut -d, -f1)
-other_user=$(tail -n +2 events.csv | cut -d, -f1 | grep -vx "$user" | head -n 1)
+other_user=$(awk -F, -v user="$user" 'NR > 1 && $1 != user { print $1; exit }' events.csv)
 
 # Starts vr-serve with the given options on a free port; sets server_pid and port.
 start_server() {
