@@ -50,6 +50,17 @@ run_tool() {
   rm -f "$errors"
 }
 
+# The image runs as an unprivileged user (uid 10001): a mounted /opt/ml/model or /opt/ml/output
+# owned by another user cannot be written, which would otherwise surface as a tool's I/O error.
+mkdir -p "$model_dir" 2>/dev/null
+for folder in "$(dirname "$failure_file")" "$model_dir"; do
+  if [ -d "$folder" ] && [ ! -w "$folder" ]; then
+    log "error: $folder is not writable by uid $(id -u); make it writable by that user (e.g. chown -R $(id -u) on the host)"
+    [ -w "$(dirname "$failure_file")" ] && fail "$folder is not writable by uid $(id -u)"
+    exit 1
+  fi
+done
+
 rm -f "$failure_file"
 
 # --- Hyperparameters -> tool options ----------------------------------------------------

@@ -313,6 +313,10 @@ assert [len(json.loads(line)["recommendations"]) for line in lines] == [2, 1], l
   check "serve: /docs is the Swagger UI page" page_check "$base/docs" swagger
   check "serve: /redoc is the ReDoc page" page_check "$base/redoc" redoc
   check "serve: the image's HEALTHCHECK passes" podman healthcheck run "$name" 2>/dev/null
+  check "serve: the server (PID 1) runs as uid and gid 10001, not root" python3 -c '
+import sys
+ids = {line.split(":")[0]: line.split()[1:] for line in sys.argv[1].splitlines() if line.startswith(("Uid:", "Gid:"))}
+assert ids == {"Uid": ["10001"] * 4, "Gid": ["10001"] * 4}, ids' "$(podman exec "$name" cat /proc/1/status)"
   check "serve: SIGTERM stops it cleanly within 30 s" stop_cleanly "$name"
 }
 timed "serve test" serve_test
@@ -322,6 +326,17 @@ train_test() {
   local ml="$work/opt-ml" name="vr-container-test-trained-$$" port answer
   mkdir -p "$ml/input/data/train" "$ml/input/config" "$ml/model" "$ml/output"
   cp "$repo_root/data/interactions.csv" "$ml/input/data/train/"
+  # The image runs as uid 10001, so the folders it writes must be its own; one it cannot write
+  # fails the job with that reason.
+  chmod 0755 "$ml" "$ml/model"
+  chown 10001:10001 "$ml/output"
+  if podman run --rm --pull=never -v "$ml:/opt/ml" "$image" train >"$work/train.log" 2>&1; then
+    fail "train: a model folder the image's user cannot write fails the job"
+  else
+    check "train: a model folder the image's user cannot write fails the job, reason in /opt/ml/output/failure" \
+      grep -q "/opt/ml/model is not writable by uid 10001" "$ml/output/failure"
+  fi
+  chown -R 10001:10001 "$ml/model"
   printf 'user_id,video_id,event,timestamp\nu777,v003,complete,2026-02-01T10:00:00Z\nu777,v004,like,2026-02-01T11:00:00Z\n' \
     > "$ml/input/data/train/more.csv"
   printf '{"bogus_parameter": "1"}\n' > "$ml/input/config/hyperparameters.json"
@@ -341,6 +356,8 @@ train_test() {
   check "train: model dir written to /opt/ml/model" \
     test -s "$ml/model/ratings.csv" -a -s "$ml/model/mappings.bin" -a -s "$ml/model/als_model.bin"
   check "train: no failure file after success" test ! -e "$ml/output/failure"
+  check "train: the model files belong to the image's user (uid 10001), not root" \
+    test "$(stat -c '%u:%g' "$ml/model/ratings.csv" "$ml/model/mappings.bin" "$ml/model/als_model.bin" | sort -u)" = 10001:10001
 
   port="$(free_port)"
   start "$name" "$port" -v "$ml/model:/opt/ml/model:ro" -- serve || { fail "serve trained model: podman run"; return; }

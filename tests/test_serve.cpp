@@ -496,7 +496,8 @@ TEST_CASE("vr-serve answers every endpoint with the original shapes and JSON err
     CHECK(metric(text, "vr_model_videos") == 5);
     CHECK(metric(text, "vr_model_load_seconds") >= 0);
     CHECK(metric(text, "vr_model_ready") == 1);
-    CHECK(std::regex_search(text, std::regex(R"(vr_model_info\{version="[0-9a-f]{16}",directory=".*"\} 1)")));
+    CHECK(std::regex_search(text, std::regex(R"(vr_model_info\{version="[0-9a-f]{16}",directory="model"\} 1)")));
+    CHECK(text.find(fs::canonical(temp.file("model")).string()) == std::string::npos);
   }
 
   SECTION("GET /openapi.json, /docs, /redoc and their assets") {
@@ -880,7 +881,7 @@ TEST_CASE("metrics: Prometheus text with cumulative histogram buckets") {
   vr::http::ModelGauges model;
   model.ready = true;
   model.version = "00ff";
-  model.directory = "/m";
+  model.directory = "/srv/models/m";
   model.users = 7;
   model.videos = 9;
   const std::string text = metrics.render(model);
@@ -893,7 +894,9 @@ TEST_CASE("metrics: Prometheus text with cumulative histogram buckets") {
   CHECK(metric(text, R"(vr_http_request_duration_seconds_bucket{route="/invocations",le="+Inf"})") == 3);
   CHECK(metric(text, R"(vr_http_request_duration_seconds_count{route="/invocations"})") == 3);
   CHECK(metric(text, R"(vr_model_reloads_total{result="failed"})") == 1);
-  CHECK(metric(text, R"(vr_model_info{version="00ff",directory="/m"})") == 1);
+  // Only the directory's name: no absolute path leaves the host.
+  CHECK(metric(text, R"(vr_model_info{version="00ff",directory="m"})") == 1);
+  CHECK(text.find("/srv") == std::string::npos);
   CHECK(metric(text, "vr_model_users") == 7);
   CHECK(metric(text, "vr_model_videos") == 9);
 }

@@ -427,3 +427,72 @@ TEST_CASE("load_snapshot and model_fingerprint") {
   store.set(nullptr);
   CHECK(held->users == 5);  // a reader keeps the model it took across a swap
 }
+
+TEST_CASE("parse_request: userId is an alias of user_id, and both at once must name the same user") {
+  const auto alias = vr::parse_request(json{{"userId", "u001"}, {"k", 2}}, json::array({"body"}), limits);
+  CHECK(alias.user_id == "u001");
+  CHECK(alias.k == 2);
+  const auto both = vr::parse_request(json{{"user_id", "u001"}, {"userId", "u001"}}, json::array({"body"}), limits);
+  CHECK(both.user_id == "u001");
+  CHECK(issues_of(json{{"user_id", "u001"}, {"userId", "u002"}}) ==
+        json::array({{{"type", "value_error"},
+                      {"loc", {"body", "userId"}},
+                      {"msg", "Value error, user_id and userId name different users"},
+                      {"input", "u002"}}}));
+  CHECK(issues_of(json{{"userId", 7}})[0]["loc"] == json::array({"body", "userId"}));
+  CHECK(issues_of(json{{"userId", "u001"}, {"similar_to", "v001"}})[0]["type"] == "value_error");
+  // Answered exactly as the user_id spelling is.
+  const vr::Recommender& recommender = *snapshot().recommender;
+  CHECK(vr::invoke(recommender, R"({"userId": "u001", "k": 3})", vr::BodyFormat::Json, limits).body ==
+        vr::invoke(recommender, R"({"user_id": "u001", "k": 3})", vr::BodyFormat::Json, limits).body);
+}
+
+TEST_CASE("invoke: a request asking for more work than the budget is refused whole with 413") {
+  const vr::Recommender& recommender = *snapshot().recommender;
+  vr::ServiceLimits budget;
+  budget.max_request_items = 10;
+  budget.max_explained_items = 4;
+  const auto refusal = [&](const std::string& body, vr::BodyFormat format) -> vr::ErrorReply {
+    try {
+      vr::invoke(recommender, body, format, budget);
+    } catch (...) {
+      return vr::error_reply(std::current_exception());
+    }
+    FAIL("accepted: " << body);
+    return {};
+  };
+  // Within the budget: answered.
+  CHECK(vr::invoke(recommender, R"({"instances": [{"user_id": "u001", "k": 5}, {"user_id": "u002", "k": 5}]})",
+                   vr::BodyFormat::Json, budget).status == 200);
+  CHECK(vr::invoke(recommender, R"({"instances": [{"user_id": "u001", "k": 2, "explain": true}, {"user_id": "u002", "k": 2, "explain": true}]})",
+                   vr::BodyFormat::Json, budget).status == 200);
+  // Over it: the whole request is 413, never a partial answer.
+  const auto items = refusal(R"({"instances": [{"user_id": "u001", "k": 5}, {"user_id": "u002", "k": 5}, {"user_id": "u003", "k": 1}]})",
+                             vr::BodyFormat::Json);
+  CHECK(items.status == 413);
+  CHECK(items.body == vr::OrderedJson{{"detail", "Request asks for too much work: more than 10 recommendations in "
+                                                 "total (the sum of k over its requests); split it"}});
+  const auto explained = refusal(R"({"instances": [{"user_id": "u001", "k": 3, "explain": true}, {"user_id": "u002", "k": 2, "explain": true}]})",
+                                 vr::BodyFormat::Json);
+  CHECK(explained.status == 413);
+  CHECK(explained.body == vr::OrderedJson{{"detail", "Request asks for too much work: more than 4 explained "
+                                                     "recommendations in total (the sum of k over its requests with "
+                                                     "explain); split it"}});
+  // JSON Lines count every valid line (an unknown user too: it is looked up); a line that does
+  // not validate counts nothing.
+  CHECK(refusal("{\"user_id\": \"u001\", \"k\": 6}\n{\"user_id\": \"u999\", \"k\": 5}\n", vr::BodyFormat::JsonLines)
+            .status == 413);
+  CHECK(vr::invoke(recommender, "{\"user_id\": \"u001\", \"k\": 6}\n{\"k\": 0}\n{\"user_id\": \"u999\", \"k\": 4}\n",
+                   vr::BodyFormat::JsonLines, budget)
+            .status == 200);
+  // The defaults refuse the CPU amplifier the review found: 10,000 explained instances, k = 1000.
+  std::string batch = R"({"instances": [)";
+  for (int i = 0; i < 10000; ++i) batch += std::string(i ? "," : "") + R"({"user_id": "u001", "k": 1000, "explain": true})";
+  batch += "]}";
+  try {
+    vr::invoke(recommender, batch, vr::BodyFormat::Json, limits);
+    FAIL("10,000 explained instances with k = 1000 were accepted");
+  } catch (const vr::PayloadTooLarge&) {
+    CHECK(vr::error_reply(std::current_exception()).status == 413);
+  }
+}

@@ -1,6 +1,7 @@
 // vr-serve: the HTTP recommendation server on the Amazon SageMaker inference contract.
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "cli_common.h"
@@ -29,15 +30,26 @@ struct Options {
   int read_timeout = 30;
   int precompute_k = 20;
   int precompute_max_mb = 1024;
+  std::size_t max_headers = 100;
+  int max_header_kb = 64;
+  std::size_t max_request_items = 1000000;
+  std::size_t max_explained_items = 100000;
 };
 
-// An integer from the environment, or `fallback` when unset or not a number.
-int env_int(const char* name, int fallback) {
+// The ranges of the values SageMaker may set in the environment, the same as the flags'.
+const CLI::Range kPortRange(0, 65535);
+const CLI::Range kBodyMbRange(1, 100);
+const CLI::Range kTransformsRange(1, 4096);
+const CLI::IsMember kBatchStrategies({"SINGLE_RECORD", "MULTI_RECORD"});
+
+// The value of environment variable `name`, checked by `check` as a flag's value is: nullopt
+// when unset or empty; a bad value fails the start as a bad flag does, naming the variable.
+std::optional<std::string> checked_env(const char* name, const CLI::Validator& check) {
   const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return fallback;
-  char* end = nullptr;
-  const long parsed = std::strtol(value, &end, 10);
-  return *end == '\0' && parsed > 0 && parsed < 1 << 20 ? static_cast<int>(parsed) : fallback;
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  std::string text = value;
+  if (const std::string problem = check(text); !problem.empty()) throw CLI::ValidationError(name, problem);
+  return text;
 }
 
 }  // namespace
@@ -51,14 +63,14 @@ int main(int argc, char** argv) {
       "cleanly after in-flight requests; SIGHUP or a change in the model directory reloads the\n"
       "model in the background, keeping the old one if the new one is broken.\n"
       "Environment: SAGEMAKER_BIND_TO_PORT overrides --port; SAGEMAKER_MAX_PAYLOAD_IN_MB sets the\n"
-      "default of --max-body-mb; SAGEMAKER_MAX_CONCURRENT_TRANSFORMS and SAGEMAKER_BATCH_STRATEGY\n"
-      "are reported by /execution-parameters."};
+      "default of --max-body-mb; SAGEMAKER_MAX_CONCURRENT_TRANSFORMS (1-4096) and SAGEMAKER_BATCH_STRATEGY\n"
+      "(SINGLE_RECORD or MULTI_RECORD) are reported by /execution-parameters. Each is checked as its flag\n"
+      "is: a value out of range stops the start with an error naming the variable."};
   Options options;
   std::error_code error;
   options.model_dir = std::filesystem::is_directory(kSageMakerModelDirectory, error)
                           ? kSageMakerModelDirectory
                           : vr::kDefaultArtifactsDirectory;
-  options.max_body_mb = env_int("SAGEMAKER_MAX_PAYLOAD_IN_MB", options.max_body_mb);
 
   app.add_option("command", options.command, "SageMaker starts containers with `serve`; accepted and ignored")
       ->check(CLI::IsMember({"serve"}));
@@ -69,17 +81,19 @@ int main(int argc, char** argv) {
   app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port, logged); SAGEMAKER_BIND_TO_PORT overrides")
       ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+      ->check(kPortRange);
   app.add_option("--threads", options.threads, "Requests scoring at once (0 = number of cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 4096));
   app.add_option("--io-threads", options.io_threads,
-                 "Connection threads: one per open keep-alive connection, so at least the expected connections")
+                 "Threads reading request bodies and answering (a connection that is idle or still sending its "
+                 "headers holds none)")
       ->capture_default_str()
       ->check(CLI::Range(2, 16384));
-  app.add_option("--max-body-mb", options.max_body_mb, "Largest request body in MiB (larger: 413)")
+  app.add_option("--max-body-mb", options.max_body_mb,
+                 "Largest request body in MiB (larger: 413); SAGEMAKER_MAX_PAYLOAD_IN_MB sets the default")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
+      ->check(kBodyMbRange);
   app.add_option("--max-k", options.max_k, "Largest k a request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--max-batch", options.max_batch, "Most instances (or JSON lines) in one request")
       ->capture_default_str()
@@ -92,9 +106,28 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   app.add_option("--read-timeout", options.read_timeout,
-                 "Seconds a client may take to send a request (headers and body) before its connection is closed")
+                 "Seconds a whole request (headers and body, from its first byte) may take to arrive; later: 408 "
+                 "and the connection is closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  app.add_option("--max-headers", options.max_headers, "Most header lines in one request (more: 431)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--max-header-kb", options.max_header_kb,
+                 "Largest request head (request line and headers) in KiB (larger: 431; one header line over 8 KiB: "
+                 "431, a request line over 8 KiB: 414)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-request-items", options.max_request_items,
+                 "Most recommendations one request may ask for: the sum of k over a batch's instances or a JSON Lines "
+                 "body's lines (more: 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000000));
+  app.add_option("--max-explained-items", options.max_explained_items,
+                 "Most explained recommendations one request may ask for: the sum of k over its requests with "
+                 "\"explain\" (more: 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000000));
   app.add_option("--precompute-k", options.precompute_k,
                  "After each model load, compute every known user's top N videos (one background thread; at "
                  "start-up while requests are already scored, on a reload before the new model is swapped in); "
@@ -111,17 +144,34 @@ int main(int argc, char** argv) {
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
   vr::cli::add_version_flag(app);
+  // Checked while parsing, so a bad value exits as a bad flag does.
+  std::optional<std::string> port_env;
+  std::optional<std::string> transforms_env;
+  std::optional<std::string> strategy_env;
+  app.callback([&] {
+    if (const auto payload = checked_env("SAGEMAKER_MAX_PAYLOAD_IN_MB", kBodyMbRange);
+        payload && app.count("--max-body-mb") == 0) {
+      options.max_body_mb = std::stoi(*payload);
+    }
+    port_env = checked_env("SAGEMAKER_BIND_TO_PORT", kPortRange);
+    transforms_env = checked_env("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", kTransformsRange);
+    strategy_env = checked_env("SAGEMAKER_BATCH_STRATEGY", kBatchStrategies);
+  });
 
   return vr::cli::run(app, argc, argv, [&] {
     vr::http::ServerConfig config;
     config.model_dir = options.model_dir;
     config.host = options.host;
-    config.port = env_int("SAGEMAKER_BIND_TO_PORT", options.port);
+    config.port = port_env ? std::stoi(*port_env) : options.port;
     config.threads = options.threads;
     config.io_threads = options.io_threads;
     config.max_body_bytes = static_cast<std::size_t>(options.max_body_mb) * 1024 * 1024;
     config.limits.max_k = options.max_k;
     config.limits.max_batch = options.max_batch;
+    config.limits.max_request_items = options.max_request_items;
+    config.limits.max_explained_items = options.max_explained_items;
+    config.request_limits.max_header_count = options.max_headers;
+    config.request_limits.max_header_bytes = static_cast<std::size_t>(options.max_header_kb) * 1024;
     config.watch_interval_seconds = options.watch_interval;
     config.keep_alive_timeout_seconds = options.keep_alive_timeout;
     config.docs_dir = options.docs_dir;
@@ -129,10 +179,8 @@ int main(int argc, char** argv) {
     config.precompute_k = options.precompute_k;
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
-    config.max_concurrent_transforms = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 0);
-    if (const char* strategy = std::getenv("SAGEMAKER_BATCH_STRATEGY"); strategy != nullptr && *strategy != '\0') {
-      config.batch_strategy = strategy;
-    }
+    config.max_concurrent_transforms = transforms_env ? std::stoi(*transforms_env) : 0;
+    if (strategy_env) config.batch_strategy = *strategy_env;
     return vr::http::run_server(config);
   });
 }

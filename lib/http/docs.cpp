@@ -69,9 +69,11 @@ constexpr const char* kOpenApiText = R"json({
           "400": {"description": "The body is not JSON at all", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
           "404": {"description": "Unknown user, or unknown video for similar_to, or no known video in history", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}, "example": {"detail": "User 'u999' not found"}}}},
           "406": {"description": "The Accept header admits no format of the answer", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
-          "413": {"description": "The body is larger than the limit (6 MB by default)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
+          "408": {"description": "The request (head and body) did not arrive within the read timeout (30 s by default)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
+          "413": {"description": "The body is larger than the limit (6 MB by default), or the request asks for too much work: more than 1,000,000 recommendations (the sum of k over its instances or lines) or 100,000 explained ones, by default", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
           "415": {"description": "Content-Type is neither application/json nor application/jsonlines", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
-          "422": {"description": "Validation error (FastAPI's shape)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
+          "431": {"description": "More than 100 headers, a header line over 8 KiB, or a request head over 64 KiB (the defaults)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
+          "422": {"description": "Validation error (FastAPI's shape), including user_id and userId naming different users", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}},
           "500": {"description": "Unexpected failure", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}},
           "503": {"description": "The model is still loading", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}}
         }
@@ -106,9 +108,10 @@ constexpr const char* kOpenApiText = R"json({
       "Ping": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "example": "ok"}}},
       "InvocationRequest": {
         "type": "object",
-        "description": "One of user_id, history or similar_to is required; similar_to cannot be combined with the other two. Unknown fields are ignored.",
+        "description": "One of user_id (or its alias userId), history or similar_to is required; similar_to cannot be combined with the other two. Unknown fields are ignored.",
         "properties": {
           "user_id": {"type": "string", "description": "A user the model knows (or, with history, any id to echo back)", "example": "u001"},
+          "userId": {"type": "string", "description": "Alias of user_id, spelled as the answers spell it; with both, they must be equal (else 422)", "example": "u001"},
           "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5, "description": "How many videos"},
           "history": {"type": "array", "items": {"type": "string"}, "maxItems": 10000, "description": "Videos the user watched: fold-in without retraining. Unknown ids are ignored."},
           "exclude": {"type": "array", "items": {"type": "string"}, "maxItems": 10000, "description": "Video ids to leave out"},

@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 namespace vr::http {
@@ -8,6 +9,15 @@ namespace vr::http {
 namespace {
 
 // Label values are paths and ids of our own making, but escape them as the format requires.
+// The last component of a directory path ("/opt/ml/model" -> "model"). /metrics is scraped by
+// systems and people with no business knowing the host's file system layout; the name still
+// tells releases apart ("current" resolved to "2026-11-30").
+std::string directory_name(const std::string& path) {
+  std::filesystem::path directory(path);
+  if (!directory.has_filename()) directory = directory.parent_path();
+  return directory.filename().string();
+}
+
 std::string escape_label(const std::string& value) {
   std::string out;
   for (const char c : value) {
@@ -99,7 +109,7 @@ std::string Metrics::render(const ModelGauges& model) const {
     out << "# HELP vr_model_info The model being served (its version is als_model.bin's checksum).\n"
            "# TYPE vr_model_info gauge\n"
         << "vr_model_info{version=\"" << escape_label(model.version) << "\",directory=\""
-        << escape_label(model.directory) << "\"} 1\n";
+        << escape_label(directory_name(model.directory)) << "\"} 1\n";
     write_gauge(out, "vr_model_load_seconds", "Time taken to load the model being served.", model.load_seconds);
     write_gauge(out, "vr_model_loaded_timestamp_seconds", "When the model being served was loaded (Unix time).",
                 model.loaded_at_unix);

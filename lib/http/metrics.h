@@ -17,7 +17,7 @@ namespace vr::http {
 struct ModelGauges {
   bool ready = false;            // a model is loaded
   std::string version;           // als_model.bin's checksum
-  std::string directory;         // the resolved model directory
+  std::string directory;         // the resolved model directory (only its last component is shown)
   double load_seconds = 0;       // time taken to load it
   std::int64_t loaded_at_unix = 0;
   std::uint64_t users = 0;

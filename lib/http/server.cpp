@@ -21,14 +21,12 @@
 #include <map>
 #include <mutex>
 #include <semaphore>
-#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
-#include "connections.h"
 #include "docs.h"
 #include "metrics.h"
 #include "vr/version.h"
@@ -298,7 +296,7 @@ class Server {
   const int compute_threads_;
   ComputeGate compute_;
   const std::string docs_dir_;
-  httplib::Server server_;
+  BoundedServer server_;
   ModelStore store_;
   std::atomic<bool> ready_{false};
   Metrics metrics_;
@@ -419,6 +417,11 @@ void Server::register_routes() {
       if (too_large || response.status == 413) {
         response.set_header("Connection", "close");
         throw PayloadTooLarge("Request body is larger than " + std::to_string(config_.max_body_bytes) + " bytes");
+      }
+      if (!read && request_deadline_passed()) {
+        response.set_header("Connection", "close");
+        throw RequestTimeout("Request timeout: the request did not arrive within " +
+                             std::to_string(config_.read_timeout_seconds) + " s");
       }
       // A POST without Content-Length reads as a failed empty read: treat it as an empty body.
       if (!read && !body.empty()) throw MalformedBody("the body could not be read");
@@ -627,7 +630,14 @@ int Server::run() {
     listening_socket = socket;  // the last socket offered is the one that gets bound
   });
   const int io_threads = std::max(2, config_.io_threads);
-  server_.new_task_queue = [io_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(io_threads)); };
+  server_.set_worker_threads(io_threads);
+  server_.set_request_limits(config_.request_limits);
+  server_.set_rejection_logger([this](int status, const std::string& detail, const std::string& remote) {
+    metrics_.record("other", status, 0.0);
+    if (config_.access_log) {
+      log_.write({{"event", "request_refused"}, {"status", status}, {"detail", detail}, {"remote", remote}});
+    }
+  });
 
   int port = config_.port;
   if (port == 0) {
@@ -664,28 +674,16 @@ int Server::run() {
   while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::thread signal_thread([this, signals] { signal_loop(signals); });
   const auto finish = [&](int code) {
+    // Closes the idle connections at once and lets the requests in flight finish.
     server_.stop();
-    // Until the pool has drained, connections that fall idle (their answer sent) are shut too:
-    // the library may wait on one again before it sees the stop.
-    // (No connection is accepted after stop(), so a descriptor shut once is not reused for
-    // another connection while this runs.)
-    std::promise<void> drained;
-    std::set<int> idle_shut;
-    std::thread idle_closer([port, &idle_shut, drained = drained.get_future()] {
-      do {
-        shut_idle_connections(port, idle_shut);
-      } while (drained.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready);
-    });
     listener.join();
-    drained.set_value();
-    idle_closer.join();
     {
       std::lock_guard lock(control_.mutex);
       control_.shutting_down = true;
       control_.changed.notify_all();
     }
     signal_thread.join();
-    log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", idle_shut.size()}});
+    log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", server_.idle_connections_closed_at_stop()}});
     return code;
   };
 

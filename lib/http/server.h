@@ -5,10 +5,11 @@
 // is JSON {"detail": ...}. The request and answer logic lives in vr/service.h; this layer
 // moves bytes, sizes the thread pools, logs, counts, and reloads the model.
 //
-// Threads: `io_threads` connection threads (cpp-httplib holds one per open keep-alive
-// connection, so size it for connections) and at most `threads` of them scoring at once (a
-// semaphore sized to the cores), so scoring never oversubscribes the CPU and /ping, which
-// never waits for the semaphore, stays fast while /invocations saturates it. The reload thread
+// Threads: one thread watching every connection until a whole request head has arrived
+// (bounded_server.h), `io_threads` threads reading bodies and answering, and at most
+// `threads` of them scoring at once (a semaphore sized to the cores), so scoring never
+// oversubscribes the CPU and /ping, which never waits for the semaphore, stays fast while
+// /invocations saturates it. The reload thread
 // also precomputes every user's top `precompute_k` videos (vr/precomputed.h), so plain
 // requests become look-ups: at start-up while the model is already served (scored, with the
 // same answers, until the table is ready), and on a reload before the new model is swapped in.
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <string>
 
+#include "bounded_server.h"
 #include "vr/service.h"
 
 namespace vr::http {
@@ -26,13 +28,14 @@ struct ServerConfig {
   std::string host = "0.0.0.0";                  // address to bind
   int port = 8080;                               // TCP port; 0 = any free port (logged at start-up)
   int threads = 0;                               // requests scoring at once; 0 = number of cores
-  int io_threads = 128;                          // connection threads, >= 2
+  int io_threads = 128;                          // threads reading bodies and answering requests, >= 2
   std::size_t max_body_bytes = 6u * 1024 * 1024; // larger bodies get 413
   ServiceLimits limits;                          // k range, batch and list sizes, JSON depth
   double watch_interval_seconds = 2.0;           // how often to check the model directory; 0 = only on SIGHUP
   int keep_alive_timeout_seconds = 5;            // idle keep-alive connections are closed after this
   int keep_alive_max_requests = 100000;          // requests per keep-alive connection
-  int read_timeout_seconds = 30;                 // a client must send a request within this
+  int read_timeout_seconds = 30;                 // a whole request (head and body) must arrive within this
+  RequestLimits request_limits;                  // request line and header bounds (414, 431)
   std::string docs_dir;                          // Swagger UI / ReDoc assets; "" = share/vr/docs beside the binary
   bool access_log = true;                        // JSON access log lines on stderr (never for /ping)
   int max_concurrent_transforms = 0;             // /execution-parameters value; 0 = threads

@@ -316,10 +316,48 @@ std::optional<std::string> precomputed_answer_text(const Recommender& recommende
   return precomputed_answer_text(recommender, *request.user_id, request.k, precomputed);
 }
 
+// A request that asks for more work than limits.max_request_items or max_explained_items allow:
+// 413 for the whole request, never a partial answer. Derived from PayloadTooLarge so that
+// error_reply maps it, and apart from it so that the per-instance and per-line error handling
+// lets it through.
+class WorkBudgetExceeded : public PayloadTooLarge {
+ public:
+  using PayloadTooLarge::PayloadTooLarge;
+};
+
+// The work one request (a batch, or every line of a JSON Lines body) has asked for so far: the
+// recommendations, and the explained ones, summed over its requests as they are read. A batch
+// of 10,000 instances with k = 1000 and explain set would otherwise hold a scoring thread for
+// minutes and build an answer of gigabytes.
+class WorkBudget {
+ public:
+  explicit WorkBudget(const ServiceLimits& limits) : limits_(limits) {}
+
+  // Counts one request; throws WorkBudgetExceeded once the request as a whole is over a limit.
+  void charge(int k, bool explain) {
+    items_ += static_cast<std::size_t>(k);
+    if (explain) explained_items_ += static_cast<std::size_t>(k);
+    if (items_ > limits_.max_request_items) {
+      throw WorkBudgetExceeded("Request asks for too much work: more than " + std::to_string(limits_.max_request_items) +
+                               " recommendations in total (the sum of k over its requests); split it");
+    }
+    if (explained_items_ > limits_.max_explained_items) {
+      throw WorkBudgetExceeded("Request asks for too much work: more than " +
+                               std::to_string(limits_.max_explained_items) +
+                               " explained recommendations in total (the sum of k over its requests with explain); "
+                               "split it");
+    }
+  }
+
+ private:
+  const ServiceLimits& limits_;
+  std::size_t items_ = 0;
+  std::size_t explained_items_ = 0;
+};
 
 // Answers one request body value (a request object or a batch) as JSON.
 ojson answer_value(const Recommender& recommender, const PrecomputedRecommendations* precomputed, ScoringGate* gate,
-                   const json& value, const ServiceLimits& limits, AnswerCounts& counts) {
+                   const json& value, const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
   if (value.is_object() && value.contains("instances")) {
     const json& instances = value["instances"];
     const json loc = {"body", "instances"};
@@ -336,9 +374,18 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
     }
     ojson predictions = ojson::array();
     for (std::size_t i = 0; i < instances.size(); ++i) {
+      InvocationRequest request;
       try {
-        predictions.push_back(
-            answer(recommender, parse_request(instances[i], at(loc, i), limits), precomputed, &counts, gate));
+        request = parse_request(instances[i], at(loc, i), limits);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (...) {
+        predictions.push_back(error_item(std::current_exception()));
+        continue;
+      }
+      budget.charge(request.k, request.explain);
+      try {
+        predictions.push_back(answer(recommender, request, precomputed, &counts, gate));
       } catch (const std::bad_alloc&) {
         throw;
       } catch (...) {
@@ -347,37 +394,42 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
     }
     return ojson{{"predictions", std::move(predictions)}};
   }
-  return answer(recommender, parse_request(value, json::array({"body"}), limits), precomputed, &counts, gate);
+  const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
+  budget.charge(request.k, request.explain);
+  return answer(recommender, request, precomputed, &counts, gate);
 }
 
 // Answers one request body value (a request object or a batch) as JSON text.
 std::string answer_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
-                        ScoringGate* gate, const json& value, const ServiceLimits& limits, AnswerCounts& counts) {
+                        ScoringGate* gate, const json& value, const ServiceLimits& limits, AnswerCounts& counts,
+                        WorkBudget& budget) {
   if (value.is_object() && !value.contains("instances")) {
     const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
+    budget.charge(request.k, request.explain);
     if (auto text = precomputed_answer_text(recommender, request, precomputed)) {
       ++counts.precomputed;
       return std::move(*text);
     }
     return answer(recommender, request, precomputed, &counts, gate).dump();
   }
-  return answer_value(recommender, precomputed, gate, value, limits, counts).dump();
+  return answer_value(recommender, precomputed, gate, value, limits, counts, budget).dump();
 }
 
 // The answer text of one JSON body (a request object or a batch): a plain request from the
 // precomputed table straight from the text when it can be, else parsed and validated in full.
 std::string answer_body_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
                              ScoringGate* gate, std::string_view body, const ServiceLimits& limits,
-                             AnswerCounts& counts) {
+                             AnswerCounts& counts, WorkBudget& budget) {
   if (precomputed != nullptr) {
     if (const auto plain = read_plain_request(body); plain && plain->k >= 1 && plain->k <= limits.max_k) {
       if (auto text = precomputed_answer_text(recommender, plain->user_id, plain->k, precomputed)) {
+        budget.charge(plain->k, false);
         ++counts.precomputed;
         return std::move(*text);
       }
     }
   }
-  return answer_text(recommender, precomputed, gate, parse_json_body(body, limits), limits, counts);
+  return answer_text(recommender, precomputed, gate, parse_json_body(body, limits), limits, counts, budget);
 }
 
 }  // namespace
@@ -438,6 +490,8 @@ ErrorReply error_reply(std::exception_ptr error) {
     return {404, ojson{{"detail", e.what()}}};
   } catch (const PayloadTooLarge& e) {
     return {413, ojson{{"detail", e.what()}}};
+  } catch (const RequestTimeout& e) {
+    return {408, ojson{{"detail", e.what()}}};
   } catch (const UnsupportedMediaType& e) {
     return {415, ojson{{"detail", e.what()}}};
   } catch (const NotAcceptable& e) {
@@ -490,6 +544,17 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
   if (const auto it = value.find("user_id"); it != value.end()) {
     request.user_id = strict_string(*it, at(loc, "user_id"), issues);
   }
+  // "userId", as the answers spell it, is an alias; both at once must name the same user.
+  if (const auto it = value.find("userId"); it != value.end()) {
+    const bool had_user_id = value.contains("user_id");
+    const std::optional<std::string> alias = strict_string(*it, at(loc, "userId"), issues);
+    if (alias && had_user_id && request.user_id && *alias != *request.user_id) {
+      issues.push_back(issue(at(loc, "userId"), "Value error, user_id and userId name different users", "value_error",
+                             *it));
+    } else if (alias && !had_user_id) {
+      request.user_id = alias;
+    }
+  }
   if (const json* history = field("history")) {
     request.history = string_list(*history, at(loc, "history"), limits.max_list_length, issues);
   }
@@ -515,7 +580,7 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
   }
   if (const json* flag = field("explain")) request.explain = lax_bool(*flag, at(loc, "explain"), issues).value_or(false);
 
-  const bool has_user_field = value.contains("user_id");
+  const bool has_user_field = value.contains("user_id") || value.contains("userId");
   const bool has_history = field("history") != nullptr;
   const bool has_similar = field("similar_to") != nullptr;
   if (has_similar && (has_user_field || has_history)) {
@@ -688,8 +753,9 @@ Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat f
              const PrecomputedRecommendations* precomputed, ScoringGate* gate) {
   Reply reply;
   reply.content_type = mime_type(format);
+  WorkBudget budget(limits);
   if (format == BodyFormat::Json) {
-    reply.body = answer_body_text(recommender, precomputed, gate, body, limits, reply.answers);
+    reply.body = answer_body_text(recommender, precomputed, gate, body, limits, reply.answers, budget);
     return reply;
   }
   // JSON Lines: cut at '\n'; a final newline ends the last line rather than starting one.
@@ -711,8 +777,10 @@ Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat f
   }
   for (const auto line : lines) {
     try {
-      reply.body += answer_body_text(recommender, precomputed, gate, line, limits, reply.answers);
+      reply.body += answer_body_text(recommender, precomputed, gate, line, limits, reply.answers, budget);
     } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const WorkBudgetExceeded&) {
       throw;
     } catch (...) {
       reply.body += error_item(std::current_exception()).dump();

@@ -96,5 +96,28 @@ mkdir -p "$ml/input/data/train"
 cp -r "$work/good-model/." "$ml/model/"
 failing "no CSV in the channel" "no .csv files"
 
+# --- train.sh as an unprivileged user (the image runs as uid 10001) ---------------------------
+# A model folder that is not the user's own fails the job with the reason, before any tool runs.
+# As root (CI), the job runs as nobody, since permissions stop no root process.
+locked="$work/locked"
+mkdir -p "$locked/input/data/train" "$locked/model" "$locked/output"
+cp "$repo_root/data/interactions.csv" "$locked/input/data/train/"
+chmod 0555 "$locked/model"
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  command -v setpriv >/dev/null || skip "setpriv (util-linux) missing: cannot run train.sh unprivileged"
+  chmod 0711 "$work"
+  chown 65534 "$locked/output"
+  as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+locked_status=0
+VR_ML_ROOT="$locked" VR_BIN_DIR="$bin_dir" "${as_user[@]}" bash "$repo_root/docker/train.sh" > "$work/locked.log" 2>&1 \
+  || locked_status=$?
+check "train fails: a model folder its user cannot write (exit non-zero)" test "$locked_status" -ne 0
+check "train fails: a model folder its user cannot write (failure file names the folder and the uid)" \
+  grep -q "$locked/model is not writable by uid $( "${as_user[@]}" id -u)" "$locked/output/failure"
+check "train fails: a model folder its user cannot write (nothing written into it)" \
+  test -z "$(ls -A "$locked/model")"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

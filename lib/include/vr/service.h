@@ -70,6 +70,12 @@ class PayloadTooLarge : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A request that did not arrive within its deadline: 408.
+class RequestTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A Content-Type the service does not read: 415.
 class UnsupportedMediaType : public std::runtime_error {
  public:
@@ -99,7 +105,7 @@ struct ErrorReply {
 };
 
 // THE exception -> HTTP status mapping: ValidationError 422 (detail = list of issues),
-// MalformedBody 400, other InvalidInput 422, NotFound 404, PayloadTooLarge 413,
+// MalformedBody 400, other InvalidInput 422, NotFound 404, PayloadTooLarge 413, RequestTimeout 408,
 // UnsupportedMediaType 415, NotAcceptable 406, ServiceUnavailable 503, anything else 500 with
 // a generic detail (the real message is for the log, never the client). Never throws.
 ErrorReply error_reply(std::exception_ptr error);
@@ -138,6 +144,10 @@ struct ServiceLimits {
   std::size_t max_batch = 10000;         // largest "instances" list / number of JSON lines
   std::size_t max_list_length = 10000;   // largest "history" / "exclude" list
   std::size_t max_json_depth = 64;       // deepest nesting of arrays/objects in a body
+  // The work of one POST (a batch, or all the lines of a JSON Lines body), refused with 413
+  // before it is exceeded: the sum of k over its requests, and over those with "explain".
+  std::size_t max_request_items = 1000000;
+  std::size_t max_explained_items = 100000;
 };
 
 // One validated request.
