@@ -1,7 +1,10 @@
 #include "vr/timestamp.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "vr/csv.h"
 #include "vr/errors.h"
@@ -134,14 +137,6 @@ double decay_factor(double age_seconds, double half_life_seconds) {
   if (!(age_seconds > 0)) return 1.0;
   return std::exp2(-age_seconds / half_life_seconds);
 }
-
-}  // namespace vr
-
-#include <algorithm>
-#include <limits>
-#include <vector>
-
-namespace vr {
 
 double newest_timestamp(std::istream& input, const std::string& source_name, bool skip_invalid) {
   CsvReader reader(input, source_name);

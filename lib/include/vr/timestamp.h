@@ -1,6 +1,7 @@
 // Event times and durations as vr-features reads them, for time decay (--half-life, --now).
 #pragma once
 
+#include <istream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,12 +24,6 @@ double parse_duration(const std::string& text, const std::string& what);
 // The decay factor 0.5^(age / half_life) of an event `age_seconds` old; an event newer than
 // the reference time (negative age) counts as new (factor 1).
 double decay_factor(double age_seconds, double half_life_seconds);
-
-}  // namespace vr
-
-#include <istream>
-
-namespace vr {
 
 // The newest event time in an interactions CSV (its `timestamp` column), the default
 // reference time of time decay: the same input then always gives the same weights. Throws
