@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
   app.add_option("--init-from", options.init_from,
                  "Warm start (ALS): known rows start from this earlier model's factors, new rows as in a cold\n"
-                 "start; its mappings must be a prefix of today's (vr-features --mappings-from)")
+                 "start; its mappings must be a prefix of today's (vr-features --mappings-from) (default: none,\n"
+                 "start from random factors)")
       ->check(CLI::ExistingFile);
   app.add_option("--init-mappings", options.init_mappings,
                  "The --init-from model's mappings.bin (default: mappings.bin beside it)")
