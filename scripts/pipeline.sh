@@ -1,52 +1,107 @@
 #!/usr/bin/env bash
 # The batch pipeline for cron: interactions CSV -> a new versioned model directory.
 #
-#   scripts/pipeline.sh [--keep N] [--iterations N] [--factors N] IN_CSV OUT_DIR
+#   scripts/pipeline.sh [options] IN_CSV OUT_DIR [options]
+#
+# Options (they may come before or after the two positional arguments):
+#   --keep N            versions kept (default 5)
+#   --factors N         latent factors (default 20, or the --config file's)
+#   --iterations N      iterations of a full training (default 20, or the --config file's)
+#   --config FILE       hyperparameters for vr-train and the quick evaluation (vr-evaluate --tune's)
+#   --model KIND        als (default), ease or item-knn
+#   --weights LIST      event weights for vr-features (default: vr-features' watch=1,like=2,complete=3)
+#   --half-life D       time decay for vr-features (e.g. 30d; default: none)
+#   --incremental       start from the current version (ALS): same ids (vr-features --mappings-from)
+#                       and a warm start (vr-train --init-from) of --warm-iterations iterations
+#   --warm-iterations N iterations of an incremental run (default 3)
+#   --refresh SIDE      incremental runs re-solve only changed rows: users, videos or both
+#   --full-every N      with --incremental, a full training every N runs, or Nd: when the last full
+#                       one is N days old or more (default: 7 runs)
+#   --min-ndcg X        quality gate: refuse to publish when the quick evaluation's nDCG@10 < X
+#   --max-drop X        quality gate: refuse when it is more than X below the current version's
 #
 # Each run
 #   1. takes OUT_DIR/.lock (flock, non-blocking): a run that finds another one still going
 #      exits with status 75 (EX_TEMPFAIL) and changes nothing;
 #   2. builds OUT_DIR/.incomplete-<stamp>/ with vr-features (ratings.csv, mappings.bin),
-#      vr-train (als_model.bin) and a quick vr-evaluate (random 75/25 split), whose metrics go
-#      into metadata.json together with the input, time and vr version (null metrics, with a
-#      warning, when the data is too small to hold anything out);
-#   3. renames it to OUT_DIR/<stamp>/ and only then repoints the symlink OUT_DIR/current to it
+#      vr-train (als_model.bin) and a quick vr-evaluate (random 75/25 split, the same settings
+#      trained from scratch), whose metrics go into metadata.json together with the input, time,
+#      vr version and how the model was trained (null metrics, with a warning, when the data is
+#      too small to hold anything out);
+#   3. applies the quality gate, if any: a model below it is not published, `current` stays;
+#   4. renames it to OUT_DIR/<stamp>/ and only then repoints the symlink OUT_DIR/current to it
 #      atomically (a new link renamed over the old one), so readers always see a complete model;
-#   4. deletes all but the newest --keep versions (never the one `current` points to).
+#   5. deletes all but the newest --keep versions (never the one `current` points to).
 # Any failure (or a kill) leaves OUT_DIR/current untouched; leftovers of a killed run are
 # removed by the next run. Log lines on stderr carry UTC timestamps. Exit status 0 on
-# success, 75 if another run holds the lock, 1 otherwise.
+# success (also when a --refresh run finds nothing changed and keeps `current`), 75 if another
+# run holds the lock, 4 if the quality gate refused the model, 1 otherwise.
 #
 # Tools are taken from $VR_BIN_DIR, else from the build/bin next to this script, else PATH.
 set -euo pipefail
 
+readonly exit_gate_refused=4
 keep=5
-iterations=20
-factors=20
+iterations=
+factors=
+config=
+model_kind=
+weights=
+half_life=
+incremental=0
+warm_iterations=3
+refresh=
+full_every=7
+min_ndcg=
+max_drop=
 
 log() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 usage() {
-  sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit "${1:-1}"
 }
+needs() { [[ $# -ge 2 && -n "$2" ]] || { log "$1 needs a value"; usage; }; }
 
+positionals=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --keep) keep=${2:?--keep needs a number}; shift 2 ;;
-    --iterations) iterations=${2:?--iterations needs a number}; shift 2 ;;
-    --factors) factors=${2:?--factors needs a number}; shift 2 ;;
+    --keep) needs "$@"; keep=$2; shift 2 ;;
+    --iterations) needs "$@"; iterations=$2; shift 2 ;;
+    --factors) needs "$@"; factors=$2; shift 2 ;;
+    --config) needs "$@"; config=$2; shift 2 ;;
+    --model) needs "$@"; model_kind=$2; shift 2 ;;
+    --weights) needs "$@"; weights=$2; shift 2 ;;
+    --half-life) needs "$@"; half_life=$2; shift 2 ;;
+    --incremental) incremental=1; shift ;;
+    --warm-iterations) needs "$@"; warm_iterations=$2; shift 2 ;;
+    --refresh) needs "$@"; refresh=$2; shift 2 ;;
+    --full-every) needs "$@"; full_every=$2; shift 2 ;;
+    --min-ndcg) needs "$@"; min_ndcg=$2; shift 2 ;;
+    --max-drop) needs "$@"; max_drop=$2; shift 2 ;;
     -h|--help) usage 0 ;;
-    --) shift; break ;;
+    --) shift; positionals+=("$@"); break ;;
     -*) log "unknown option $1"; usage ;;
-    *) break ;;
+    *) positionals+=("$1"); shift ;;
   esac
 done
-[[ $# -eq 2 ]] || usage
-input=$1
-out_dir=$2
+[[ ${#positionals[@]} -eq 2 ]] || usage
+input=${positionals[0]}
+out_dir=${positionals[1]}
+number='^[0-9]+([.][0-9]+)?$'
 [[ "$keep" =~ ^[1-9][0-9]*$ ]] || fail "--keep must be a positive number (got '$keep')"
+[[ -z "$iterations" || "$iterations" =~ ^[0-9]+$ ]] || fail "--iterations must be a number (got '$iterations')"
+[[ -z "$factors" || "$factors" =~ ^[1-9][0-9]*$ ]] || fail "--factors must be a positive number (got '$factors')"
+[[ "$warm_iterations" =~ ^[0-9]+$ ]] || fail "--warm-iterations must be a number (got '$warm_iterations')"
+[[ "$full_every" =~ ^[1-9][0-9]*d?$ ]] || fail "--full-every must be N (runs) or Nd (days) (got '$full_every')"
+[[ -z "$refresh" || "$refresh" =~ ^(users|videos|both)$ ]] || fail "--refresh must be users, videos or both (got '$refresh')"
+[[ -z "$model_kind" || "$model_kind" =~ ^(als|ease|item-knn)$ ]] || fail "--model must be als, ease or item-knn (got '$model_kind')"
+[[ -z "$min_ndcg" || "$min_ndcg" =~ $number ]] || fail "--min-ndcg must be a number (got '$min_ndcg')"
+[[ -z "$max_drop" || "$max_drop" =~ $number ]] || fail "--max-drop must be a number (got '$max_drop')"
+[[ -z "$refresh" || $incremental -eq 1 ]] || fail "--refresh needs --incremental"
 [[ -f "$input" ]] || fail "input '$input' does not exist"
+[[ -z "$config" || -f "$config" ]] || fail "--config '$config' does not exist"
+[[ -n "$config" ]] && config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 if [[ -n "${VR_BIN_DIR:-}" ]]; then
@@ -79,23 +134,100 @@ work=$out_dir/.incomplete-$version
 mkdir "$work"
 trap 'rm -rf "$work"' EXIT
 
-log "version $version from $input"
+# A number from the current version's metadata.json ("" when absent).
+current_field() {
+  [[ -f "$out_dir/current/metadata.json" ]] || return 0
+  grep -o "\"$1\": *[0-9.eE+-]*" "$out_dir/current/metadata.json" | head -n 1 | sed 's/.*: *//'
+}
+# below A B [DROP]: true when A < B - DROP (numbers as awk reads them).
+below() { awk -v a="$1" -v b="$2" -v drop="${3:-0}" 'BEGIN { exit !(a + 0 < b - drop) }'; }
+
+# Full or incremental? An incremental run needs a current ALS version to start from.
+mode=full
+runs_since_full=0
+last_full_epoch=$(date -u +%s)
+if [[ $incremental -eq 1 ]]; then
+  current_kind=$(sed -n 's/.*"model_kind": *"\([a-z-]*\)".*/\1/p' "$out_dir/current/metadata.json" 2>/dev/null || true)
+  previous_runs=$(current_field runs_since_full)
+  previous_full=$(current_field last_full_epoch)
+  if [[ ! -f "$out_dir/current/als_model.bin" || ! -f "$out_dir/current/mappings.bin" ]]; then
+    log "no current version to start from: full training"
+  elif [[ -n "$model_kind" && "$model_kind" != als ]] || [[ -n "$current_kind" && "$current_kind" != als ]]; then
+    log "incremental runs need ALS: full training"
+  elif [[ -z "$previous_runs" || -z "$previous_full" ]]; then
+    log "the current version records no full training: full training"
+  elif [[ "$full_every" == *d ]] && (( ($(date -u +%s) - previous_full) >= ${full_every%d} * 86400 )); then
+    log "the last full training is ${full_every%d} days old or more: full training"
+  elif [[ "$full_every" != *d ]] && (( previous_runs + 1 >= full_every )); then
+    log "$((previous_runs + 1)) runs since the last full training (--full-every $full_every): full training"
+  else
+    mode=${refresh:+refresh}
+    mode=${mode:-warm}
+    runs_since_full=$((previous_runs + 1))
+    last_full_epoch=$previous_full
+  fi
+fi
+
+log "version $version from $input ($mode)"
+features_args=(--dir "$work")
+[[ -n "$weights" ]] && features_args+=(--weights "$weights")
+[[ -n "$half_life" ]] && features_args+=(--half-life "$half_life")
+[[ $mode != full ]] && features_args+=(--mappings-from "$out_dir/current/mappings.bin")
 log "features"
-"$bin_dir/vr-features" "$input" --dir "$work" || fail "vr-features"
-log "train (factors $factors, iterations $iterations)"
-"$bin_dir/vr-train" --dir "$work" --factors "$factors" --iterations "$iterations" --quiet || fail "vr-train"
+"$bin_dir/vr-features" "$input" "${features_args[@]}" || fail "vr-features"
+
+settings=()
+[[ -n "$config" ]] && settings+=(--config "$config")
+[[ -n "$factors" ]] && settings+=(--factors "$factors")
+[[ -z "$config" && -z "$factors" ]] && settings+=(--factors 20)
+train_settings=("${settings[@]}")
+evaluate_settings=("${settings[@]}")
+if [[ -n "$iterations" ]]; then
+  evaluate_settings+=(--iterations "$iterations")
+elif [[ -z "$config" ]]; then
+  evaluate_settings+=(--iterations 20)
+fi
+if [[ $mode == full ]]; then
+  train_settings=("${evaluate_settings[@]}")
+else
+  train_settings+=(--iterations "$warm_iterations" --init-from "$out_dir/current/als_model.bin")
+  [[ $mode == refresh ]] && train_settings+=(--refresh "$refresh")
+fi
+[[ -n "$model_kind" ]] && train_settings+=(--model "$model_kind") && evaluate_settings+=(--models "$model_kind")
+log "train (${train_settings[*]})"
+"$bin_dir/vr-train" --dir "$work" "${train_settings[@]}" --quiet || fail "vr-train"
+if [[ ! -f "$work/als_model.bin" ]]; then
+  log "nothing changed since the current version; current kept"
+  log "done"
+  exit 0
+fi
 log "quick evaluation"
 # Too little data to hold any out is no reason to withhold the model: metrics become null.
-if ! metrics=$("$bin_dir/vr-evaluate" --dir "$work" --factors "$factors" --iterations "$iterations" --k 10 \
-  --format json --quiet); then
+if ! metrics=$("$bin_dir/vr-evaluate" --dir "$work" "${evaluate_settings[@]}" --k 10 --format json --quiet); then
   log "WARNING: the quick evaluation failed; metadata.json records no metrics"
   metrics=null
 fi
 vr_version=$("$bin_dir/vr-train" --version)
-cat > "$work/metadata.json.tmp" <<EOF
-{"version": "$version", "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "input": "$(cd "$(dirname "$input")" && pwd)/$(basename "$input")", "vr": "$vr_version", "evaluation": $metrics}
-EOF
+cat > "$work/metadata.json.tmp" <<JSON
+{"version": "$version", "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "input": "$(cd "$(dirname "$input")" && pwd)/$(basename "$input")", "vr": "$vr_version", "model_kind": "${model_kind:-als}", "training": "$mode", "runs_since_full": $runs_since_full, "last_full_epoch": $last_full_epoch, "evaluation": $metrics}
+JSON
 mv "$work/metadata.json.tmp" "$work/metadata.json"
+
+# The quality gate: the first "ndcg@10" of vr-evaluate's JSON is the model's.
+ndcg=$(grep -o '"ndcg@10": *[0-9.eE+-]*' "$work/metadata.json" | head -n 1 | sed 's/.*: *//')
+if [[ -n "$min_ndcg$max_drop" ]]; then
+  [[ -n "$ndcg" ]] || { log "REFUSED: the quick evaluation gave no nDCG@10 to check; current kept"; exit $exit_gate_refused; }
+  if [[ -n "$min_ndcg" ]] && below "$ndcg" "$min_ndcg"; then
+    log "REFUSED: nDCG@10 $ndcg is below --min-ndcg $min_ndcg; current kept"
+    exit $exit_gate_refused
+  fi
+  current_ndcg=$(current_field 'ndcg@10')
+  if [[ -n "$max_drop" && -n "$current_ndcg" ]] && below "$ndcg" "$current_ndcg" "$max_drop"; then
+    log "REFUSED: nDCG@10 $ndcg is more than $max_drop below the current version's $current_ndcg; current kept"
+    exit $exit_gate_refused
+  fi
+  log "quality gate passed (nDCG@10 $ndcg)"
+fi
 
 sync "$work"/* 2>/dev/null || true
 mv "$work" "$out_dir/$version"

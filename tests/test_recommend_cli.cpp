@@ -123,6 +123,42 @@ TEST_CASE("an unknown --user is an error with exit status 1") {
   CHECK_THAT(no_mode.err, Catch::Contains("--all-users"));
 }
 
+TEST_CASE("vr-recommend --unknown-user popular answers an unknown user with the most popular videos") {
+  SmallArtifacts artifacts;
+  // data/interactions.csv: v001 has two users, v002..v005 one each (ties go to the lower index).
+  const auto single = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u999", "-k", "3",
+                                   "--unknown-user", "popular"});
+  CHECK(single.exit_code == 0);
+  CHECK(single.out == "v001\t2\nv002\t1\nv003\t1\n");
+  CHECK_THAT(single.err, Catch::Contains("'u999' is not in the model; answered with the most popular videos"));
+  const auto excluded = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u999", "-k", "2",
+                                     "--exclude", "v001", "--format", "json", "--unknown-user", "popular"});
+  CHECK(nlohmann::json::parse(excluded.out) ==
+        nlohmann::json::parse(R"({"userId": "u999", "recommendations": [{"videoId": "v002", "score": 1},
+                                 {"videoId": "v003", "score": 1}]})"));
+  // A known user and a history are answered exactly as without the option.
+  for (const std::vector<std::string>& query : {std::vector<std::string>{"--user", "u001"},
+                                                std::vector<std::string>{"--history", "v003"}}) {
+    std::vector<std::string> plain{tool("vr-recommend"), "--dir", artifacts.dir.path()};
+    plain.insert(plain.end(), query.begin(), query.end());
+    auto with_option = plain;
+    with_option.insert(with_option.end(), {"--unknown-user", "popular"});
+    CHECK(run_command(with_option).out == run_command(plain).out);
+  }
+  const auto batch = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--users", "-", "-k", "1",
+                                  "--unknown-user", "popular"},
+                                 "u001\nu999\n{\"userId\": \"new\", \"history\": [\"v003\"]}\n");
+  CHECK(batch.exit_code == 0);
+  CHECK_THAT(batch.err, Catch::Contains("3 users answered, 0 not found, 0 invalid lines, 1 answered with popular videos"));
+  const auto lines = lines_of(batch.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(nlohmann::json::parse(lines[1]) ==
+        nlohmann::json::parse(R"({"userId": "u999", "recommendations": [{"videoId": "v001", "score": 2}]})"));
+  const auto bad = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u999",
+                                "--unknown-user", "maybe"});
+  CHECK(bad.exit_code != 0);
+}
+
 TEST_CASE("vr-recommend --users - answers in input order, unknown users in place, exit status 3") {
   SmallArtifacts artifacts;
   const auto result = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--users", "-", "-k", "2"},

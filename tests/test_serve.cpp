@@ -872,6 +872,61 @@ TEST_CASE("vr-serve: plain requests are answered from the precomputed table, exa
   CHECK(scoring_server.stop() == 0);
 }
 
+TEST_CASE("vr-serve --unknown-user popular: popular videos for unknown users, with the source in a header and /metrics") {
+  vr::test::TempDir temp;
+  make_model(temp.file("model"));
+  ServerProcess popular_server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0",
+                                "--unknown-user", "popular"},
+                               temp.file("popular.log"));
+  ServerProcess default_server({"--model-dir", temp.file("model"), "--host", "127.0.0.1", "--port", "0"},
+                               temp.file("default.log"));
+  popular_server.wait_ready();
+  default_server.wait_ready();
+  auto popular = popular_server.client();
+  auto plain = default_server.client();
+
+  // data/interactions.csv: v001 has two users, v002..v005 one each (ties go to the lower index).
+  auto unknown = post_json(popular, R"({"user_id": "nobody", "k": 3})");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 200);
+  CHECK(unknown->get_header_value("X-Answer-Source") == "popular");
+  CHECK(json::parse(unknown->body) == json::parse(R"({"userId": "nobody", "recommendations": [
+          {"videoId": "v001", "score": 2}, {"videoId": "v002", "score": 1}, {"videoId": "v003", "score": 1}]})"));
+  auto excluded = post_json(popular, R"({"user_id": "nobody", "k": 1, "exclude": ["v001"]})");
+  REQUIRE(excluded);
+  CHECK(json::parse(excluded->body)["recommendations"] == json::parse(R"([{"videoId": "v002", "score": 1}])"));
+
+  auto not_found = post_json(plain, R"({"user_id": "nobody", "k": 3})");
+  REQUIRE(not_found);
+  CHECK(not_found->status == 404);
+  CHECK_FALSE(not_found->has_header("X-Answer-Source"));
+
+  // Known users and histories (also of unknown users: fold-in) are answered as without the option.
+  for (const std::string request : {R"({"user_id": "u001", "k": 2})", R"({"user_id": "nobody", "history": ["v003"]})",
+                                    R"({"history": ["v002"], "k": 2})"}) {
+    auto answered = post_json(popular, request);
+    auto expected = post_json(plain, request);
+    REQUIRE(answered);
+    REQUIRE(expected);
+    CHECK(answered->status == 200);
+    CHECK(answered->body == expected->body);
+    CHECK(answered->get_header_value("X-Answer-Source") != "popular");
+  }
+  auto batch = post_json(popular, R"({"instances": [{"user_id": "u001"}, {"user_id": "nobody"}]})");
+  REQUIRE(batch);
+  CHECK(batch->get_header_value("X-Answer-Source") == "mixed");
+  CHECK(json::parse(batch->body)["predictions"][1]["recommendations"][0]["videoId"] == "v001");
+
+  auto metrics = popular.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metric(metrics->body, R"(vr_invocation_answers_total{source="popular"})") == 3);
+  auto default_metrics = plain.Get("/metrics");
+  REQUIRE(default_metrics);
+  CHECK(default_metrics->body.find(R"(source="popular")") == std::string::npos);
+  CHECK(popular_server.stop() == 0);
+  CHECK(default_server.stop() == 0);
+}
+
 TEST_CASE("metrics: Prometheus text with cumulative histogram buckets") {
   vr::http::Metrics metrics;
   metrics.record("/invocations", 200, 0.0007);

@@ -9,6 +9,7 @@
 #include "cli_common.h"
 #include "vr/artifacts.h"
 #include "vr/evaluate.h"
+#include "vr/training.h"
 
 namespace {
 struct Options {
@@ -37,6 +38,7 @@ struct Options {
   std::string format = "table";
   std::string output = "-";
   bool quiet = false;
+  std::string config;
 };
 }  // namespace
 
@@ -96,6 +98,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
   app.get_option("--ratings")->excludes(interactions);
+  app.add_option("--config", options.config,
+                 "Read hyperparameters (vr-train --config's key = value file); flags given explicitly override it")
+      ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -112,13 +117,24 @@ int main(int argc, char** argv) {
     job.config.split.test_ratio = options.test_ratio;
     job.config.split.seed = options.split_seed;
     job.config.cutoffs = options.k;
-    vr::cli::apply_als_flags(app, options.als, /*only_given=*/false, job.config.train);
+    // Precedence, as vr-train's: defaults, then the --config file, then flags given explicitly.
+    const bool from_file = !options.config.empty();
+    vr::HyperparameterFile settings;
+    if (from_file) settings = vr::load_hyperparameters(options.config);
+    job.config.train = settings.config;
+    vr::cli::apply_als_flags(app, options.als, /*only_given=*/from_file, job.config.train);
     job.config.train.compute_loss = !options.quiet;
     job.config.models.clear();
-    for (const auto& model : options.models) job.config.models.push_back(vr::parse_model_kind(model));
-    job.config.item_config.ease_regularization = options.ease_regularization;
-    job.config.item_config.neighbours = options.neighbours;
-    job.config.item_config.similarity = vr::parse_similarity(options.similarity);
+    if (from_file && app.count("--models") == 0) {
+      job.config.models.push_back(settings.kind);
+    } else {
+      for (const auto& model : options.models) job.config.models.push_back(vr::parse_model_kind(model));
+    }
+    job.config.item_config = settings.item_config;
+    const auto given = [&](const char* flag) { return !from_file || app.count(flag) > 0; };
+    if (given("--ease-regularization")) job.config.item_config.ease_regularization = options.ease_regularization;
+    if (given("--neighbours")) job.config.item_config.neighbours = options.neighbours;
+    if (given("--similarity")) job.config.item_config.similarity = vr::parse_similarity(options.similarity);
     if (options.tune) {
       vr::TuneConfig tune;
       tune.trials = options.tune_trials;

@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "vr/artifacts.h"
 #include "vr/interactions.h"
+#include "vr/timestamp.h"
 
 namespace {
 struct Options {
@@ -15,6 +16,9 @@ struct Options {
   std::string mappings;
   std::string weights = "watch=1,like=2,complete=3";
   bool skip_invalid = false;
+  std::string mappings_from;
+  std::string half_life;
+  std::string now;
 };
 }  // namespace
 
@@ -34,6 +38,16 @@ int main(int argc, char** argv) {
   app.add_option("--weights", options.weights, "Weight of each event name")->capture_default_str();
   app.add_flag("--skip-invalid", options.skip_invalid,
                "Skip malformed rows (counted by reason on stderr) instead of failing");
+  app.add_option("--mappings-from", options.mappings_from,
+                 "An earlier run's mappings.bin: its ids keep their indices (also ids absent today), new ids\n"
+                 "get the next ones in sorted order, so yesterday's model lines up (default: none, renumber all)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--half-life", options.half_life,
+                 "Time decay: weight each event by 0.5^(age / DURATION), e.g. 30d, 12h, 90m, 2w (needs a\n"
+                 "timestamp column, ISO 8601 or epoch seconds; default: none, no decay)");
+  app.add_option("--now", options.now,
+                 "Time decay: the time ages are measured from, ISO 8601 or epoch seconds (default: the newest\n"
+                 "timestamp in the input, so the output is reproducible)");
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -44,16 +58,31 @@ int main(int argc, char** argv) {
     job.mappings_path = paths.mappings;
     job.config.event_weights = vr::parse_event_weights(options.weights);
     job.config.skip_invalid = options.skip_invalid;
+    job.previous_mappings_path = options.mappings_from;
+    if (!options.half_life.empty()) job.config.half_life_seconds = vr::parse_duration(options.half_life, "--half-life");
+    if (!options.now.empty()) {
+      if (options.half_life.empty()) throw vr::InvalidInput("--now is the reference time of --half-life; give both");
+      job.config.decay_now = vr::parse_timestamp(options.now);
+      if (!job.config.decay_now) {
+        throw vr::InvalidInput("--now: '" + options.now + "' is not an ISO 8601 time or epoch seconds");
+      }
+    }
+    vr::StableIdsSummary stable_ids;
     const auto result = vr::run_features(job, [](std::uint64_t rows, std::uint64_t bytes) {
       std::ostringstream line;
       line << "vr-features: " << rows << " rows, " << std::fixed << std::setprecision(1)
            << static_cast<double>(bytes) / 1e6 << " MB read";
       vr::cli::show_progress(line.str());
-    });
+    }, &stable_ids);
     vr::cli::end_progress();
     std::cerr << "vr-features: " << result.rows_read << " rows -> " << result.users.size() << " users, "
               << result.videos.size() << " videos; wrote " << job.ratings_path << " and " << job.mappings_path
               << "\n";
+    if (!job.previous_mappings_path.empty()) {
+      std::cerr << "vr-features: ids kept from " << job.previous_mappings_path << "; new: " << stable_ids.new_users
+                << " users, " << stable_ids.new_videos << " videos; absent today (kept, no ratings): "
+                << stable_ids.absent_users << " users, " << stable_ids.absent_videos << " videos\n";
+    }
     if (result.skipped.total() > 0) {
       std::cerr << "vr-features: skipped " << result.skipped.total() << " invalid rows:";
       for (const auto& [reason, count] : result.skipped.count_by_reason) std::cerr << " " << reason << "=" << count;

@@ -26,6 +26,7 @@ struct Options {
   std::string format = "auto";
   int threads = 0;
   std::string output = "-";
+  std::string unknown_user = "404";
 };
 }  // namespace
 
@@ -72,6 +73,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("-o,--output", options.output, "Write here instead of stdout (- = stdout); a file is written atomically")
       ->capture_default_str();
+  app.add_option("--unknown-user", options.unknown_user,
+                 "A --user (or batch user without a history) the model does not know: 404 = an error (not found),\n"
+                 "or popular = the most popular videos of the training data, in the usual shape (noted on stderr)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"404", "popular"}));
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -91,10 +97,20 @@ int main(int argc, char** argv) {
     job.style.format = vr::parse_output_format(options.format);
     job.threads = options.threads;
     job.output_path = options.output;
+    job.unknown_user = vr::parse_unknown_user_policy(options.unknown_user);
     const auto summary = vr::run_recommend(job);
-    if (job.users_path.empty() && !job.all_users) return vr::cli::kExitOk;
+    if (job.users_path.empty() && !job.all_users) {
+      if (summary.popular > 0) {
+        std::cerr << "vr-recommend: user '" << job.user_id << "' is not in the model; answered with the most popular videos\n";
+      }
+      return vr::cli::kExitOk;
+    }
     std::cerr << "vr-recommend: " << summary.answered << " users answered, " << summary.not_found << " not found, "
-              << summary.invalid << " invalid lines\n";
+              << summary.invalid << " invalid lines";
+    if (job.unknown_user == vr::UnknownUserPolicy::Popular) {
+      std::cerr << ", " << summary.popular << " answered with popular videos";
+    }
+    std::cerr << "\n";
     return summary.not_found + summary.invalid > 0 ? vr::cli::kExitPartial : vr::cli::kExitOk;
   });
 }

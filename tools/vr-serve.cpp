@@ -34,6 +34,7 @@ struct Options {
   int max_header_kb = 64;
   std::size_t max_request_items = 1000000;
   std::size_t max_explained_items = 100000;
+  std::string unknown_user = "404";
 };
 
 // The ranges of the values SageMaker may set in the environment, the same as the flags'.
@@ -143,6 +144,12 @@ int main(int argc, char** argv) {
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
+  app.add_option("--unknown-user", options.unknown_user,
+                 "A request for a user the model does not know (and no history): 404, or popular = the most popular "
+                 "videos of the training data in the usual shape, with the header X-Answer-Source and a "
+                 "source=\"popular\" count in /metrics (requests with a history are folded in either way)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"404", "popular"}));
   vr::cli::add_version_flag(app);
   // Checked while parsing, so a bad value exits as a bad flag does.
   std::optional<std::string> port_env;
@@ -177,6 +184,7 @@ int main(int argc, char** argv) {
     config.docs_dir = options.docs_dir;
     config.read_timeout_seconds = options.read_timeout;
     config.precompute_k = options.precompute_k;
+    config.unknown_user_popular = options.unknown_user == "popular";
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
     config.max_concurrent_transforms = transforms_env ? std::stoi(*transforms_env) : 0;

@@ -8,6 +8,7 @@
 #include "cli_common.h"
 #include "vr/artifacts.h"
 #include "vr/training.h"
+#include "vr/warm_start.h"
 
 namespace {
 struct Options {
@@ -23,6 +24,11 @@ struct Options {
   float bm25_k1 = 1.2f;
   float bm25_b = 0.75f;
   bool quiet = false;
+  std::string init_from;
+  std::string init_mappings;
+  std::string refresh;
+  std::string previous_ratings;
+  std::string changed;
 };
 
 bool is_model_kind(const std::string& text) { return text == "als" || text == "ease" || text == "item-knn"; }
@@ -61,6 +67,25 @@ int main(int argc, char** argv) {
   app.add_option("--bm25-k1", options.bm25_k1, "item-knn bm25: k1")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--bm25-b", options.bm25_b, "item-knn bm25: b")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
+  app.add_option("--init-from", options.init_from,
+                 "Warm start (ALS): known rows start from this earlier model's factors, new rows as in a cold\n"
+                 "start; its mappings must be a prefix of today's (vr-features --mappings-from) (default: none,\n"
+                 "start from random factors)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--init-mappings", options.init_mappings,
+                 "The --init-from model's mappings.bin (default: mappings.bin beside it)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--refresh", options.refresh,
+                 "With --init-from: re-solve exactly only the rows whose ratings changed (or are new), the\n"
+                 "other side fixed: users, videos or both (default: none, a full warm-started training)")
+      ->check(CLI::IsMember({"users", "videos", "both"}));
+  app.add_option("--previous-ratings", options.previous_ratings,
+                 "--refresh: the ratings.csv the --init-from model was trained on (default: ratings.csv beside it)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--changed", options.changed,
+                 "--refresh: a CSV (kind,id; kind user or video) of the rows to re-solve, instead of comparing\n"
+                 "with --previous-ratings (new ids are always re-solved)")
+      ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -100,8 +125,13 @@ int main(int argc, char** argv) {
     if (job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features first)");
     }
+    if (options.init_from.empty() &&
+        !(options.refresh.empty() && options.init_mappings.empty() && options.previous_ratings.empty() &&
+          options.changed.empty())) {
+      throw vr::InvalidInput("--refresh, --init-mappings, --previous-ratings and --changed need --init-from");
+    }
     const int total = config.iterations;
-    const auto model = vr::run_training(job, [&](const vr::IterationReport& report) {
+    const auto report_iteration = [&](const vr::IterationReport& report) {
       if (options.quiet) return;
       std::ostringstream line;
       line << "iteration " << report.iteration << "/" << total << "  loss " << std::setprecision(6) << report.loss
@@ -114,7 +144,31 @@ int main(int argc, char** argv) {
       } else {
         std::cerr << line.str() << "\n";
       }
-    });
+    };
+    vr::Model model;
+    if (!options.init_from.empty()) {
+      vr::WarmStartJob warm;
+      warm.train = job;
+      warm.previous_model_path = options.init_from;
+      warm.previous_mappings_path = options.init_mappings;
+      if (!options.refresh.empty()) warm.refresh = vr::parse_refresh_side(options.refresh);
+      warm.previous_ratings_path = options.previous_ratings;
+      warm.changed_path = options.changed;
+      auto outcome = vr::run_warm_start(warm, report_iteration);
+      vr::cli::end_progress();
+      if (warm.refresh) {
+        if (!outcome.written) {
+          std::cerr << "vr-train: nothing changed since " << options.init_from
+                    << "'s ratings; the model was left as it was (nothing written)\n";
+          return vr::cli::kExitOk;
+        }
+        std::cerr << "vr-train: refreshed " << outcome.users_solved << " users and " << outcome.videos_solved
+                  << " videos of " << options.init_from << "\n";
+      }
+      model = std::move(outcome.model);
+    } else {
+      model = vr::run_training(job, report_iteration);
+    }
     vr::cli::end_progress();
     std::cerr << "vr-train: " << model.info.kind << ", " << model.info.n_users << " users x " << model.info.n_videos << " videos, "
               << model.info.n_ratings << " ratings; wrote " << job.model_path << "\n";

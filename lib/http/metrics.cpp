@@ -54,7 +54,8 @@ void Metrics::record_reload(bool succeeded) {
   ++(succeeded ? reloads_ok_ : reloads_failed_);
 }
 
-void Metrics::record_answers(std::size_t precomputed, std::size_t scored) {
+void Metrics::record_answers(std::size_t precomputed, std::size_t scored, std::size_t popular) {
+  if (popular != 0) answers_popular_.fetch_add(popular, std::memory_order_relaxed);
   if (precomputed != 0) answers_precomputed_.fetch_add(precomputed, std::memory_order_relaxed);
   if (scored != 0) answers_scored_.fetch_add(scored, std::memory_order_relaxed);
 }
@@ -104,6 +105,7 @@ std::string Metrics::render(const ModelGauges& model) const {
          "# TYPE vr_invocation_answers_total counter\n"
       << "vr_invocation_answers_total{source=\"precomputed\"} " << answers_precomputed_.load() << "\n"
       << "vr_invocation_answers_total{source=\"scored\"} " << answers_scored_.load() << "\n";
+  if (show_popular_) out << "vr_invocation_answers_total{source=\"popular\"} " << answers_popular_.load() << "\n";
   write_gauge(out, "vr_model_ready", "1 once a model is loaded and served.", model.ready ? 1 : 0);
   if (model.ready) {
     out << "# HELP vr_model_info The model being served (its version is als_model.bin's checksum).\n"

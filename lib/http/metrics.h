@@ -39,8 +39,12 @@ class Metrics {
   // Counts one model reload attempt.
   void record_reload(bool succeeded);
   // Counts answers to /invocations (a batch counts each of its requests) by where they came
-  // from: the precomputed table, or scoring the catalog.
-  void record_answers(std::size_t precomputed, std::size_t scored);
+  // from: the precomputed table, scoring the catalog, or (--unknown-user popular) the most
+  // popular videos for an unknown user.
+  void record_answers(std::size_t precomputed, std::size_t scored, std::size_t popular = 0);
+  // Adds the source="popular" series to render() (vr-serve --unknown-user popular); without it
+  // /metrics reads exactly as before.
+  void show_popular_answers() { show_popular_ = true; }
   // The Prometheus text exposition of everything recorded plus the model gauges.
   std::string render(const ModelGauges& model) const;
 
@@ -58,6 +62,8 @@ class Metrics {
   // Counted on every /invocations request, apart from the lock: one lock per request is enough.
   std::atomic<std::uint64_t> answers_precomputed_{0};
   std::atomic<std::uint64_t> answers_scored_{0};
+  std::atomic<std::uint64_t> answers_popular_{0};
+  bool show_popular_ = false;  // set before serving starts
 };
 
 }  // namespace vr::http

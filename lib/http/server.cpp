@@ -53,6 +53,16 @@ std::string route_label(const std::string& path) {
   return "other";
 }
 
+// Where the answers of one /invocations reply came from (X-Answer-Source): "precomputed",
+// "scored" or "popular", "mixed" for a batch with several, "none" when nothing was answered.
+const char* answer_source(const AnswerCounts& answers) {
+  const int sources = (answers.precomputed > 0) + (answers.scored > 0) + (answers.popular > 0);
+  if (sources > 1) return "mixed";
+  if (answers.popular > 0) return "popular";
+  if (answers.precomputed > 0) return "precomputed";
+  return answers.scored > 0 ? "scored" : "none";
+}
+
 // The time now as ISO 8601 UTC with milliseconds. Every logged request asks: the date and time
 // part is formatted once a second per thread, as snprintf and gmtime_r took a tenth of a plain
 // request's own CPU time.
@@ -265,7 +275,9 @@ class Server {
         compute_threads_(config.threads > 0 ? config.threads
                                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
         compute_(compute_threads_),
-        docs_dir_(find_docs_directory(config.docs_dir)) {}
+        docs_dir_(find_docs_directory(config.docs_dir)) {
+    if (config.unknown_user_popular) metrics_.show_popular_answers();
+  }
 
   int run();
 
@@ -326,10 +338,12 @@ void Server::invocations(const httplib::Request& request, httplib::Response& res
   if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
   const BodyFormat format = parse_content_type(header_value(request.headers, "Content-Type"));
   check_accept(header_value(request.headers, "Accept"), format);
-  Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_);
-  metrics_.record_answers(reply.answers.precomputed, reply.answers.scored);
+  Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_,
+                       config_.unknown_user_popular ? snapshot->popular.get() : nullptr);
+  metrics_.record_answers(reply.answers.precomputed, reply.answers.scored, reply.answers.popular);
   response.status = reply.status;
   response.set_header("X-Model-Version", snapshot->version);
+  if (config_.unknown_user_popular) response.set_header("X-Answer-Source", answer_source(reply.answers));
   response.set_content(std::move(reply.body), reply.content_type.c_str());
 }
 

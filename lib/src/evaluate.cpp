@@ -24,78 +24,6 @@
 namespace vr {
 namespace {
 
-// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) {
-  year -= month <= 2;
-  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const auto year_of_era = static_cast<unsigned>(year - era * 400);
-  const unsigned day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + static_cast<std::int64_t>(day_of_era) - 719468;
-}
-
-// Reads exactly `digits` decimal digits at `text[position]`, advancing `position`.
-std::optional<unsigned> read_digits(std::string_view text, std::size_t& position, std::size_t digits) {
-  if (position + digits > text.size()) return std::nullopt;
-  unsigned value = 0;
-  for (std::size_t i = 0; i < digits; ++i) {
-    const char c = text[position + i];
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  position += digits;
-  return value;
-}
-
-std::optional<double> parse_iso8601(std::string_view text) {
-  std::size_t position = 0;
-  const auto year = read_digits(text, position, 4);
-  if (!year || position >= text.size() || text[position++] != '-') return std::nullopt;
-  const auto month = read_digits(text, position, 2);
-  if (!month || position >= text.size() || text[position++] != '-') return std::nullopt;
-  const auto day = read_digits(text, position, 2);
-  if (!day || *month < 1 || *month > 12 || *day < 1 || *day > 31) return std::nullopt;
-  double seconds = static_cast<double>(days_from_civil(*year, *month, *day)) * 86400.0;
-  if (position == text.size()) return seconds;
-  if (text[position] != 'T' && text[position] != ' ') return std::nullopt;
-  ++position;
-  const auto hour = read_digits(text, position, 2);
-  if (!hour || position >= text.size() || text[position++] != ':') return std::nullopt;
-  const auto minute = read_digits(text, position, 2);
-  if (!minute || *hour > 23 || *minute > 59) return std::nullopt;
-  seconds += *hour * 3600.0 + *minute * 60.0;
-  if (position < text.size() && text[position] == ':') {
-    ++position;
-    const auto second = read_digits(text, position, 2);
-    if (!second || *second > 60) return std::nullopt;
-    seconds += *second;
-    if (position < text.size() && (text[position] == '.' || text[position] == ',')) {
-      ++position;
-      double scale = 0.1;
-      const std::size_t start = position;
-      while (position < text.size() && text[position] >= '0' && text[position] <= '9') {
-        seconds += (text[position++] - '0') * scale;
-        scale /= 10;
-      }
-      if (position == start) return std::nullopt;
-    }
-  }
-  if (position == text.size()) return seconds;
-  if (text[position] == 'Z' && position + 1 == text.size()) return seconds;
-  if (text[position] == '+' || text[position] == '-') {
-    const double sign = text[position] == '+' ? 1.0 : -1.0;
-    ++position;
-    const auto offset_hours = read_digits(text, position, 2);
-    if (!offset_hours) return std::nullopt;
-    if (position < text.size() && text[position] == ':') ++position;
-    const auto offset_minutes = read_digits(text, position, 2);
-    if (!offset_minutes || position != text.size()) return std::nullopt;
-    // Local time = UTC + offset, so UTC = local - offset.
-    return seconds - sign * (*offset_hours * 3600.0 + *offset_minutes * 60.0);
-  }
-  return std::nullopt;
-}
-
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -147,15 +75,6 @@ SplitMethod parse_split_method(const std::string& text) {
   if (text == "leave-last-out") return SplitMethod::LeaveLastOut;
   if (text == "last-fraction") return SplitMethod::LastFraction;
   throw InvalidInput("unknown split '" + text + "' (expected random, leave-last-out or last-fraction)");
-}
-
-std::optional<double> parse_timestamp(std::string_view text) {
-  text = trim(text);
-  if (text.empty()) return std::nullopt;
-  // A bare number is seconds since the epoch; "2026-01-05" also starts with digits, so a
-  // number must parse completely.
-  if (const auto number = parse_finite_number(text)) return number;
-  return parse_iso8601(text);
 }
 
 TimedRatings read_timed_interactions(std::istream& input, const std::string& source_name,

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -248,10 +249,12 @@ struct BatchAnswer {
   std::string text;
   bool answered = false;
   bool not_found = false;
+  bool popular = false;
 };
 
 BatchAnswer answer_batch_request(const Recommender& recommender, const BatchRequest& request,
-                                 const RecommendOptions& batch_options, const OutputStyle& style, OutputFormat format) {
+                                 const RecommendOptions& batch_options, const OutputStyle& style, OutputFormat format,
+                                 const PopularVideos* popular) {
   BatchAnswer answer;
   std::ostringstream text;
   RecommendOptions options = batch_options;
@@ -268,6 +271,9 @@ BatchAnswer answer_batch_request(const Recommender& recommender, const BatchRequ
   try {
     if (request.has_history) {
       recommendations = recommender.recommend_for_history(request.history.videos, options, request.history.weights);
+    } else if (popular != nullptr && !recommender.mappings().users.find(request.user_id)) {
+      recommendations = popular->top(recommender.mappings().videos, options.k, options.exclude);
+      answer.popular = true;
     } else {
       recommendations = recommender.recommend(request.user_id, options);
     }
@@ -371,7 +377,7 @@ void write_similar_videos(const Recommender& recommender, const std::string& vid
 
 BatchSummary write_batch_recommendations(const Recommender& recommender, std::istream& users,
                                          const RecommendOptions& options, const OutputStyle& style, int threads,
-                                         std::ostream& output) {
+                                         std::ostream& output, const PopularVideos* popular) {
   const OutputFormat format = batch_format(style);
   if (format == OutputFormat::Csv) write_csv_header(output, style, options.explain);
   threads = resolve_thread_count(threads);
@@ -401,13 +407,14 @@ BatchSummary write_batch_recommendations(const Recommender& recommender, std::is
     answers.assign(requests.size(), BatchAnswer{});
     parallel_for_blocks(requests.size(), 8, threads, [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) {
-        answers[i] = answer_batch_request(recommender, requests[i], options, style, format);
+        answers[i] = answer_batch_request(recommender, requests[i], options, style, format, popular);
       }
     });
     for (const auto& answer : answers) {
       output << answer.text;
       if (answer.answered) {
         ++summary.answered;
+        if (answer.popular) ++summary.popular;
       } else if (answer.not_found) {
         ++summary.not_found;
       } else {
@@ -454,11 +461,19 @@ BatchSummary run_recommend(const RecommendJob& job) {
   }
   AtomicFileWriter writer(job.output_path);
   const auto recommender = Recommender::load(job.artifacts);
+  std::optional<PopularVideos> popular;
+  if (job.unknown_user == UnknownUserPolicy::Popular) popular.emplace(recommender->watched());
+  const PopularVideos* fallback = popular ? &*popular : nullptr;
   std::ostream& output = writer.stream();
   BatchSummary summary;
   summary.answered = 1;
   if (!job.history.videos.empty()) {
     write_history_recommendations(*recommender, job.user_id, job.history, job.options, style, output);
+  } else if (!job.user_id.empty() && fallback != nullptr && !recommender->mappings().users.find(job.user_id)) {
+    write_single_answer(output, job.user_id, fallback->top(recommender->mappings().videos, job.options.k,
+                                                           job.options.exclude),
+                        job.options, style);
+    summary.popular = 1;
   } else if (!job.user_id.empty()) {
     write_user_recommendations(*recommender, job.user_id, job.options, style, output);
   } else if (!job.similar_to.empty()) {
@@ -466,10 +481,10 @@ BatchSummary run_recommend(const RecommendJob& job) {
   } else if (job.all_users) {
     summary.answered = write_all_recommendations(*recommender, job.options, style, job.threads, output);
   } else if (job.users_path == "-") {
-    summary = write_batch_recommendations(*recommender, std::cin, job.options, style, job.threads, output);
+    summary = write_batch_recommendations(*recommender, std::cin, job.options, style, job.threads, output, fallback);
   } else {
     auto users = open_input_file(job.users_path);
-    summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output);
+    summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output, fallback);
   }
   writer.commit();
   return summary;

@@ -16,6 +16,7 @@
 #include <span>
 
 #include "vr/artifacts.h"
+#include "vr/popular.h"
 #include "vr/precomputed.h"
 #include "vr/recommender.h"
 
@@ -357,7 +358,8 @@ class WorkBudget {
 
 // Answers one request body value (a request object or a batch) as JSON.
 ojson answer_value(const Recommender& recommender, const PrecomputedRecommendations* precomputed, ScoringGate* gate,
-                   const json& value, const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
+                   const PopularVideos* popular, const json& value, const ServiceLimits& limits,
+                   AnswerCounts& counts, WorkBudget& budget) {
   if (value.is_object() && value.contains("instances")) {
     const json& instances = value["instances"];
     const json loc = {"body", "instances"};
@@ -385,7 +387,7 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
       }
       budget.charge(request.k, request.explain);
       try {
-        predictions.push_back(answer(recommender, request, precomputed, &counts, gate));
+        predictions.push_back(answer(recommender, request, precomputed, &counts, gate, popular));
       } catch (const std::bad_alloc&) {
         throw;
       } catch (...) {
@@ -396,13 +398,13 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
   }
   const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
   budget.charge(request.k, request.explain);
-  return answer(recommender, request, precomputed, &counts, gate);
+  return answer(recommender, request, precomputed, &counts, gate, popular);
 }
 
 // Answers one request body value (a request object or a batch) as JSON text.
 std::string answer_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
-                        ScoringGate* gate, const json& value, const ServiceLimits& limits, AnswerCounts& counts,
-                        WorkBudget& budget) {
+                        ScoringGate* gate, const PopularVideos* popular, const json& value, const ServiceLimits& limits,
+                        AnswerCounts& counts, WorkBudget& budget) {
   if (value.is_object() && !value.contains("instances")) {
     const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
     budget.charge(request.k, request.explain);
@@ -410,16 +412,16 @@ std::string answer_text(const Recommender& recommender, const PrecomputedRecomme
       ++counts.precomputed;
       return std::move(*text);
     }
-    return answer(recommender, request, precomputed, &counts, gate).dump();
+    return answer(recommender, request, precomputed, &counts, gate, popular).dump();
   }
-  return answer_value(recommender, precomputed, gate, value, limits, counts, budget).dump();
+  return answer_value(recommender, precomputed, gate, popular, value, limits, counts, budget).dump();
 }
 
 // The answer text of one JSON body (a request object or a batch): a plain request from the
 // precomputed table straight from the text when it can be, else parsed and validated in full.
 std::string answer_body_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
-                             ScoringGate* gate, std::string_view body, const ServiceLimits& limits,
-                             AnswerCounts& counts, WorkBudget& budget) {
+                             ScoringGate* gate, const PopularVideos* popular, std::string_view body,
+                             const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
   if (precomputed != nullptr) {
     if (const auto plain = read_plain_request(body); plain && plain->k >= 1 && plain->k <= limits.max_k) {
       if (auto text = precomputed_answer_text(recommender, plain->user_id, plain->k, precomputed)) {
@@ -429,7 +431,7 @@ std::string answer_body_text(const Recommender& recommender, const PrecomputedRe
       }
     }
   }
-  return answer_text(recommender, precomputed, gate, parse_json_body(body, limits), limits, counts, budget);
+  return answer_text(recommender, precomputed, gate, popular, parse_json_body(body, limits), limits, counts, budget);
 }
 
 }  // namespace
@@ -598,7 +600,8 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
 }
 
 ojson answer(const Recommender& recommender, const InvocationRequest& request,
-             const PrecomputedRecommendations* precomputed, AnswerCounts* counts, ScoringGate* gate) {
+             const PrecomputedRecommendations* precomputed, AnswerCounts* counts, ScoringGate* gate,
+             const PopularVideos* popular) {
   // A plain request for a known user is a look-up in the precomputed table when there is one
   // deep enough; what it stores is what recommend() below would compute.
   if (const auto top = precomputed_top(recommender, request, precomputed)) {
@@ -637,6 +640,12 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
                 {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}});
   }
   ojson user = request.user_id ? ojson(*request.user_id) : ojson(nullptr);
+  if (request.history.empty() && popular != nullptr && !recommender.mappings().users.find(*request.user_id)) {
+    if (counts != nullptr) ++counts->popular;
+    return ojson{{"userId", std::move(user)},
+                 {"recommendations",
+                  recommendations_json(popular->top(recommender.mappings().videos, request.k, request.exclude), false)}};
+  }
   if (request.history.empty()) {
     return counted(ojson{{"userId", std::move(user)},
                 {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}});
@@ -750,12 +759,12 @@ json parse_json_body(std::string_view text, const ServiceLimits& limits) {
 }
 
 Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format, const ServiceLimits& limits,
-             const PrecomputedRecommendations* precomputed, ScoringGate* gate) {
+             const PrecomputedRecommendations* precomputed, ScoringGate* gate, const PopularVideos* popular) {
   Reply reply;
   reply.content_type = mime_type(format);
   WorkBudget budget(limits);
   if (format == BodyFormat::Json) {
-    reply.body = answer_body_text(recommender, precomputed, gate, body, limits, reply.answers, budget);
+    reply.body = answer_body_text(recommender, precomputed, gate, popular, body, limits, reply.answers, budget);
     return reply;
   }
   // JSON Lines: cut at '\n'; a final newline ends the last line rather than starting one.
@@ -777,7 +786,7 @@ Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat f
   }
   for (const auto line : lines) {
     try {
-      reply.body += answer_body_text(recommender, precomputed, gate, line, limits, reply.answers, budget);
+      reply.body += answer_body_text(recommender, precomputed, gate, popular, line, limits, reply.answers, budget);
     } catch (const std::bad_alloc&) {
       throw;
     } catch (const WorkBudgetExceeded&) {
@@ -871,6 +880,7 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory)
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();
+  snapshot->popular = std::make_shared<const PopularVideos>(snapshot->recommender->watched());
   snapshot->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   snapshot->loaded_at_unix =

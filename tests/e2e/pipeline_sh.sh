@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# scripts/pipeline.sh: versions, the `current` link, the lock, pruning, and a killed run
-# leaving `current` intact. Needs VR_BIN_DIR (set by ctest) with the built tools.
+# scripts/pipeline.sh: versions, the `current` link, the lock, pruning, a killed run leaving
+# `current` intact, incremental runs (stable ids, warm start, refresh, --full-every), the
+# quality gate, and --config / --weights / --half-life / --model, options after positionals. Needs VR_BIN_DIR (set by ctest) with the built tools.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin_dir=${VR_BIN_DIR:?VR_BIN_DIR must point at the built tools}
 source_dir=${VR_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 pipeline=$source_dir/scripts/pipeline.sh
 input=$source_dir/data/interactions.csv
-for tool in vr-features vr-train vr-evaluate vr-recommend; do
+for tool in vr-features vr-train vr-evaluate vr-recommend vr-generate; do
   if [[ ! -x "$bin_dir/$tool" ]]; then
     skip "$bin_dir/$tool is not built"
   fi
@@ -91,6 +92,67 @@ VR_BIN_DIR=$bin_dir "$pipeline" "$work/bad.csv" "$out" 2> "$work/bad.log" || sta
 check "a failed run exits 1" test "$status" -eq 1
 check "a failed run says so" grep -q "FAILED: vr-features" "$work/bad.log"
 check "a failed run leaves current" test "$(readlink "$out/current")" = "$before"
+
+# Incremental runs, on a data set large enough for the quick evaluation to hold videos out.
+events=$work/events.csv
+"$bin_dir/vr-generate" --users 300 --videos 80 --events 6000 --seed 3 -o "$events" 2> /dev/null
+some_user=$(awk -F, 'NR == 2 { print $1 }' "$events")
+inc=$work/incremental
+field() { grep -o "\"$1\": *[^,}]*" "$inc/current/metadata.json" | head -n 1 | sed 's/.*: *//; s/"//g'; }
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --incremental --full-every 3 2> "$work/inc1.log"
+check "options after the positional arguments are read" test -s "$inc/current/als_model.bin"
+check "a first incremental run with no current version trains in full" test "$(field training)" = full
+first_inc=$(readlink "$inc/current")
+VR_BIN_DIR=$bin_dir "$pipeline" --incremental --full-every 3 "$events" "$inc" 2> "$work/inc2.log"
+check "the next incremental run warm-starts" test "$(field training)" = warm
+check "it counts the runs since the full one" test "$(field runs_since_full)" = 1
+check "it keeps the previous ids (mappings start with the previous ones)" \
+  cmp -s "$inc/$first_inc/mappings.bin" "$inc/current/mappings.bin"
+check "the warm-started model serves" "$bin_dir/vr-recommend" --dir "$inc/current" --user "$some_user" -k 2 --output /dev/null
+check "the warm start is logged" grep -q -- "--init-from $inc/current/als_model.bin" "$work/inc2.log"
+warm=$(readlink "$inc/current")
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" --incremental --refresh both --full-every 3 "$events" "$inc" 2> "$work/inc3.log" || status=$?
+check "a refresh with nothing changed exits 0" test "$status" -eq 0
+check "and says so, keeping current" grep -q "nothing changed" "$work/inc3.log"
+check "current unchanged by the empty refresh" test "$(readlink "$inc/current")" = "$warm"
+VR_BIN_DIR=$bin_dir "$pipeline" --incremental --full-every 2 "$events" "$inc" 2> "$work/inc4.log"
+check "--full-every 2: the second run since the full one trains in full" test "$(field training)" = full
+check "and resets the count" test "$(field runs_since_full)" = 0
+
+# The quality gate refuses a worse model with exit 4 and keeps `current`.
+before=$(readlink "$inc/current")
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --min-ndcg 1.5 2> "$work/gate1.log" || status=$?
+check "--min-ndcg above reach exits 4" test "$status" -eq 4
+check "the refusal is logged" grep -q "REFUSED: nDCG@10 .* below --min-ndcg 1.5" "$work/gate1.log"
+check "current kept after the refusal" test "$(readlink "$inc/current")" = "$before"
+check "no leftovers after the refusal" test -z "$(compgen -G "$inc/.incomplete-*" || true)"
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --iterations 0 --max-drop 0.01 2> "$work/gate2.log" || status=$?
+check "an untrained model more than --max-drop below current exits 4" test "$status" -eq 4
+check "current kept after the second refusal" test "$(readlink "$inc/current")" = "$before"
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --max-drop 0.05 2> "$work/gate3.log"
+check "the same settings pass --max-drop" grep -q "quality gate passed" "$work/gate3.log"
+
+# --config, --weights, --half-life and the model kind reach the tools.
+printf 'factors = 8\niterations = 4\n' > "$work/tuned.conf"
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --config "$work/tuned.conf" 2> "$work/config.log"
+check "--config reaches the quick evaluation" test "$(grep -o '"factors": *[0-9]*' "$inc/current/metadata.json" | sed 's/.*: *//')" = 8
+check "--config reaches vr-train" grep -q -- "--config $work/tuned.conf" "$work/config.log"
+plain_ratings=$(cksum < "$inc/current/ratings.csv")
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --weights watch=1,like=5,complete=9 2> /dev/null
+check "--weights changes the ratings" test "$(cksum < "$inc/current/ratings.csv")" != "$plain_ratings"
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --half-life 7d 2> /dev/null
+check "--half-life decays the ratings" grep -q '\.' "$inc/current/ratings.csv"
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --model item-knn 2> /dev/null
+check "--model item-knn trains that kind" test "$(field model_kind)" = item-knn
+check "the item-knn version serves" "$bin_dir/vr-recommend" --dir "$inc/current" --user "$some_user" -k 2 --output /dev/null
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --incremental 2> "$work/inc5.log"
+check "an incremental run after an item-knn version trains ALS in full" test "$(field training)" = full
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --refresh users 2> /dev/null || status=$?
+check "--refresh without --incremental is an error" test "$status" -eq 1
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"

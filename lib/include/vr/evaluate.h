@@ -18,6 +18,7 @@
 #include "vr/interactions.h"
 #include "vr/item_models.h"
 #include "vr/ratings.h"
+#include "vr/timestamp.h"  // parse_timestamp, for the time splits
 #include "vr/tuning.h"
 
 namespace vr {
@@ -45,11 +46,6 @@ struct TimedRatings {
   std::vector<double> timestamps;  // aligned with ratings.values: seconds since the epoch; empty
                                    // when the input had no timestamp column
 };
-
-// Parses a timestamp: seconds since the epoch (e.g. "881250949", "1.5e9") or ISO 8601 UTC
-// ("2026-01-05T09:12:00Z", "2026-01-05 09:12:00", "2026-01-05", with optional fractional
-// seconds and a +HH:MM / -HH:MM offset). Returns nullopt for anything else.
-std::optional<double> parse_timestamp(std::string_view text);
 
 // Reads raw interactions (the vr-features input: user_id, video_id, event or value, and an
 // optional timestamp column) and sums weights per (user, video) as vr-features does, keeping

@@ -5,6 +5,7 @@
 #include <functional>
 #include <istream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@ struct FeaturesConfig {
   std::map<std::string, double> event_weights{{"watch", 1.0}, {"like", 2.0}, {"complete", 3.0}};
   // Skip malformed rows (counted by reason) instead of failing on the first one.
   bool skip_invalid = false;
+  // Time decay: each event's weight is multiplied by 0.5^(age / half_life_seconds), its age
+  // measured from decay_now (seconds since the epoch; events after it count as new). Needs a
+  // `timestamp` column (ISO 8601 or epoch seconds). 0 = no decay (the default).
+  double half_life_seconds = 0;
+  // The reference time of the decay; required when half_life_seconds > 0 (run_features
+  // defaults it to the newest timestamp in the input).
+  std::optional<double> decay_now;
 };
 
 // Why rows were skipped under skip_invalid, with counts.
@@ -67,12 +75,25 @@ struct FeaturesJob {
   std::string input_path;     // interactions CSV, or "-" for stdin
   std::string ratings_path;   // where ratings.csv goes ("-" = stdout)
   std::string mappings_path;  // where mappings.bin goes
+  // An earlier run's mappings.bin: its ids keep their indices, new ids follow (empty = none,
+  // every id numbered afresh by sorted id).
+  std::string previous_mappings_path;
   FeaturesConfig config;
 };
 
 // Reads the input, aggregates it and writes both outputs atomically (outputs are opened
 // before reading, so an unwritable folder fails at once; a failure leaves old outputs as
 // they were). Returns the aggregation (without ratings, to free memory) for a summary.
-AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallback& progress = {});
+// With job.previous_mappings_path, `stable_ids` (when given) receives how today's ids relate
+// to the previous ones.
+struct StableIdsSummary;
+AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallback& progress = {},
+                                    StableIdsSummary* stable_ids = nullptr);
+
+// How today's ids relate to an earlier run's (vr-features --mappings-from).
+struct StableIdsSummary {
+  std::size_t new_users = 0, new_videos = 0;        // ids the previous mappings lacked
+  std::size_t absent_users = 0, absent_videos = 0;  // previous ids with no event today (kept)
+};
 
 }  // namespace vr

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vr/artifacts.h"
+#include "vr/popular.h"
 #include "vr/recommender.h"
 
 namespace vr {
@@ -78,6 +79,7 @@ struct BatchSummary {
   std::uint64_t answered = 0;   // users whose recommendations were written
   std::uint64_t not_found = 0;  // unknown users (and histories with no known video)
   std::uint64_t invalid = 0;    // input lines that could not be parsed
+  std::uint64_t popular = 0;    // unknown users answered with popular videos (also in answered)
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
@@ -86,9 +88,10 @@ struct BatchSummary {
 // for fold-in, and "k". Blank lines are skipped. Lines that are already available are
 // answered together on `threads` threads; the output is flushed whenever the input has to
 // wait, so the tool works inside a shell pipe.
+// With `popular`, an unknown user without a history is answered with the most popular videos.
 BatchSummary write_batch_recommendations(const Recommender& recommender, std::istream& users,
                                          const RecommendOptions& options, const OutputStyle& style, int threads,
-                                         std::ostream& output);
+                                         std::ostream& output, const PopularVideos* popular = nullptr);
 
 // Writes every user's top-k in user-index order (JSON Lines by default, or csv), scored in
 // blocks on `threads` threads and streamed as it goes. Returns the number of users written.
@@ -109,6 +112,9 @@ struct RecommendJob {
   OutputStyle style;          // titles are filled in from titles_path
   int threads = 0;            // 0 = all cores
   std::string output_path = "-";  // "-" = stdout; a file is written atomically
+  // An unknown --user (or batch user without a history): an error (NotFound), or the most
+  // popular videos of the training data in the usual shape.
+  UnknownUserPolicy unknown_user = UnknownUserPolicy::NotFound;
 };
 
 // Loads the artifacts (and titles), runs the selected mode and writes the answer. Throws

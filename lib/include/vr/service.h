@@ -34,6 +34,7 @@ namespace vr {
 
 class Recommender;
 class PrecomputedRecommendations;
+class PopularVideos;
 
 // ---------------------------------------------------------------------------------------------
 // Errors with an HTTP meaning. error_reply() below is the one place that maps exceptions
@@ -187,11 +188,14 @@ class ScoringGate {
 struct AnswerCounts {
   std::size_t precomputed = 0;  // answered from the precomputed table
   std::size_t scored = 0;       // answered by scoring (or fold-in, or similar videos)
+  std::size_t popular = 0;      // unknown users answered with the most popular videos
 };
-// Anything else is computed inside `gate` when one is given.
+// Anything else is computed inside `gate` when one is given. With `popular` (vr-serve
+// --unknown-user popular), a request for a user the model does not know and no history is
+// answered with the most popular videos (minus "exclude") instead of NotFound.
 OrderedJson answer(const Recommender& recommender, const InvocationRequest& request,
                    const PrecomputedRecommendations* precomputed = nullptr, AnswerCounts* counts = nullptr,
-                   ScoringGate* gate = nullptr);
+                   ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr);
 
 // A finished answer to POST /invocations.
 struct Reply {
@@ -227,10 +231,10 @@ nlohmann::json parse_json_body(std::string_view text, const ServiceLimits& limit
 //         error object {"status": 404, "detail": ...} while the others are answered;
 //   JsonLines: exactly one output line per input line (a final newline does not start a
 //         line), in order, a failed line answered by its error object.
-//   `precomputed` and `gate`, when given, are used as answer() says.
+//   `precomputed`, `gate` and `popular`, when given, are used as answer() says.
 Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format,
              const ServiceLimits& limits, const PrecomputedRecommendations* precomputed = nullptr,
-             ScoringGate* gate = nullptr);
+             ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // The loaded model and its hot swap.
@@ -265,6 +269,7 @@ struct ModelSnapshot {
   std::int64_t loaded_at_unix = 0; // when it was loaded, seconds since the epoch
   std::uint64_t users = 0;         // users the model knows
   std::uint64_t videos = 0;        // videos the model knows
+  std::shared_ptr<const PopularVideos> popular;  // the most popular videos (--unknown-user popular)
 
   ModelSnapshot();
   ~ModelSnapshot();  // in service.cpp, where PrecomputedRecommendations is complete
