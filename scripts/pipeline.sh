@@ -157,7 +157,7 @@ if [[ $incremental -eq 1 ]]; then
   elif [[ -z "$previous_runs" || -z "$previous_full" ]]; then
     log "the current version records no full training: full training"
   elif [[ "$full_every" == *d ]] && (( ($(date -u +%s) - previous_full) >= ${full_every%d} * 86400 )); then
-    log "the last full training is ${full_every%d} days old or more: full training"
+    log "the last full training is at least ${full_every%d} day(s) old: full training"
   elif [[ "$full_every" != *d ]] && (( previous_runs + 1 >= full_every )); then
     log "$((previous_runs + 1)) runs since the last full training (--full-every $full_every): full training"
   else

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "support/test_support.h"
 #include "vr/als.h"
 #include "vr/mappings.h"
@@ -418,4 +420,51 @@ TEST_CASE("MovieLens 100K by time: a 3-iteration warm start scores within 1% of 
   INFO("cold " << cold << ", warm " << warm);
   CHECK(cold > 0.1);  // far above chance: the split and the metric are what they claim
   CHECK(warm >= 0.99 * cold);
+}
+
+TEST_CASE("vr-evaluate --half-life decays the training events of a time split, and checks its input") {
+  TempDir dir;
+  // Each user rated five of the videos v0..v9 highly a month ago, and lately watches v10..v19
+  // (weight 1): the last-fraction split holds out the newest. Undecayed, the old taste dominates
+  // the user's factor; with a 1-day half-life the recent one does.
+  std::ostringstream csv;
+  csv << "user_id,video_id,value,timestamp\n";
+  std::uint64_t state = 16;
+  const auto next = [&state](std::uint32_t range) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int>((state >> 33) % range);
+  };
+  const long month_ago = 1704067200, lately = month_ago + 30 * 86400;
+  for (int user = 0; user < 40; ++user) {
+    std::set<int> old_videos, new_videos;
+    while (old_videos.size() < 5) old_videos.insert(next(10));
+    while (new_videos.size() < 6) new_videos.insert(10 + next(10));
+    for (int video : old_videos) csv << "u" << user << ",v" << video << ",5," << month_ago + video << "\n";
+    int order = 0;
+    for (int video : new_videos) csv << "u" << user << ",v" << video << ",1," << lately + 3600 * order++ << "\n";
+  }
+  write_file(dir.file("events.csv"), csv.str());
+  const auto ndcg_at_3 = [&](std::vector<std::string> extra) {
+    std::vector<std::string> arguments{"--interactions", dir.file("events.csv"), "--split", "last-fraction",
+                                       "--test-ratio", "0.2", "--k", "3", "--format", "json", "--quiet",
+                                       "--factors", "4", "--iterations", "10"};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    const auto result = require_ok("vr-evaluate", arguments);
+    return nlohmann::json::parse(result.out).at("model").at("ndcg@3").get<double>();
+  };
+  const double plain = ndcg_at_3({});
+  const double decayed = ndcg_at_3({"--half-life", "1d"});
+  INFO("plain " << plain << ", decayed " << decayed);
+  CHECK(decayed > plain + 0.1);
+  // The default reference time is the newest event (the last user's last watch).
+  CHECK(ndcg_at_3({"--half-life", "1d", "--now", std::to_string(lately + 3600 * 5)}) == decayed);
+  CHECK(ndcg_at_3({"--half-life", "1d", "--now", "2024-03-01"}) != decayed);
+
+  write_file(dir.file("bad.csv"), "user_id,video_id,value,timestamp\nu1,v1,1,2024-01-01\nu1,v2,1,later\n");
+  const auto bad = run_tool("vr-evaluate", {"--interactions", dir.file("bad.csv"), "--half-life", "1d"});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("bad.csv:3") && Catch::Contains("later"));
+  const auto no_interactions = run_tool("vr-evaluate", {"--dir", dir.path(), "--half-life", "1d"});
+  CHECK(no_interactions.exit_code != 0);
+  CHECK_THAT(no_interactions.err, Catch::Contains("--interactions"));
 }

@@ -39,6 +39,8 @@ struct Options {
   std::string output = "-";
   bool quiet = false;
   std::string config;
+  std::string half_life;
+  std::string now;
 };
 }  // namespace
 
@@ -62,6 +64,12 @@ int main(int argc, char** argv) {
                                       "Read raw interactions (vr-features input, with timestamps) instead (- = stdin)")
                            ->check(vr::cli::ExistingFileOrDash);
   app.add_option("--weights", options.weights, "Event weights for --interactions")->capture_default_str();
+  auto* half_life = app.add_option("--half-life", options.half_life,
+                                   "--interactions: time decay as vr-features --half-life, e.g. 30d (default: none)")
+                        ->needs(interactions);
+  app.add_option("--now", options.now,
+                 "--half-life's reference time, ISO 8601 or epoch seconds (default: the newest timestamp)")
+      ->needs(half_life);
   app.add_option("--split", options.split, "random, leave-last-out or last-fraction")
       ->capture_default_str()->check(CLI::IsMember({"random", "leave-last-out", "last-fraction"}));
   app.add_option("--test-ratio", options.test_ratio, "Share of each user's videos held out (random, last-fraction)")
@@ -113,6 +121,11 @@ int main(int argc, char** argv) {
       job.mappings_path.clear();
     }
     job.features.event_weights = vr::parse_event_weights(options.weights);
+    if (!options.half_life.empty()) job.features.half_life_seconds = vr::parse_duration(options.half_life, "--half-life");
+    if (!options.now.empty()) {
+      job.features.decay_now = vr::parse_timestamp(options.now);
+      if (!job.features.decay_now) throw vr::InvalidInput("--now: '" + options.now + "' is not an ISO 8601 time or epoch seconds");
+    }
     job.config.split.method = vr::parse_split_method(options.split);
     job.config.split.test_ratio = options.test_ratio;
     job.config.split.seed = options.split_seed;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -131,6 +132,10 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
         throw InvalidInput(where("timestamp") + ": '" + std::string(fields[*time_column]) +
                            "' is neither seconds since the epoch nor an ISO 8601 time");
       }
+    }
+    if (features.half_life_seconds > 0) {
+      if (!time || !features.decay_now) throw InvalidInput(source_name + ": --half-life needs a timestamp column");
+      weight = static_cast<float>(weight * decay_factor(*features.decay_now - *time, features.half_life_seconds));
     }
     const std::uint64_t key = (static_cast<std::uint64_t>(users.intern(user_id)) << 32) | videos.intern(video_id);
     Pair& pair = pairs[key];
@@ -560,12 +565,28 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
   EvaluationReport report;
   if (!job.interactions_path.empty()) {
     TimedRatings data;
-    if (job.interactions_path == "-") {
-      data = read_timed_interactions(std::cin, "<stdin>", job.features);
-    } else {
-      auto input = open_input_file(job.interactions_path);
-      data = read_timed_interactions(input, job.interactions_path, job.features);
+    const std::string source_name = job.interactions_path == "-" ? std::string("<stdin>") : job.interactions_path;
+    FeaturesConfig features = job.features;
+    // Time decay's default reference time is the newest event, as in vr-features: a first pass
+    // finds it (stdin is kept in memory for the second).
+    std::string stdin_text;
+    const bool scan_twice = features.half_life_seconds > 0 && !features.decay_now;
+    if (scan_twice && job.interactions_path == "-") {
+      stdin_text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     }
+    const auto read = [&](const auto& parse) {
+      if (job.interactions_path != "-") {
+        auto input = open_input_file(job.interactions_path);
+        return parse(static_cast<std::istream&>(input));
+      }
+      if (!scan_twice) return parse(static_cast<std::istream&>(std::cin));
+      std::istringstream input(stdin_text);
+      return parse(static_cast<std::istream&>(input));
+    };
+    if (scan_twice) {
+      features.decay_now = read([&](std::istream& input) { return newest_timestamp(input, source_name, false); });
+    }
+    data = read([&](std::istream& input) { return read_timed_interactions(input, source_name, features); });
     report = evaluate(data, config, on_iteration, on_trial);
   } else {
     report = evaluate(load_ratings_matrix(job.ratings_path, job.mappings_path), config, on_iteration, on_trial);

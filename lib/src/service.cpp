@@ -613,6 +613,14 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
     if (counts != nullptr) ++counts->precomputed;
     return ojson{{"userId", *request.user_id}, {"recommendations", recommendations_json(recommendations, false)}};
   }
+  // An unknown user without a history, under --unknown-user popular: a look-up, no scoring.
+  if (popular != nullptr && request.user_id && request.history.empty() && !request.similar_to &&
+      !recommender.mappings().users.find(*request.user_id)) {
+    if (counts != nullptr) ++counts->popular;
+    return ojson{{"userId", *request.user_id},
+                 {"recommendations",
+                  recommendations_json(popular->top(recommender.mappings().videos, request.k, request.exclude), false)}};
+  }
   // Counts an answer computed below (reached only when it succeeded).
   const auto counted = [counts](ojson answered) {
     if (counts != nullptr) ++counts->scored;
@@ -640,12 +648,6 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
                 {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}});
   }
   ojson user = request.user_id ? ojson(*request.user_id) : ojson(nullptr);
-  if (request.history.empty() && popular != nullptr && !recommender.mappings().users.find(*request.user_id)) {
-    if (counts != nullptr) ++counts->popular;
-    return ojson{{"userId", std::move(user)},
-                 {"recommendations",
-                  recommendations_json(popular->top(recommender.mappings().videos, request.k, request.exclude), false)}};
-  }
   if (request.history.empty()) {
     return counted(ojson{{"userId", std::move(user)},
                 {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}});

@@ -119,6 +119,14 @@ check "current unchanged by the empty refresh" test "$(readlink "$inc/current")"
 VR_BIN_DIR=$bin_dir "$pipeline" --incremental --full-every 2 "$events" "$inc" 2> "$work/inc4.log"
 check "--full-every 2: the second run since the full one trains in full" test "$(field training)" = full
 check "and resets the count" test "$(field runs_since_full)" = 0
+VR_BIN_DIR=$bin_dir "$pipeline" --incremental --full-every 1d "$events" "$inc" 2> /dev/null
+check "--full-every 1d: a run less than a day after the full one warm-starts" test "$(field training)" = warm
+# Pretend the last full training was two days ago (metadata.json records when it was).
+two_days_ago=$(( $(date -u +%s) - 2 * 86400 ))
+sed -i "s/\"last_full_epoch\": [0-9]*/\"last_full_epoch\": $two_days_ago/" "$inc/current/metadata.json"
+VR_BIN_DIR=$bin_dir "$pipeline" --incremental --full-every 1d "$events" "$inc" 2> "$work/inc6.log"
+check "--full-every 1d: a run two days after the full one trains in full" test "$(field training)" = full
+check "and says why" grep -q "at least 1 day(s) old" "$work/inc6.log"
 
 # The quality gate refuses a worse model with exit 4 and keeps `current`.
 before=$(readlink "$inc/current")
