@@ -26,6 +26,8 @@ struct Options {
   int keep_alive_timeout = 5;
   std::string docs_dir;
   bool no_access_log = false;
+  bool no_ui = false;
+  std::string titles;
   int read_timeout = 30;
   int precompute_k = 20;
   int precompute_max_mb = 1024;
@@ -46,7 +48,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vr-serve: serve recommendations over HTTP on the SageMaker inference contract:\n"
       "GET /ping, POST /invocations (JSON, batch \"instances\", JSON Lines), GET /execution-parameters,\n"
-      "GET /metrics (Prometheus), GET /openapi.json, /docs (Swagger UI), /redoc (ReDoc).\n"
+      "GET /metrics (Prometheus), GET /openapi.json, /docs (Swagger UI), /redoc (ReDoc), /ui (dashboard).\n"
       "Binds first, then loads the model (/ping answers 503 until it is ready). SIGTERM/SIGINT stop\n"
       "cleanly after in-flight requests; SIGHUP or a change in the model directory reloads the\n"
       "model in the background, keeping the old one if the new one is broken.\n"
@@ -110,6 +112,9 @@ int main(int argc, char** argv) {
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
+  app.add_flag("--no-ui", options.no_ui, "Do not serve the read-only dashboard at /ui");
+  app.add_option("--titles", options.titles, "Videos CSV (video_id,title,...) whose titles the dashboard shows")
+      ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -129,6 +134,8 @@ int main(int argc, char** argv) {
     config.precompute_k = options.precompute_k;
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
+    config.ui = !options.no_ui;
+    config.titles_path = options.titles;
     config.max_concurrent_transforms = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 0);
     if (const char* strategy = std::getenv("SAGEMAKER_BATCH_STRATEGY"); strategy != nullptr && *strategy != '\0') {
       config.batch_strategy = strategy;

@@ -31,6 +31,7 @@
 #include "connections.h"
 #include "docs.h"
 #include "metrics.h"
+#include "ui.h"
 #include "vr/version.h"
 
 namespace vr::http {
@@ -44,7 +45,9 @@ using Clock = std::chrono::steady_clock;
 const std::map<std::string, std::string>& route_methods() {
   static const std::map<std::string, std::string> methods{
       {"/ping", "GET"},    {"/invocations", "POST"}, {"/execution-parameters", "GET"}, {"/metrics", "GET"},
-      {"/openapi.json", "GET"}, {"/docs", "GET"},    {"/redoc", "GET"}};
+      {"/openapi.json", "GET"}, {"/docs", "GET"},    {"/redoc", "GET"},
+      {"/ui", "GET"}, {"/ui/dashboard.js", "GET"}, {"/ui/dashboard.css", "GET"}, {"/ui/api/model", "GET"},
+      {"/ui/api/live", "GET"}, {"/ui/api/user", "GET"}, {"/ui/api/video", "GET"}};
   return methods;
 }
 
@@ -471,6 +474,11 @@ void Server::register_routes() {
     server_.set_mount_point(kDocsAssetsPath, docs_dir_, {{"Cache-Control", "public, max-age=86400"}});
     server_.set_file_extension_and_mimetype_mapping("map", "application/json");
   }
+  if (config_.ui) {
+    register_ui(server_, {[this] { return ready_.load(std::memory_order_acquire) ? store_.get() : nullptr; }, &metrics_,
+                          config_.titles_path.empty() ? nullptr : load_dashboard_titles(config_.titles_path),
+                          &compute_});
+  }
 
   // Every error answer is JSON. Handlers set their own bodies; this fills in the rest (404 for
   // unknown routes, 405, and the library's own 400/413/414 answers).
@@ -554,7 +562,7 @@ void Server::reload_loop(std::string loaded_fingerprint) {
       store_.set(snapshot);
       loaded_fingerprint = fingerprint;
       failed_fingerprint.clear();
-      metrics_.record_reload(true);
+      metrics_.record_reload(true, forced ? "SIGHUP" : "directory change", snapshot->version);
       log_.write({{"event", "model_reloaded"},
                   {"trigger", forced ? "SIGHUP" : "directory change"},
                   {"model_dir", snapshot->resolved_directory},
@@ -565,7 +573,7 @@ void Server::reload_loop(std::string loaded_fingerprint) {
                   {"videos", snapshot->videos}});
     } catch (const std::exception& error) {
       failed_fingerprint = fingerprint;
-      metrics_.record_reload(false);
+      metrics_.record_reload(false, forced ? "SIGHUP" : "directory change");
       log_.write({{"level", "error"},
                   {"event", "model_reload_failed"},
                   {"trigger", forced ? "SIGHUP" : "directory change"},
@@ -694,6 +702,7 @@ int Server::run() {
     auto snapshot = load_snapshot(config_.model_dir);
     store_.set(snapshot);
     ready_.store(true, std::memory_order_release);
+    metrics_.record_first_load(snapshot->version);
     log_.write({{"event", "model_loaded"},
                 {"model_dir", snapshot->resolved_directory},
                 {"version", snapshot->version},
