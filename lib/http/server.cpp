@@ -487,7 +487,9 @@ void Server::register_routes() {
     if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (response.status == 404) {
       const auto route = route_methods().find(request.path);
-      if (route != route_methods().end() && !(route->second == "GET" && request.method == "HEAD")) {
+      // (A known route asked with its own method was not registered: /ui under --no-ui.)
+      if (route != route_methods().end() && request.method != route->second &&
+          !(route->second == "GET" && request.method == "HEAD")) {
         response.status = 405;
         response.set_header("Allow", route->second);
       }

@@ -97,7 +97,9 @@
     if (evaluation && typeof evaluation === 'object') {
       const table = el('table', {id: 'evaluation'}, el('thead', {}, el('tr', {}, el('th', {}, 'Metric'), el('th', {class: 'number'}, 'Value'))));
       const tbody = el('tbody');
-      flatten(evaluation, '', (name, value) => tbody.append(el('tr', {}, el('td', {}, name), el('td', {class: 'number'}, number(value)))));
+      // Its "config" repeats the hyperparameters above, and "models" the "model" figures.
+      const figures = Object.fromEntries(Object.entries(evaluation).filter(([key]) => key !== 'config' && key !== 'models'));
+      flatten(figures, '', (name, value) => tbody.append(el('tr', {}, el('td', {}, name), el('td', {class: 'number'}, number(value)))));
       table.append(tbody);
       body.append(table);
     } else {
