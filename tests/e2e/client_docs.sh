@@ -108,7 +108,7 @@ for index, (language, code) in enumerate(re.findall(r"```(bash|python)\n(.*?)```
     open(f"{out}/{index:02d}.{'sh' if language == 'bash' else 'py'}", "w").write(code)
 PY
 blocks=("$work"/blocks/*)
-[ ${#blocks[@]} -eq 6 ] || fail "expected 6 examples in docs/client.md, found ${#blocks[@]}"
+[ ${#blocks[@]} -eq 5 ] || fail "expected 5 examples in docs/client.md, found ${#blocks[@]}"
 cd "$work"
 for block in "${blocks[@]}"; do
   name="$(basename "$block")"
