@@ -19,8 +19,9 @@ def parse_help(text):
     """(option names, {option: choices list}, set of options that take a number, set of value options)."""
     names, choices, numeric, takes_value = [], {}, set(), set()
     for line in text.splitlines():
-        # CLI11: "  -k,--k INT [10]  ...", "  --format TEXT:{csv,json} [csv]  ...", "  --quiet  ...".
-        match = re.match(r"^\s+(-[\w-]+(?:,\s*-[\w-]+)*)(?:\s+(\S+))?", line)
+        # CLI11: "  -k,--k INT=10   description", "  --solver TEXT:{cg,cholesky}=cg", "  --quiet   description":
+        # the value's type follows the names after one space; the description after two or more.
+        match = re.match(r"^\s+(-[\w-]+(?:,\s*-[\w-]+)*)(?: (\S.*?))?(?:\s{2,}.*)?$", line)
         if match:
             options = [name.strip() for name in match.group(1).split(",")]
             value_type = match.group(2) or ""
@@ -34,7 +35,7 @@ def parse_help(text):
                     braces = re.search(r"\{([^}]*)\}", value_type)
                     if braces:
                         choices[option] = [c.split("->")[0].strip() for c in braces.group(1).split(",") if c.strip()]
-                    elif value_type.split(":")[0] in NUMBER_TYPES:
+                    elif re.split(r"[:= ]", value_type)[0] in NUMBER_TYPES:
                         numeric.add(option)
             continue
         # A plain usage line, as vr-pipeline's: "vr-pipeline [--keep N] [--factors N] IN OUT".

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # in_container and bash -c snippets expand inside the container
 # The Debian package on a clean system (part of `make container-test`): installs
 # build-package/vr_<version>_amd64.deb with `apt-get install ./vr_*.deb` in a fresh Debian 12
 # container made from the same local base image as the container test (debian:bookworm-slim,
@@ -67,13 +68,12 @@ if [ -z "$deb" ]; then
   package_started=$SECONDS
   make -C "$repo_root" package >"$work/package.log" 2>&1 || { tail -n 30 "$work/package.log"; echo "package-test: FAIL make package"; exit 1; }
   log "make package took $((SECONDS - package_started)) s"
-  deb="$(ls "$repo_root"/build-package/vr_*_amd64.deb | head -n 1)"
+  deb="$(find "$repo_root/build-package" -maxdepth 1 -name 'vr_*_amd64.deb' | head -n 1)"
 fi
 [ -f "$deb" ] || { echo "package-test: FAIL no package at '$deb'"; exit 1; }
 log "package $(basename "$deb"): $(stat -c %s "$deb") bytes"
-dpkg-deb --field "$deb" Depends | grep -q 'libcpp-httplib0.11' \
-  && pass "Depends (dpkg-shlibdeps) names libcpp-httplib0.11: $(dpkg-deb --field "$deb" Depends)" \
-  || fail "Depends lacks the shared libraries: $(dpkg-deb --field "$deb" Depends)"
+check "Depends, from dpkg-shlibdeps, names libcpp-httplib0.11: $(dpkg-deb --field "$deb" Depends)" \
+  grep -q 'libcpp-httplib0.11' <<< "$(dpkg-deb --field "$deb" Depends)"
 mkdir -p "$work/unpacked"
 dpkg-deb -x "$deb" "$work/unpacked"
 if command -v objdump >/dev/null; then
@@ -145,14 +145,14 @@ check "the dashboard answers /ui and its model card" in_container "
   curl -sf http://127.0.0.1:$port/ui | grep -q 'vr dashboard'
   curl -sf http://127.0.0.1:$port/ui/api/model | python3 -c 'import json, sys; doc = json.load(sys.stdin); assert doc[\"kind\"] == \"als\" and doc[\"pipeline\"], doc'"
 check "vr-serve runs as vr" in_container 'test "$(ps -o user= -C vr-serve)" = vr' 
-in_container 'kill -TERM $(pgrep -x vr-serve); for i in $(seq 50); do pgrep -x vr-serve >/dev/null || exit 0; sleep 0.2; done; false' \
-  && pass "vr-serve stops on SIGTERM" || fail "vr-serve stops on SIGTERM"
+check "vr-serve stops on SIGTERM" \
+  in_container 'kill -TERM $(pgrep -x vr-serve); for i in $(seq 50); do pgrep -x vr-serve >/dev/null || exit 0; sleep 0.2; done; false'
 
 # --- 4. Missing settings: a clear line and exit status 78, never a restart loop -------------------
 missing_setting() {  # missing_setting HELPER VARIABLE EXPECTED_TEXT
   local output status=0
   output="$(podman exec "$container" env -i PATH=/usr/bin:/bin runuser -u vr -- "/usr/libexec/vr/$1" 2>&1)" || status=$?
-  [ "$status" = 78 ] && grep -q "$3" <<< "$output" || { echo "status $status: $output"; return 1; }
+  if [ "$status" != 78 ] || ! grep -q "$3" <<< "$output"; then echo "status $status: $output"; return 1; fi
 }
 check "vr-serve without VR_MODEL_DIR: one clear line, exit 78" \
   missing_setting vr-serve-start VR_MODEL_DIR "VR_MODEL_DIR is not set: set it in /etc/default/vr-serve"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154  # conf_dir and work are set by the caller
 # Sourced by scripts/container-test.sh and scripts/package-test.sh: podman set up as vr's tests
 # need it, and the local Debian 12 base images made from Debian's archive with mmdebstrap.
 #
