@@ -100,7 +100,7 @@ in_container() { podman exec -i "$container" bash -euo pipefail -c "$1"; }
 in_container 'rm -f /etc/dpkg/dpkg.cfg.d/99mmdebstrap' || true
 install_started=$SECONDS
 if in_container "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq >/dev/null
-                 apt-get install -y -qq /pkg/$(basename "$deb") man-db bash-completion curl python3 procps >/tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; false; }"; then
+                 cd /pkg && apt-get install -y -qq ./$(basename "$deb") man-db bash-completion curl python3 procps >/tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; false; }"; then
   pass "apt-get install ./$(basename "$deb") in a fresh Debian 12 container ($((SECONDS - install_started)) s with its dependencies)"
 else
   fail "apt-get install ./$(basename "$deb")"; exit 1
@@ -144,14 +144,14 @@ check "one /invocations answers u001 with 3 videos" in_container "
 check "the dashboard answers /ui and its model card" in_container "
   curl -sf http://127.0.0.1:$port/ui | grep -q 'vr dashboard'
   curl -sf http://127.0.0.1:$port/ui/api/model | python3 -c 'import json, sys; doc = json.load(sys.stdin); assert doc[\"kind\"] == \"als\" and doc[\"pipeline\"], doc'"
-check "vr-serve runs as vr" in_container 'test "$(ps -o user= -C vr-serve)" = vr' 
+check "vr-serve runs as vr" in_container 'test "$(ps -o user= -C vr-serve | tr -d " ")" = vr' 
 check "vr-serve stops on SIGTERM" \
   in_container 'kill -TERM $(pgrep -x vr-serve); for i in $(seq 50); do pgrep -x vr-serve >/dev/null || exit 0; sleep 0.2; done; false'
 
 # --- 4. Missing settings: a clear line and exit status 78, never a restart loop -------------------
 missing_setting() {  # missing_setting HELPER VARIABLE EXPECTED_TEXT
   local output status=0
-  output="$(podman exec "$container" env -i PATH=/usr/bin:/bin runuser -u vr -- "/usr/libexec/vr/$1" 2>&1)" || status=$?
+  output="$(podman exec "$container" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin runuser -u vr -- "/usr/libexec/vr/$1" 2>&1)" || status=$?
   if [ "$status" != 78 ] || ! grep -q "$3" <<< "$output"; then echo "status $status: $output"; return 1; fi
 }
 check "vr-serve without VR_MODEL_DIR: one clear line, exit 78" \
@@ -164,6 +164,7 @@ check "vr-serve.service does not restart on exit status 78" \
 # --- 5. man and completion --------------------------------------------------------------------
 check "man vr-train renders, with --factors" in_container 'MANWIDTH=100 man vr-train 2>/dev/null | col -b | grep -q -- "--factors"'
 check "bash completion loads and completes vr-train --fa" in_container '
+  set +euo pipefail  # bash_completion is not written for set -u
   source /usr/share/bash-completion/bash_completion
   _completion_loader vr-train
   COMP_WORDS=(vr-train --fa); COMP_CWORD=1
@@ -174,17 +175,20 @@ check "bash completion loads and completes vr-train --fa" in_container '
 check "reinstall over itself" in_container "apt-get install -y -qq --reinstall /pkg/$(basename "$deb") >/dev/null 2>&1 && getent passwd vr >/dev/null"
 check "settings survive a reinstall (conffiles)" in_container 'grep -q "^VR_PIPELINE_INPUT=/usr/share/vr/examples/interactions.csv" /etc/default/vr-pipeline'
 check "remove, then install again" in_container "
-  apt-get remove -y -qq vr >/dev/null 2>&1; ! command -v vr-serve >/dev/null; test -f /etc/default/vr-serve
+  apt-get remove -y -qq vr >/dev/null 2>&1; ! command -v vr-serve >/dev/null || exit 1; test -f /etc/default/vr-serve
   apt-get install -y -qq /pkg/$(basename "$deb") >/dev/null 2>&1; command -v vr-serve >/dev/null"
 check "postinst runs twice without harm" in_container '/var/lib/dpkg/info/vr.postinst configure && /var/lib/dpkg/info/vr.postinst configure'
 
 # --- 7. Purge: nothing left but the user's models ------------------------------------------------
 check "purge" in_container 'cp /var/lib/dpkg/info/vr.postrm /tmp/vr.postrm; apt-get purge -y -qq vr >/dev/null 2>&1'
 check "nothing of the package is left" in_container '
-  ! dpkg -s vr >/dev/null 2>&1
-  ! ls /usr/bin/vr-* /usr/libexec/vr /usr/share/vr /usr/share/man/man1/vr-* /usr/share/bash-completion/completions/vr-* \
-       /usr/lib/systemd/system/vr-* /etc/default/vr-serve /etc/default/vr-pipeline 2>/dev/null | grep -q .
-  ! getent passwd vr >/dev/null; ! getent group vr >/dev/null'
+  ! dpkg -s vr >/dev/null 2>&1 || exit 1
+  left=$(ls -d /usr/bin/vr-* /usr/libexec/vr /usr/share/vr /usr/share/doc/vr /usr/share/man/man1/vr-* \
+           /usr/share/bash-completion/completions/vr-* /usr/lib/systemd/system/vr-* /etc/default/vr-serve \
+           /etc/default/vr-pipeline 2>/dev/null || true)
+  [ -z "$left" ] || { echo "left: $left"; exit 1; }
+  ! getent passwd vr >/dev/null || exit 1
+  ! getent group vr >/dev/null'
 check "the models the user made are kept" in_container 'test -s /var/lib/vr/models/current/als_model.bin -a -s /var/lib/vr/models/current/metadata.json'
 check "postrm purge runs again without harm" in_container '/tmp/vr.postrm purge && test -s /var/lib/vr/models/current/als_model.bin'
 
