@@ -14,9 +14,12 @@
 #   5. `man vr-train` renders, and bash completion loads and completes vr-train's options;
 #   6. the maintainer scripts are idempotent: reinstall over itself, remove, install again,
 #      then purge;
-#   7. after the purge nothing of the package is left but the models the user made.
-# systemd itself is not running in the container: the units are checked with
-# systemd-analyze verify on the host when it has systemd.
+#   7. after the purge nothing of the package is left but the models the user made;
+#   8. under systemd (a second fresh container, the same base plus systemd as init): a missing
+#      model is one line in the journal and exit status 78 with no restart; vr-pipeline.service
+#      trains; vr-serve.service serves as vr; `systemctl reload` reloads the model (SIGHUP); a
+#      killed server is restarted; the timer is scheduled; purge stops everything.
+# The units are also checked with systemd-analyze verify on the host when it has systemd.
 #
 # Builds the package first (make package) unless VR_DEB names one. Exit status: 0 passed,
 # 1 failed, 77 skipped (no podman, no base image with VR_CONTAINER_NO_BASES=skip, no archive).
@@ -50,8 +53,9 @@ flock 9
 
 work="$(mktemp -d /tmp/vr-package-test.XXXXXX)"
 container="vr-package-test-$$"
+systemd_container="vr-package-test-systemd-$$"
 cleanup() {
-  podman rm -f -t 0 "$container" >/dev/null 2>&1 || true
+  podman rm -f -t 0 "$container" "$systemd_container" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -191,6 +195,69 @@ check "nothing of the package is left" in_container '
   ! getent group vr >/dev/null'
 check "the models the user made are kept" in_container 'test -s /var/lib/vr/models/current/als_model.bin -a -s /var/lib/vr/models/current/metadata.json'
 check "postrm purge runs again without harm" in_container '/tmp/vr.postrm purge && test -s /var/lib/vr/models/current/als_model.bin'
+
+# --- 8. Under systemd -----------------------------------------------------------------------------
+podman rm -f -t 0 "$container" >/dev/null 2>&1 || true
+systemd_image=localhost/vr-package-test-systemd:latest
+base_id="$(podman image inspect --format '{{.Id}}' "$base")"
+# The base plus systemd as init, made once per base image and reused (about 80 s to make).
+if [ "$(podman image inspect --format '{{index .Config.Labels "vr.base"}}' "$systemd_image" 2>/dev/null)" != "$base_id" ]; then
+  log "making $systemd_image (the base plus systemd)"
+  printf '%s\n' "FROM $base" \
+    'RUN rm -f /etc/dpkg/dpkg.cfg.d/99mmdebstrap && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd systemd-sysv curl procps >/dev/null && rm -rf /var/lib/apt/lists/*' \
+    "LABEL vr.base=$base_id" > "$work/Containerfile.systemd"
+  podman build --pull=never --network=host -q -t "$systemd_image" -f "$work/Containerfile.systemd" "$work" >/dev/null \
+    || { fail "making the systemd image"; systemd_image=""; }
+fi
+if [ -n "$systemd_image" ] && podman run -d --pull=never --name "$systemd_container" --systemd=always --network=host \
+     -v "$work:/pkg:ro" "$systemd_image" /sbin/init >/dev/null 2>"$work/systemd-run.log"; then
+  in_systemd() { podman exec -i "$systemd_container" bash -euo pipefail -c "$1"; }
+  for _ in $(seq 50); do
+    state="$(podman exec "$systemd_container" systemctl is-system-running 2>/dev/null || true)"
+    [ "$state" = running ] || [ "$state" = degraded ] && break
+    sleep 0.2
+  done
+  check "systemd: apt-get install ./$(basename "$deb") with systemd running" in_systemd "
+    export DEBIAN_FRONTEND=noninteractive; apt-get update -qq >/dev/null
+    cd /pkg && apt-get install -y -qq ./$(basename "$deb") >/tmp/apt.log 2>&1 || { tail -n 20 /tmp/apt.log; false; }"
+  check "systemd: vr-serve.service without a model: one line in the journal, status 78, no restart" in_systemd '
+    systemctl start vr-serve || true
+    sleep 7  # longer than RestartSec
+    test "$(systemctl show vr-serve -p ExecMainStatus --value)" = 78
+    test "$(systemctl show vr-serve -p NRestarts --value)" = 0
+    journalctl -u vr-serve --no-pager | grep -q "vr-serve: no model in /var/lib/vr/models/current (als_model.bin is missing)"'
+  check "systemd: vr-pipeline.service trains from /etc/default/vr-pipeline" in_systemd '
+    sed -i "s|^VR_PIPELINE_INPUT=.*|VR_PIPELINE_INPUT=/usr/share/vr/examples/interactions.csv|" /etc/default/vr-pipeline
+    systemctl start vr-pipeline
+    test "$(systemctl show vr-pipeline -p Result --value)" = success
+    test -s /var/lib/vr/models/current/als_model.bin'
+  check "systemd: vr-serve.service serves as vr" in_systemd "
+    sed -i 's|^VR_SERVE_ARGS=.*|VR_SERVE_ARGS=\"--host 127.0.0.1 --port $port\"|' /etc/default/vr-serve
+    systemctl reset-failed vr-serve; systemctl start vr-serve
+    for i in \$(seq 100); do curl -sf http://127.0.0.1:$port/ping >/dev/null && break; sleep 0.2; done
+    curl -sf http://127.0.0.1:$port/ping | grep -q ok
+    test \"\$(ps -o user= -p \$(systemctl show vr-serve -p MainPID --value) | tr -d ' ')\" = vr"
+  check "systemd: systemctl reload vr-serve reloads the model (SIGHUP)" in_systemd '
+    systemctl reload vr-serve
+    for i in $(seq 50); do journalctl -u vr-serve --no-pager | grep -q "\"trigger\":\"SIGHUP\"" && exit 0; sleep 0.2; done
+    false'
+  check "systemd: a killed vr-serve is restarted (Restart=on-failure)" in_systemd "
+    systemctl kill -s KILL vr-serve
+    sleep 7
+    test \"\$(systemctl show vr-serve -p NRestarts --value)\" = 1
+    for i in \$(seq 100); do curl -sf http://127.0.0.1:$port/ping >/dev/null && exit 0; sleep 0.2; done
+    false"
+  check "systemd: vr-pipeline.timer is scheduled nightly" in_systemd '
+    systemctl enable --now vr-pipeline.timer >/dev/null 2>&1
+    systemctl list-timers --no-pager --all | grep -q "vr-pipeline.timer"'
+  check "systemd: purge stops the services and drops the timer" in_systemd '
+    apt-get purge -y -qq vr >/dev/null 2>&1
+    ! systemctl is-active --quiet vr-serve || exit 1
+    ! systemctl is-active --quiet vr-pipeline.timer || exit 1
+    test ! -e /etc/systemd/system/timers.target.wants/vr-pipeline.timer'
+else
+  fail "systemd: podman cannot run systemd as init here: $(tail -n 1 "$work/systemd-run.log" 2>/dev/null)"
+fi
 
 printf 'package-test: total %s s\n' "$((SECONDS - started))"
 if [ $failures -gt 0 ]; then
