@@ -9,7 +9,10 @@
 #   make bench           benchmarks that print figures (never pass/fail on time)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
 #   make reliability     kill-at-random-moments harness, many runs
-#   make container-test  build and run the Docker image with podman
+#   make container-test  build and run the Docker image with podman, then install the .deb in
+#                        a clean Debian 12 container (scripts/package-test.sh)
+#   make package         the Debian package build-package/vr_<version>_amd64.deb (portable
+#                        binaries, man pages, bash completion, systemd units)
 #   make lint            static checks (Dockerfile)
 #   make clean           remove build output
 
@@ -20,7 +23,7 @@ ARTIFACTS ?= artifacts
 FUZZ_SECONDS ?= 600
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan pipeline test test-asan test-tsan bench fuzz reliability container-test lint clean
+.PHONY: all deps build build-asan pipeline test test-asan test-tsan bench fuzz reliability container-test package lint clean
 
 all: build
 
@@ -74,9 +77,19 @@ reliability: build
 
 container-test: deps
 	scripts/container-test.sh
+	scripts/package-test.sh
+
+# A separate build folder: -DVR_NATIVE=OFF (no -march=native), installed under /usr.
+PACKAGE_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=Release -DVR_NATIVE=OFF -DVR_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr
+
+package: deps
+	@cmake -S . -B build-package $(PACKAGE_CMAKE_FLAGS) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-package -j$(JOBS)
+	@cd build-package && cpack -G DEB >/dev/null
+	@ls build-package/vr_*_amd64.deb
 
 lint: deps
 	scripts/lint.sh
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz build-package

@@ -33,11 +33,6 @@ image="${VR_IMAGE:-localhost/video-recommender-api:latest}"
 conf_dir="${VR_PODMAN_CONF_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/vr-podman}"
 slim_base="docker.io/library/debian:bookworm-slim"
 build_base="docker.io/library/debian:bookworm"
-debian_sources=(
-  "deb http://deb.debian.org/debian bookworm main"
-  "deb http://deb.debian.org/debian bookworm-updates main"
-  "deb http://deb.debian.org/debian-security bookworm-security main"
-)
 # The build stage's packages (keep in step with docker/Dockerfile's first RUN).
 build_packages="build-essential,cmake,make,pkg-config,libcli11-dev,libeigen3-dev,libfccp-dev,libcereal-dev,libcpp-httplib-dev,nlohmann-json3-dev,nodejs,npm,ca-certificates"
 
@@ -72,49 +67,10 @@ timed() {  # timed LABEL COMMAND...: runs it, records its duration
   return $status
 }
 
-# --- 1. Packages ----------------------------------------------------------------------------
-needed=(podman runc containernetworking-plugins iptables mmdebstrap curl python3)
-missing=()
-for package in "${needed[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null || skip "no apt-get to install ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo -n); else
-    skip "not root and no sudo: cannot install ${missing[*]}"; fi
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null \
-          && "${as_root[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-               --no-install-recommends "${missing[@]}" >/dev/null; }; then
-    skip "could not install ${missing[*]} from Debian's archive"
-  fi
-fi
-[ "$(id -u)" -eq 0 ] || skip "rootful podman needed (mmdebstrap and the overlay storage): run as root"
-
-# --- 2. Podman settings, outside the repository ---------------------------------------------
-mkdir -p "$conf_dir"
-cat > "$conf_dir/containers.conf" <<'EOF'
-# Written by vr's scripts/container-test.sh.
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-cat > "$conf_dir/storage.conf" <<EOF
-# Written by vr's scripts/container-test.sh.
-[storage]
-driver = "overlay"
-runroot = "${VR_PODMAN_RUNROOT:-/run/containers/storage}"
-graphroot = "${VR_PODMAN_GRAPHROOT:-/var/lib/containers/storage}"
-EOF
-export CONTAINERS_CONF="$conf_dir/containers.conf"
-export CONTAINERS_STORAGE_CONF="$conf_dir/storage.conf"
-podman info >/dev/null 2>&1 || skip "podman cannot start here: $(podman info 2>&1 | tail -n 1)"
+# --- 1, 2. Packages and podman settings (scripts/podman-base.sh) ------------------------------
+# shellcheck source=scripts/podman-base.sh
+source "$repo_root/scripts/podman-base.sh"
+podman_prepare
 
 # --- 3. Base images from Debian's archive ---------------------------------------------------
 work="$(mktemp -d /tmp/vr-container-test.XXXXXX)"
@@ -126,26 +82,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-make_base() {  # make_base IMAGE [mmdebstrap options...]
-  local name="$1"; shift
-  if podman image exists "$name" && [ "${VR_CONTAINER_REBUILD_BASES:-0}" != 1 ]; then
-    log "$name is present"
-    return 0
-  fi
-  if [ "${VR_CONTAINER_NO_BASES:-}" = skip ]; then
-    skip "base image $name is not made yet; \`make container-test\` makes it (about 7 minutes on 2 cores), after which this test runs"
-  fi
-  log "making $name with mmdebstrap (minutes)"
-  mmdebstrap --variant=minbase --format=tar --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-      "$@" bookworm "$work/base.tar" "${debian_sources[@]}" </dev/null >"$work/mmdebstrap.log" 2>&1 \
-    || { tail -n 20 "$work/mmdebstrap.log" >&2; skip "mmdebstrap could not make $name (is Debian's archive reachable?)"; }
-  podman import --change 'CMD ["bash"]' "$work/base.tar" "$name" >/dev/null
-  rm -f "$work/base.tar"
-}
-timed "base $slim_base" make_base "$slim_base" \
-  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/info/*' \
-  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*'
+timed "base $slim_base" make_slim_base
 timed "base $build_base" make_base "$build_base" --include="$build_packages"
 
 # A machine whose HTTPS goes through a proxy with its own CA (trusted in the host's

@@ -19,11 +19,12 @@ if ! command -v shellcheck >/dev/null; then
   scripts/install-deps.sh shellcheck || { echo "lint: cannot install shellcheck" >&2; exit 1; }
 fi
 shell_scripts=(docker/entrypoint.sh docker/train.sh scripts/sagemaker-deploy.sh
-               scripts/container-test.sh scripts/lint.sh
+               scripts/container-test.sh scripts/podman-base.sh scripts/package-test.sh scripts/lint.sh
+               packaging/vr-serve-start packaging/vr-pipeline-start packaging/postinst packaging/prerm packaging/postrm
                tests/e2e/sagemaker_files.sh tests/e2e/sagemaker_deploy_dry_run.sh
-               tests/e2e/container.sh tests/e2e/container_scripts.sh)
+               tests/e2e/container.sh tests/e2e/container_scripts.sh tests/e2e/package.sh)
 echo "lint: shellcheck ${shell_scripts[*]}"
-shellcheck "${shell_scripts[@]}" || status=1
+shellcheck -x "${shell_scripts[@]}" || status=1
 
 echo "lint: sagemaker/*.json parse"
 for file in sagemaker/*.json; do

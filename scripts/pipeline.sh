@@ -57,8 +57,11 @@ max_drop=
 
 log() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
-usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+# The header comment above, under the name this was run as (vr-pipeline when installed).
+header() { sed -n "$1" "$0" | sed -e 's/^# \{0,1\}//' -e "s|scripts/pipeline.sh|$(basename "$0")|"; }
+usage() {  # usage [STATUS]: --help (0) prints the whole header on stdout, an error the synopsis on stderr
+  if [[ "${1:-1}" == 0 ]]; then header '2,/^[^#]/{/^#/p}'; exit 0; fi
+  header '2,4p' >&2
   exit "${1:-1}"
 }
 needs() { [[ $# -ge 2 && -n "$2" ]] || { log "$1 needs a value"; usage; }; }

@@ -27,6 +27,8 @@ struct Options {
   int keep_alive_timeout = 5;
   std::string docs_dir;
   bool no_access_log = false;
+  bool no_ui = false;
+  std::string titles;
   int read_timeout = 30;
   int precompute_k = 20;
   int precompute_max_mb = 1024;
@@ -59,7 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vr-serve: serve recommendations over HTTP on the SageMaker inference contract:\n"
       "GET /ping, POST /invocations (JSON, batch \"instances\", JSON Lines), GET /execution-parameters,\n"
-      "GET /metrics (Prometheus), GET /openapi.json, /docs (Swagger UI), /redoc (ReDoc).\n"
+      "GET /metrics (Prometheus), GET /openapi.json, /docs (Swagger UI), /redoc (ReDoc), /ui (dashboard).\n"
       "Binds first, then loads the model (/ping answers 503 until it is ready). SIGTERM/SIGINT stop\n"
       "cleanly after in-flight requests; SIGHUP or a change in the model directory reloads the\n"
       "model in the background, keeping the old one if the new one is broken.\n"
@@ -150,6 +152,9 @@ int main(int argc, char** argv) {
                  "source=\"popular\" count in /metrics (requests with a history are folded in either way)")
       ->capture_default_str()
       ->check(CLI::IsMember({"404", "popular"}));
+  app.add_flag("--no-ui", options.no_ui, "Do not serve the read-only dashboard at /ui");
+  app.add_option("--titles", options.titles, "Videos CSV (video_id,title,...) whose titles the dashboard shows")
+      ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);
   // Checked while parsing, so a bad value exits as a bad flag does.
   std::optional<std::string> port_env;
@@ -187,6 +192,8 @@ int main(int argc, char** argv) {
     config.unknown_user_popular = options.unknown_user == "popular";
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
+    config.ui = !options.no_ui;
+    config.titles_path = options.titles;
     config.max_concurrent_transforms = transforms_env ? std::stoi(*transforms_env) : 0;
     if (strategy_env) config.batch_strategy = *strategy_env;
     return vr::http::run_server(config);

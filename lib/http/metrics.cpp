@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -47,11 +48,25 @@ void Metrics::record(const std::string& route, int status, double seconds) {
   }
   ++histogram.count;
   histogram.sum += seconds;
+  recent_.record(route, status, seconds, unix_now());
 }
 
-void Metrics::record_reload(bool succeeded) {
-  std::lock_guard lock(mutex_);
-  ++(succeeded ? reloads_ok_ : reloads_failed_);
+void Metrics::record_reload(bool succeeded, const std::string& trigger, const std::string& version) {
+  {
+    std::lock_guard lock(mutex_);
+    ++(succeeded ? reloads_ok_ : reloads_failed_);
+  }
+  recent_.record_reload({static_cast<std::int64_t>(unix_now()), succeeded, trigger, version});
+}
+
+void Metrics::record_first_load(const std::string& version) {
+  recent_.record_reload({static_cast<std::int64_t>(unix_now()), true, "start-up", version});
+}
+
+nlohmann::json Metrics::recent() const { return recent_.window(unix_now(), started_unix_); }
+
+double Metrics::unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 void Metrics::record_answers(std::size_t precomputed, std::size_t scored, std::size_t popular) {

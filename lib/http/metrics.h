@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "recent_traffic.h"
+
 namespace vr::http {
 
 // What /metrics reports about the model being served.
@@ -31,13 +33,15 @@ struct ModelGauges {
 class Metrics {
  public:
   // Upper bounds of the latency histogram's buckets, in seconds.
-  static constexpr std::array<double, 14> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+  static constexpr std::array<double, 14> kBuckets = RecentTraffic::kBuckets;
 
   // Counts one answered request. `route` is a bounded label (a known path or "other").
   void record(const std::string& route, int status, double seconds);
-  // Counts one model reload attempt.
-  void record_reload(bool succeeded);
+  // Counts one model reload attempt; `trigger` and `version` go into the dashboard's reload
+  // history (vr_model_reloads_total counts reloads only, not the load at start-up).
+  void record_reload(bool succeeded, const std::string& trigger = "reload", const std::string& version = "");
+  // Remembers the model loaded at start-up in the dashboard's reload history.
+  void record_first_load(const std::string& version);
   // Counts answers to /invocations (a batch counts each of its requests) by where they came
   // from: the precomputed table, scoring the catalog, or (--unknown-user popular) the most
   // popular videos for an unknown user.
@@ -47,6 +51,8 @@ class Metrics {
   void show_popular_answers() { show_popular_ = true; }
   // The Prometheus text exposition of everything recorded plus the model gauges.
   std::string render(const ModelGauges& model) const;
+  // The last minutes of traffic and the reload history (RecentTraffic::window), now.
+  nlohmann::json recent() const;
 
  private:
   struct Histogram {
@@ -64,6 +70,10 @@ class Metrics {
   std::atomic<std::uint64_t> answers_scored_{0};
   std::atomic<std::uint64_t> answers_popular_{0};
   bool show_popular_ = false;  // set before serving starts
+  RecentTraffic recent_;
+  const double started_unix_ = unix_now();
+
+  static double unix_now();
 };
 
 }  // namespace vr::http

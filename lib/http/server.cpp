@@ -29,6 +29,7 @@
 
 #include "docs.h"
 #include "metrics.h"
+#include "ui.h"
 #include "vr/version.h"
 
 namespace vr::http {
@@ -42,7 +43,9 @@ using Clock = std::chrono::steady_clock;
 const std::map<std::string, std::string>& route_methods() {
   static const std::map<std::string, std::string> methods{
       {"/ping", "GET"},    {"/invocations", "POST"}, {"/execution-parameters", "GET"}, {"/metrics", "GET"},
-      {"/openapi.json", "GET"}, {"/docs", "GET"},    {"/redoc", "GET"}};
+      {"/openapi.json", "GET"}, {"/docs", "GET"},    {"/redoc", "GET"},
+      {"/ui", "GET"}, {"/ui/dashboard.js", "GET"}, {"/ui/dashboard.css", "GET"}, {"/ui/api/model", "GET"},
+      {"/ui/api/live", "GET"}, {"/ui/api/user", "GET"}, {"/ui/api/video", "GET"}};
   return methods;
 }
 
@@ -488,6 +491,11 @@ void Server::register_routes() {
     server_.set_mount_point(kDocsAssetsPath, docs_dir_, {{"Cache-Control", "public, max-age=86400"}});
     server_.set_file_extension_and_mimetype_mapping("map", "application/json");
   }
+  if (config_.ui) {
+    register_ui(server_, {[this] { return ready_.load(std::memory_order_acquire) ? store_.get() : nullptr; }, &metrics_,
+                          config_.titles_path.empty() ? nullptr : load_dashboard_titles(config_.titles_path),
+                          &compute_});
+  }
 
   // Every error answer is JSON. Handlers set their own bodies; this fills in the rest (404 for
   // unknown routes, 405, and the library's own 400/413/414 answers).
@@ -496,7 +504,9 @@ void Server::register_routes() {
     if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (response.status == 404) {
       const auto route = route_methods().find(request.path);
-      if (route != route_methods().end() && !(route->second == "GET" && request.method == "HEAD")) {
+      // (A known route asked with its own method was not registered: /ui under --no-ui.)
+      if (route != route_methods().end() && request.method != route->second &&
+          !(route->second == "GET" && request.method == "HEAD")) {
         response.status = 405;
         response.set_header("Allow", route->second);
       }
@@ -571,7 +581,7 @@ void Server::reload_loop(std::string loaded_fingerprint) {
       store_.set(snapshot);
       loaded_fingerprint = fingerprint;
       failed_fingerprint.clear();
-      metrics_.record_reload(true);
+      metrics_.record_reload(true, forced ? "SIGHUP" : "directory change", snapshot->version);
       log_.write({{"event", "model_reloaded"},
                   {"trigger", forced ? "SIGHUP" : "directory change"},
                   {"model_dir", snapshot->resolved_directory},
@@ -582,7 +592,7 @@ void Server::reload_loop(std::string loaded_fingerprint) {
                   {"videos", snapshot->videos}});
     } catch (const std::exception& error) {
       failed_fingerprint = fingerprint;
-      metrics_.record_reload(false);
+      metrics_.record_reload(false, forced ? "SIGHUP" : "directory change");
       log_.write({{"level", "error"},
                   {"event", "model_reload_failed"},
                   {"trigger", forced ? "SIGHUP" : "directory change"},
@@ -706,6 +716,7 @@ int Server::run() {
     auto snapshot = load_snapshot(config_.model_dir);
     store_.set(snapshot);
     ready_.store(true, std::memory_order_release);
+    metrics_.record_first_load(snapshot->version);
     log_.write({{"event", "model_loaded"},
                 {"model_dir", snapshot->resolved_directory},
                 {"version", snapshot->version},

@@ -1,7 +1,8 @@
 // vr-serve's HTTP server: the SageMaker inference contract on cpp-httplib.
 //
 // Routes: GET /ping, POST /invocations, GET /execution-parameters, GET /metrics,
-// GET /openapi.json, GET /docs, GET /redoc (+ their assets under /docs/assets). Every error
+// GET /openapi.json, GET /docs, GET /redoc (+ their assets under /docs/assets), and the
+// dashboard under /ui (ui.h) unless turned off. Every error
 // is JSON {"detail": ...}. The request and answer logic lives in vr/service.h; this layer
 // moves bytes, sizes the thread pools, logs, counts, and reloads the model.
 //
@@ -43,6 +44,8 @@ struct ServerConfig {
   int precompute_k = 20;                         // videos per user precomputed after each load; 0 = off
   std::size_t precompute_max_bytes = std::size_t{1} << 30;  // skip the table if it would be larger
   bool unknown_user_popular = false;             // unknown users (no history) get popular videos, not 404
+  bool ui = true;                                // serve the dashboard at /ui (lib/http/ui.h)
+  std::string titles_path;                       // videos CSV for the dashboard's titles; "" = none
 };
 
 // Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,

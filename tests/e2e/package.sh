@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The package test (scripts/package-test.sh) as a CTest test: builds the Debian package
+# (make package, in build-package/), installs it in a fresh Debian 12 container, runs the
+# pipeline and the server from it, purges it.
+#
+# Skipped (exit 77, with a visible SKIP line) where podman cannot run containers, where
+# Debian's archive cannot be reached, when VR_SKIP_CONTAINER_TEST=1, and while the local base
+# image is not made yet (as for the container test: `make container-test` makes it once, in
+# about 7 minutes; or set VR_CONTAINER_TEST_FULL=1 with a longer CTest timeout).
+set -euo pipefail
+repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+if [ "${VR_SKIP_CONTAINER_TEST:-0}" = 1 ]; then
+  echo "*** SKIP: package test: VR_SKIP_CONTAINER_TEST=1 ***"
+  exit 77
+fi
+if [ "${VR_CONTAINER_TEST_FULL:-0}" != 1 ]; then
+  export VR_CONTAINER_NO_BASES=skip
+fi
+exec "$repo_root/scripts/package-test.sh"
