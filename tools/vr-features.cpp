@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "vr/artifacts.h"
 #include "vr/interactions.h"
+#include "vr/shards.h"
 
 namespace {
 struct Options {
@@ -15,6 +16,7 @@ struct Options {
   std::string mappings;
   std::string weights = "watch=1,like=2,complete=3";
   bool skip_invalid = false;
+  int shards = 0;
 };
 }  // namespace
 
@@ -34,6 +36,11 @@ int main(int argc, char** argv) {
   app.add_option("--weights", options.weights, "Weight of each event name")->capture_default_str();
   app.add_flag("--skip-invalid", options.skip_invalid,
                "Skip malformed rows (counted by reason on stderr) instead of failing");
+  app.add_option("--shards", options.shards,
+                 "Write the ratings as N shards DIR/ratings-00000-of-0000N.csv ... (concatenated: ratings.csv) "
+                 "with DIR/ratings-shards.json instead of ratings.csv, for vr-train on several machines "
+                 "(0 = one ratings.csv)")
+      ->capture_default_str()->check(CLI::Range(0, vr::kMaxShards));
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -44,12 +51,18 @@ int main(int argc, char** argv) {
     job.mappings_path = paths.mappings;
     job.config.event_weights = vr::parse_event_weights(options.weights);
     job.config.skip_invalid = options.skip_invalid;
-    const auto result = vr::run_features(job, [](std::uint64_t rows, std::uint64_t bytes) {
+    const vr::ProgressCallback progress = [](std::uint64_t rows, std::uint64_t bytes) {
       std::ostringstream line;
       line << "vr-features: " << rows << " rows, " << std::fixed << std::setprecision(1)
            << static_cast<double>(bytes) / 1e6 << " MB read";
       vr::cli::show_progress(line.str());
-    });
+    };
+    if (options.shards > 0 && !options.ratings.empty()) throw vr::InvalidInput("--shards writes into --dir; drop --ratings");
+    const auto result = options.shards > 0 ? vr::run_features_sharded(job, options.dir, options.shards, progress)
+                                           : vr::run_features(job, progress);
+    if (options.shards > 0) {
+      job.ratings_path = std::to_string(options.shards) + " shards with " + options.dir + "/" + vr::kShardManifestFileName;
+    }
     vr::cli::end_progress();
     std::cerr << "vr-features: " << result.rows_read << " rows -> " << result.users.size() << " users, "
               << result.videos.size() << " videos; wrote " << job.ratings_path << " and " << job.mappings_path

@@ -375,11 +375,12 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   if (job.kind != ModelKind::Als) {
     throw InvalidInput("only ALS trains on several processes (--model " + to_string(job.kind) + " needs -np 1)");
   }
-  std::unique_ptr<AtomicFileWriter> model_writer;
   if (world.rank == 0) {
+    // The output must be writable before any work starts; the file itself is opened only to
+    // write it, so a process killed by the job's end during training leaves no temporary.
     const auto parent = std::filesystem::path(job.model_path).parent_path();
     if (!parent.empty()) ensure_directory(parent.string());
-    model_writer = std::make_unique<AtomicFileWriter>(job.model_path);
+    AtomicFileWriter probe(job.model_path);
   }
   const int threads = resolve_thread_count(config.threads);
 
@@ -473,11 +474,12 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   }
 
   if (world.rank == 0) {
+    AtomicFileWriter model_writer(job.model_path);
     write_als_model_streamed(
-        model_writer->stream(), model.info,
+        model_writer.stream(), model.info,
         [&](const FactorRowEmitter& emit) { stream_rows(world, user_partition, users, emit); },
         [&](const FactorRowEmitter& emit) { stream_rows(world, video_partition, videos, emit); });
-    model_writer->commit();
+    model_writer.commit();
   } else {
     stream_rows(world, user_partition, users, {});
     stream_rows(world, video_partition, videos, {});
