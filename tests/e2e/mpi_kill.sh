@@ -74,7 +74,9 @@ for victim in 1 0; do
     failures=$((failures + 1))
   fi
   for pid in "${ranks[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
+      ps -o pid,stat,etime,comm -p "$pid" >&2 || true
       echo "FAILED: vr-train process $pid outlived the job" >&2
       failures=$((failures + 1))
     fi
