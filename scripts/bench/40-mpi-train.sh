@@ -46,7 +46,7 @@ for processes in 1 2 4; do
   # The minimum: for each process, the distinct videos its users rated that another process
   # owns, plus the distinct users its videos were rated by that another process owns.
   grep '^vr-train: process' "$log" | sed 's/[][),]/ /g' > "$out/mpi-ranges.txt"
-  awk -v factors="$factors" '
+  awk -v factors="$factors" -v n=0 '
     FNR == NR { ufirst[n] = $5; uend[n] = $6; vfirst[n] = $8; vend[n] = $9;
                 sent[n] = $12 * 1e6; rss[n] = $19; n++; next }
     FNR == 1 { next }
