@@ -171,16 +171,32 @@ ExchangePlan plan_exchange(const World& world, SparseMatrix& matrix, const Parti
   return plan;
 }
 
-// The rows `plan` says this process needs, from their owners' `owned` rows.
+// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
+// into the matrix (both sides' counts are known from the plan).
 FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
   const Eigen::Index factors = owned.cols();
-  std::vector<float> send(plan.send_rows.size() * static_cast<std::size_t>(factors));
-  for (std::size_t k = 0; k < plan.send_rows.size(); ++k) {
-    std::copy_n(owned.row(plan.send_rows[k]).data(), factors, send.data() + k * static_cast<std::size_t>(factors));
+  const ContiguousType row_type(as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size"));
+  FactorMatrix send(static_cast<Eigen::Index>(plan.send_rows.size()), factors);
+  for (std::size_t k = 0; k < plan.send_rows.size(); ++k) send.row(static_cast<Eigen::Index>(k)) = owned.row(plan.send_rows[k]);
+  const std::size_t processes = static_cast<std::size_t>(world.size);
+  std::vector<int> send_counts(processes), send_displacements(processes), receive_counts(processes),
+      receive_displacements(processes);
+  std::uint64_t sent = 0, received = 0;
+  for (std::size_t part = 0; part < processes; ++part) {
+    send_counts[part] = as_count(plan.send_counts[part], "row exchange");
+    send_displacements[part] = as_count(sent, "row exchange");
+    sent += plan.send_counts[part];
+    receive_counts[part] = as_count(plan.receive_counts[part], "row exchange");
+    receive_displacements[part] = as_count(received, "row exchange");
+    received += plan.receive_counts[part];
+    if (static_cast<int>(part) != world.rank) {
+      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(factors) * sizeof(float);
+    }
   }
-  std::vector<float> received = exchange(world, send, plan.send_counts, static_cast<std::size_t>(factors), &bytes_sent);
   FactorMatrix rows(static_cast<Eigen::Index>(plan.received_rows), factors);
-  std::copy(received.begin(), received.end(), rows.data());
+  check(MPI_Alltoallv(send.data(), send_counts.data(), send_displacements.data(), row_type.get(), rows.data(),
+                      receive_counts.data(), receive_displacements.data(), row_type.get(), MPI_COMM_WORLD),
+        "MPI_Alltoallv");
   return rows;
 }
 

@@ -112,6 +112,15 @@ void read_rating_rows(std::istream& input, const std::string& source_name, const
   }
 }
 
+// Reads a string in place (std::istringstream would copy it: the text of a whole shard).
+class StringReader : public std::streambuf {
+ public:
+  explicit StringReader(const std::string& text) {
+    char* begin = const_cast<char*>(text.data());
+    setg(begin, begin, begin + text.size());
+  }
+};
+
 std::string read_whole_file(const std::string& path) {
   auto input = open_input_file(path);
   std::string bytes;
@@ -252,7 +261,8 @@ std::vector<Rating> read_shard(const std::string& directory, const ShardManifest
                       kShardManifestFileName + ")");
   }
   const RatingColumns columns = parse_header(manifest.header, path);
-  std::istringstream input(bytes);
+  StringReader reader(bytes);
+  std::istream input(&reader);
   std::uint64_t first_line = 1;
   if (index == 0) {
     std::string header;
@@ -420,7 +430,8 @@ std::vector<Rating> read_ratings_csv_part(const std::string& path, int part, int
   file.seekg(static_cast<std::streamoff>(begin));
   file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (static_cast<std::uint64_t>(file.gcount()) != bytes.size()) throw IoError("cannot read '" + path + "': short read");
-  std::istringstream input(bytes);
+  StringReader reader(bytes);
+  std::istream input(&reader);
   std::vector<Rating> ratings;
   read_rating_rows(input, path, columns,
                    [&] {
