@@ -65,7 +65,7 @@ for processes in 1 2 4; do
       if (n > 1) printf "  all processes: %.2f MB sent per iteration; minimum (rows referenced across partitions) %.2f MB; ratio %.3f (goal <= 1.5)\n", total_sent / 1e6, total_min / 1e6, total_sent / total_min
     }' "$out/mpi-ranges.txt" "$train_dir/ratings.csv"
 done
-for processes in 2 4; do
+for processes in 4; do
   if cmp -s "$out/mpi-np2.bin" "$out/mpi-np$processes.bin"; then
     echo "model of -np $processes: byte-identical to -np 2"
   else
