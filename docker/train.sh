@@ -7,10 +7,21 @@
 # Writes  /opt/ml/model/{ratings.csv,mappings.bin,als_model.bin}   a model dir vr-serve loads
 #         /opt/ml/output/failure                       why, when it fails (exit status 1)
 #
+# Several hosts (resourceconfig.json lists more than one): one model trained by all of them
+# under Open MPI (docs/distributed-training.md). Reads, on every host,
+#         /opt/ml/input/data/train/ratings-NNNNN-of-NNNNN.csv   this host's shards (ShardedByS3Key)
+#         /opt/ml/input/data/mappings/{mappings.bin,ratings-shards.json}   (FullyReplicated)
+# The first host in sorted order is the leader: it starts sshd like every host, waits until
+# the others answer over ssh, runs `mpirun` over all of them (processes_per_host each,
+# default: the host's cores) and writes /opt/ml/model/{als_model.bin,mappings.bin,
+# ratings-shards.json}. The others are workers: they start sshd, wait for the leader's Open MPI
+# daemon to come and go, and exit 0. ssh authenticates with the key pair made when the image
+# was built (every container of the image has it); host keys are made at start.
+#
 # Hyperparameters (names with '-' or '_'; values are strings, checked by the tools):
 #   factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, threads,
 #   seed -> vr-train's options of the same name; weights (e.g. "watch=1,like=2,complete=3")
-#   and skip_invalid ("true"/"false") -> vr-features. Names starting with "sagemaker_" or
+#   and skip_invalid ("true"/"false") -> vr-features; processes_per_host (several hosts only). Names starting with "sagemaker_" or
 #   "_" are set by the SageMaker SDK and tuner and are ignored. Any other name is an error.
 #
 # VR_ML_ROOT (default /opt/ml) and VR_TRAIN_CHANNEL (default train) move the folders, for
@@ -45,6 +56,10 @@ run_tool() {
   # waited for it, and under load the failure reason was read before tee had written it.
   { "$@" 2>&1 1>&3 3>&- | tee "$errors" >&2 3>&-; status=${PIPESTATUS[0]}; } 3>&1
   if [ "$status" -ne 0 ]; then
+    if [ "$1" = mpirun ] && grep -q '^error: ' "$errors"; then
+      # The processes' own errors, not Open MPI's banner about ending the job.
+      fail "vr-train on several hosts failed: $(grep '^error: ' "$errors" | grep -v 'failed; ending the job' | sort -u | head -n 3)"
+    fi
     fail "$(basename "$1") failed: $(grep -v -e '^$' -e '^Run with --help' "$errors" | tail -n 5)"
   fi
   rm -f "$errors"
@@ -66,6 +81,7 @@ rm -f "$failure_file"
 # --- Hyperparameters -> tool options ----------------------------------------------------
 features_options=()
 train_options=(--quiet)
+processes_per_host=""
 if [ -f "$hyperparameters_file" ]; then
   command -v jq >/dev/null || fail "jq is needed to read $hyperparameters_file"
   jq -e 'type == "object"' "$hyperparameters_file" >/dev/null 2>&1 \
@@ -92,6 +108,9 @@ if [ -f "$hyperparameters_file" ]; then
       weights)
         [ -n "$value" ] || fail "hyperparameter '$key' is empty"
         features_options+=("--weights=$value") ;;
+      processes-per-host)
+        [[ "$value" =~ ^[1-9][0-9]{0,3}$ ]] || fail "hyperparameter '$key' must be a whole number from 1, not '$value'"
+        processes_per_host="$value" ;;
       skip-invalid)
         case "${value,,}" in
           true|1|yes) features_options+=(--skip-invalid) ;;
@@ -99,14 +118,104 @@ if [ -f "$hyperparameters_file" ]; then
           *) fail "hyperparameter '$key' must be true or false, not '$value'" ;;
         esac ;;
       *)
-        fail "unknown hyperparameter '$key' (known: factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, threads, seed, weights, skip_invalid)" ;;
+        fail "unknown hyperparameter '$key' (known: factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, threads, seed, weights, skip_invalid, processes_per_host)" ;;
     esac
   done <<< "$entries"
 fi
 
+hosts=()
+current_host=""
 if [ -f "$resource_file" ] && command -v jq >/dev/null; then
-  log "hosts: $(jq -r '(.hosts // []) | join(", ")' "$resource_file" 2>/dev/null); current: $(jq -r '.current_host // "?"' "$resource_file" 2>/dev/null)"
-  log "ALS trains on one host; every host trains the same, seed-determined model"
+  mapfile -t hosts < <(jq -r '(.hosts // [])[]' "$resource_file" 2>/dev/null | sort) \
+    || fail "cannot read $resource_file"
+  current_host="$(jq -r '.current_host // ""' "$resource_file" 2>/dev/null)"
+  network_interface="$(jq -r '.network_interface_name // ""' "$resource_file" 2>/dev/null)"
+  log "hosts: ${hosts[*]:-none}; current: ${current_host:-?}"
+fi
+
+# --- Several hosts: one Open MPI job over all of them --------------------------------------
+if [ ${#hosts[@]} -gt 1 ]; then
+  mappings_dir="$ml_root/input/data/${VR_MAPPINGS_CHANNEL:-mappings}"
+  # The same folder on every host: mpirun gives every process the same --dir.
+  job_dir="${VR_TRAIN_STAGING:-/tmp/vr-train-job}"
+  leader="${hosts[0]}"
+  [[ " ${hosts[*]} " == *" $current_host "* ]] || fail "current_host '$current_host' is not among the hosts in $resource_file"
+  rm -rf "$job_dir" && mkdir -p "$job_dir/data" || fail "cannot create $job_dir"
+  for file in mappings.bin ratings-shards.json; do
+    [ -f "$mappings_dir/$file" ] || fail "$mappings_dir/$file is missing: the mappings channel (FullyReplicated) needs vr-features --shards' mappings.bin and ratings-shards.json"
+    ln -s "$mappings_dir/$file" "$job_dir/data/$file"
+  done
+  shards=0
+  [ -d "$input_dir" ] || fail "no input channel: $input_dir does not exist"
+  while IFS= read -r -d '' shard; do
+    ln -sf "$shard" "$job_dir/data/$(basename "$shard")"
+    shards=$((shards + 1))
+  done < <(find "$input_dir" -type f -name 'ratings-[0-9]*-of-[0-9]*.csv' -print0)
+  log "this host holds $shards shard(s) of $(jq -r '.shards | length' "$mappings_dir/ratings-shards.json")"
+
+  # VR_MPI_LOCAL=1 (tests) runs every process on this machine, without ssh.
+  if [ "${VR_MPI_LOCAL:-0}" != 1 ]; then
+    mkdir -p /run/sshd && ssh-keygen -A >/dev/null && /usr/sbin/sshd \
+      || fail "cannot start sshd on $current_host"
+  fi
+
+  if [ "$current_host" != "$leader" ]; then
+    # A worker: the leader's mpirun starts an Open MPI daemon (orted) here over ssh; the
+    # job is over for this host when that daemon has come and gone.
+    timeout="${VR_WORKER_START_TIMEOUT:-900}"
+    log "worker: waiting up to $timeout s for the leader ($leader) to start its processes here"
+    waited=0
+    until pgrep -x orted >/dev/null; do
+      [ "$waited" -lt "$timeout" ] || fail "worker $current_host: the leader $leader did not start any process here within $timeout s"
+      sleep 1
+      waited=$((waited + 1))
+    done
+    while pgrep -x orted >/dev/null; do sleep 1; done
+    log "worker: the leader's job has ended"
+    exit 0
+  fi
+
+  per_host="${processes_per_host:-$(nproc)}"
+  total=$((per_host * ${#hosts[@]}))
+  if [[ " ${train_options[*]} " != *" --threads="* ]]; then
+    threads=$(( $(nproc) / per_host ))
+    train_options+=("--threads=$(( threads > 0 ? threads : 1 ))")
+  fi
+  mpirun_options=(--allow-run-as-root -np "$total" --bind-to none -x PATH)
+  if [ "${VR_MPI_LOCAL:-0}" = 1 ]; then
+    mpirun_options+=(--oversubscribe)
+  else
+    host_list=""
+    for host in "${hosts[@]}"; do host_list+="${host_list:+,}$host:$per_host"; done
+    ssh_options="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o BatchMode=yes"
+    mpirun_options+=(--host "$host_list" --mca plm_rsh_args "$ssh_options")
+    if [ -n "$network_interface" ]; then
+      mpirun_options+=(--mca btl_tcp_if_include "$network_interface" --mca oob_tcp_if_include "$network_interface")
+    fi
+    for host in "${hosts[@]:1}"; do
+      tries=0
+      # shellcheck disable=SC2086
+      until ssh $ssh_options "$host" true 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -lt "${VR_SSH_TRIES:-120}" ] || fail "leader $current_host cannot reach $host over ssh"
+        sleep 2
+      done
+    done
+  fi
+  log "leader: mpirun -np $total over ${hosts[*]}"
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  run_tool mpirun "${mpirun_options[@]}" "${bin_prefix}vr-train" --dir "$job_dir/data" \
+    --model "$job_dir/als_model.bin" "${train_options[@]}"
+  mkdir -p "$model_dir" || fail "cannot create $model_dir"
+  for file in als_model.bin data/mappings.bin data/ratings-shards.json; do
+    name="$(basename "$file")"
+    if ! { cp -L "$job_dir/$file" "$model_dir/.$name.tmp" && mv -f "$model_dir/.$name.tmp" "$model_dir/$name"; }; then
+      fail "cannot write $model_dir/$name"
+    fi
+  done
+  rm -rf "$job_dir"
+  log "model written to $model_dir by ${#hosts[@]} hosts"
+  exit 0
 fi
 
 # --- Input: every CSV under the channel, one header ------------------------------------

@@ -26,6 +26,10 @@
 #   all              every step above, in order
 #   batch-transform  a batch transform job over JSON Lines in S3 (SplitType=Line), waits,
 #                    downloads the output; --batch-input FILE uploads a local file first
+#   train            a multi-instance training job (sagemaker/training-job.json: 2 instances,
+#                    the shards ShardedByS3Key, mappings FullyReplicated) on the shards of
+#                    --train-dir (vr-features --shards N output), uploaded first; waits, prints
+#                    the status and downloads model.tar.gz
 #   cleanup          delete the endpoint, the endpoint config and the model
 #   render           only fill in the JSON files and print them
 #
@@ -40,6 +44,7 @@
 #   --engine NAME       VR_CONTAINER_ENGINE: docker (default) or podman
 #   --serverless        use the serverless endpoint config
 #   --batch-input FILE  JSON Lines file to upload for batch-transform
+#   --train-dir DIR     vr-features --shards output for `train` (default: artifacts)
 #   --dry-run           print the commands, run none of them
 #   -h, --help          this text
 set -euo pipefail
@@ -70,6 +75,7 @@ model_dir="artifacts"
 out_dir="$repo_root/build/sagemaker"
 serverless=false
 batch_input=""
+train_dir="artifacts"
 dry_run=false
 steps=()
 
@@ -91,12 +97,14 @@ while [ $# -gt 0 ]; do
     --engine=*) engine="${1#*=}"; shift ;;
     --batch-input) batch_input="${2:?--batch-input needs a value}"; shift 2 ;;
     --batch-input=*) batch_input="${1#*=}"; shift ;;
+    --train-dir) train_dir="${2:?--train-dir needs a value}"; shift 2 ;;
+    --train-dir=*) train_dir="${1#*=}"; shift ;;
     --serverless) serverless=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     all) steps+=("${all_steps[@]}"); shift ;;
-    repository|login|build|tag|push|package|upload|role|model|endpoint-config|endpoint|wait|invoke|batch-transform|cleanup|render)
+    repository|login|build|tag|push|package|upload|role|model|endpoint-config|endpoint|wait|invoke|batch-transform|train|cleanup|render)
       steps+=("$1"); shift ;;
     *) die "unknown step '$1' (see --help)" ;;
   esac
@@ -115,7 +123,7 @@ settings_of() {
     package) ;;
     upload|batch-transform) echo region bucket ;;
     role) echo account bucket ;;
-    model|render) echo account region bucket image ;;
+    model|render|train) echo account region bucket image ;;
   esac
 }
 needs() {  # needs SETTING: true when any requested step needs it
@@ -143,6 +151,7 @@ model_url="s3://$bucket/$s3_prefix/model.tar.gz"
 if $serverless; then config_template="endpoint-config-serverless.json"; else config_template="endpoint-config.json"; fi
 endpoint_config_name="$(sed -n 's/.*"EndpointConfigName": *"\([^"]*\)".*/\1/p' "$templates/$config_template")"
 transform_job_name="video-recommender-batch-$(date -u +%Y%m%d-%H%M%S)"
+training_job_name="video-recommender-train-$(date -u +%Y%m%d-%H%M%S)"
 
 # --- Running or printing ------------------------------------------------------------------
 # Quotes an argument for the printed command line only where the shell needs it.
@@ -171,6 +180,7 @@ render() {
   local template="$1" output="$out_dir/$1"
   sed -e "s|<account-id>|$account_id|g" -e "s|<region>|$region|g" -e "s|<bucket>|$bucket|g" \
       -e "s|<image-tag>|$image_tag|g" -e "s|<transform-job-name>|$transform_job_name|g" \
+      -e "s|<training-job-name>|$training_job_name|g" \
       "$templates/$template" > "$output"
   if grep -q '<[a-z-]*>' "$output"; then
     die "$output still has a placeholder: $(grep -o '<[a-z-]*>' "$output" | sort -u | tr '\n' ' ')"
@@ -315,6 +325,32 @@ step_batch_transform() {
     --region "$region"
 }
 
+step_train() {
+  step_header train "multi-instance training job $training_job_name on the shards of $train_dir"
+  local shards=()
+  if ! $dry_run; then
+    [ -f "$train_dir/ratings-shards.json" ] && [ -f "$train_dir/mappings.bin" ] \
+      || die "$train_dir has no ratings-shards.json and mappings.bin (run vr-features --shards N --dir $train_dir)"
+  fi
+  mapfile -t shards < <(cd "$train_dir" 2>/dev/null && ls ratings-*-of-*.csv 2>/dev/null)
+  [ ${#shards[@]} -gt 0 ] || shards=("ratings-00000-of-00002.csv" "ratings-00001-of-00002.csv")
+  local shard
+  for shard in "${shards[@]}"; do
+    run aws s3 cp "$train_dir/$shard" "s3://$bucket/$s3_prefix/training/shards/$shard" --region "$region"
+  done
+  for shard in mappings.bin ratings-shards.json; do
+    run aws s3 cp "$train_dir/$shard" "s3://$bucket/$s3_prefix/training/mappings/$shard" --region "$region"
+  done
+  render training-job.json
+  run aws sagemaker create-training-job --cli-input-json "file://$out_dir/training-job.json" --region "$region"
+  run aws sagemaker wait training-job-completed-or-stopped --training-job-name "$training_job_name" \
+    --region "$region"
+  run aws sagemaker describe-training-job --training-job-name "$training_job_name" \
+    --query '[TrainingJobStatus, FailureReason]' --output text --region "$region"
+  run aws s3 cp "s3://$bucket/$s3_prefix/training/output/$training_job_name/output/model.tar.gz" \
+    "$out_dir/model.tar.gz" --region "$region"
+}
+
 step_cleanup() {
   step_header cleanup "delete the endpoint, its config and the model"
   run aws sagemaker delete-endpoint --endpoint-name "$endpoint_name" --region "$region"
@@ -328,7 +364,7 @@ step_render() {
   step_header render "the filled-in JSON files in $out_dir"
   local template
   for template in model.json endpoint-config.json endpoint-config-serverless.json \
-                  sagemaker-trust.json sagemaker-s3.json transform-job.json; do
+                  sagemaker-trust.json sagemaker-s3.json transform-job.json training-job.json; do
     render "$template"
   done
 }

@@ -253,3 +253,11 @@ TEST_CASE("invalid configs are refused") {
   config.cg_steps = 0;
   CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
 }
+
+TEST_CASE("initial_factor_rows draws rows of the one initial sequence without the rows before") {
+  const vr::FactorMatrix all = vr::initial_factors(50, 7, 123);
+  for (const std::uint32_t first : {0u, 1u, 13u, 49u}) {
+    const vr::FactorMatrix rows = vr::initial_factor_rows(first, 50 - first, 7, 123);
+    CHECK(rows == all.bottomRows(50 - first));
+  }
+}

@@ -194,3 +194,26 @@ TEST_CASE("a writer removes the temporaries of killed writers of the same file, 
   std::sort(expected.begin(), expected.end());
   CHECK(vr::test::list_dir(dir.path()) == expected);
 }
+
+TEST_CASE("write_als_model_streamed writes write_model's bytes, whatever the pieces the rows come in") {
+  const vr::Model model = sample_model();
+  std::ostringstream whole(std::ios::binary);
+  vr::write_model(whole, model);
+  const auto in_pieces = [](const vr::FactorMatrix& matrix, Eigen::Index piece) {
+    return [&matrix, piece](const vr::FactorRowEmitter& emit) {
+      for (Eigen::Index row = 0; row < matrix.rows(); row += piece) {
+        emit(matrix.row(row).data(), static_cast<std::uint64_t>(std::min(piece, matrix.rows() - row)));
+      }
+    };
+  };
+  for (const Eigen::Index piece : {1, 2, 1000}) {
+    std::ostringstream streamed(std::ios::binary);
+    vr::write_als_model_streamed(streamed, model.info, in_pieces(model.factors.user_factors, piece),
+                                 in_pieces(model.factors.item_factors, piece));
+    CHECK(streamed.str() == whole.str());
+  }
+  std::ostringstream short_output(std::ios::binary);
+  CHECK_THROWS_AS(vr::write_als_model_streamed(short_output, model.info, [](const vr::FactorRowEmitter&) {},
+                                               in_pieces(model.factors.item_factors, 1)),
+                  std::logic_error);
+}

@@ -7,6 +7,7 @@
 #include "vr/artifacts.h"
 #include "vr/interactions.h"
 #include "vr/timestamp.h"
+#include "vr/shards.h"
 
 namespace {
 struct Options {
@@ -19,6 +20,7 @@ struct Options {
   std::string mappings_from;
   std::string half_life;
   std::string now;
+  int shards = 0;
 };
 }  // namespace
 
@@ -48,6 +50,11 @@ int main(int argc, char** argv) {
   app.add_option("--now", options.now,
                  "Time decay: the time ages are measured from, ISO 8601 or epoch seconds (default: the newest\n"
                  "timestamp in the input, so the output is reproducible)");
+  app.add_option("--shards", options.shards,
+                 "Write the ratings as N shards DIR/ratings-00000-of-0000N.csv ... (concatenated: ratings.csv) "
+                 "with DIR/ratings-shards.json instead of ratings.csv, for vr-train on several machines "
+                 "(0 = one ratings.csv)")
+      ->capture_default_str()->check(CLI::Range(0, vr::kMaxShards));
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -69,11 +76,22 @@ int main(int argc, char** argv) {
     }
     vr::StableIdsSummary stable_ids;
     const auto result = vr::run_features(job, [](std::uint64_t rows, std::uint64_t bytes) {
+    const vr::ProgressCallback progress = [](std::uint64_t rows, std::uint64_t bytes) {
       std::ostringstream line;
       line << "vr-features: " << rows << " rows, " << std::fixed << std::setprecision(1)
            << static_cast<double>(bytes) / 1e6 << " MB read";
       vr::cli::show_progress(line.str());
-    }, &stable_ids);
+    };
+    if (options.shards > 0 && !options.ratings.empty()) throw vr::InvalidInput("--shards writes into --dir; drop --ratings");
+    if (options.shards > 0 && (!options.mappings_from.empty() || !options.half_life.empty())) {
+      throw vr::InvalidInput("--shards cannot be combined with --mappings-from or --half-life yet: write ratings.csv "
+                             "with them, then shard it");
+    }
+    const auto result = options.shards > 0 ? vr::run_features_sharded(job, options.dir, options.shards, progress)
+                                           : vr::run_features(job, progress, &stable_ids);
+    if (options.shards > 0) {
+      job.ratings_path = std::to_string(options.shards) + " shards with " + options.dir + "/" + vr::kShardManifestFileName;
+    }
     vr::cli::end_progress();
     std::cerr << "vr-features: " << result.rows_read << " rows -> " << result.users.size() << " users, "
               << result.videos.size() << " videos; wrote " << job.ratings_path << " and " << job.mappings_path

@@ -1,6 +1,7 @@
 // vr-recommend: top-N videos for a user, a fold-in history, a list of users or every user;
 // similar videos; explanations.
 #include <iostream>
+#include <tuple>
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
@@ -17,6 +18,7 @@ struct Options {
   std::string similar;
   std::string users;
   bool all_users = false;
+  std::string shard;
   int k = 5;
   bool include_watched = false;
   std::vector<std::string> exclude;
@@ -55,6 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--users", options.users, "Recommend for each user (or JSON request) per line of FILE, - = stdin")
       ->check(vr::cli::ExistingFileOrDash);
   app.add_flag("--all-users", options.all_users, "Recommend for every user in the model");
+  app.add_option("--shard", options.shard,
+                 "With --all-users: only user slice I of N (0-based, e.g. 0/4); the N outputs concatenated in "
+                 "order are the --all-users output byte for byte (empty = all users)");
   app.add_option("-k", options.k, "Videos per user (fewer if the catalog is smaller)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--include-watched", options.include_watched, "Keep videos the user already watched");
@@ -89,6 +94,7 @@ int main(int argc, char** argv) {
     job.similar_to = options.similar;
     job.users_path = options.users;
     job.all_users = options.all_users;
+    if (!options.shard.empty()) std::tie(job.shard, job.shards) = vr::parse_user_shard(options.shard);
     job.options.k = options.k;
     job.options.include_watched = options.include_watched;
     job.options.exclude = options.exclude;

@@ -7,8 +7,12 @@
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
+#include "vr/shards.h"
 #include "vr/training.h"
 #include "vr/warm_start.h"
+#ifdef VR_MPI
+#include "vr/mpi_training.h"
+#endif
 
 namespace {
 struct Options {
@@ -35,6 +39,10 @@ bool is_model_kind(const std::string& text) { return text == "als" || text == "e
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef VR_MPI
+  // Under mpirun every process runs this main; without mpirun MPI is never touched.
+  vr::mpi::Session mpi(argc, argv);
+#endif
   CLI::App app{
       "vr-train: train an implicit-feedback ALS model (Hu, Koren & Volinsky 2008, with the\n"
       "conjugate-gradient solver of Takacs et al. 2011, as the `implicit` library does) from\n"
@@ -42,7 +50,10 @@ int main(int argc, char** argv) {
       "gives a byte-identical model whatever the thread count. --model ease trains Steck's EASE\n"
       "(closed form, catalogs up to 50000 videos), --model item-knn cosine or BM25 item\n"
       "neighbours; both are served by vr-recommend and vr-serve like ALS. --config FILE reads\n"
-      "hyperparameters (e.g. vr-evaluate --tune's best), flags given explicitly override it."};
+      "hyperparameters (e.g. vr-evaluate --tune's best), flags given explicitly override it.\n"
+      "Reads DIR/ratings.csv, or the shards of vr-features --shards (DIR/ratings-shards.json).\n"
+      "Under `mpirun -np N` the N processes train one model together (ALS only; see\n"
+      "docs/distributed-training.md); --threads is then per process."};
   Options options;
   app.add_option("--dir", options.dir, "Artifacts directory (reads ratings.csv and mappings.bin, writes als_model.bin)")
       ->capture_default_str();
@@ -88,7 +99,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);
 
-  return vr::cli::run(app, argc, argv, [&] {
+  const int exit_code = vr::cli::run(app, argc, argv, [&] {
     std::string kind;
     std::string model_path;
     for (const auto& value : options.model) {
@@ -122,7 +133,13 @@ int main(int argc, char** argv) {
     job.kind = settings.kind;
     job.config = config;
     job.item_config = item;
-    if (job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
+    // Shards stand in for DIR/ratings.csv when vr-features --shards wrote them.
+    std::string shard_directory;
+    if (options.ratings.empty() && vr::find_ratings_source(options.dir) == vr::RatingsSource::Shards) {
+      shard_directory = options.dir;
+      if (paths.mappings.empty()) throw vr::InvalidInput("the shards in '" + options.dir + "' need their mappings.bin");
+    }
+    if (shard_directory.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features first)");
     }
     if (options.init_from.empty() &&
@@ -131,7 +148,7 @@ int main(int argc, char** argv) {
       throw vr::InvalidInput("--refresh, --init-mappings, --previous-ratings and --changed need --init-from");
     }
     const int total = config.iterations;
-    const auto report_iteration = [&](const vr::IterationReport& report) {
+    const vr::IterationCallback progress = [&](const vr::IterationReport& report) {
       if (options.quiet) return;
       std::ostringstream line;
       line << "iteration " << report.iteration << "/" << total << "  loss " << std::setprecision(6) << report.loss
@@ -146,7 +163,12 @@ int main(int argc, char** argv) {
       }
     };
     vr::Model model;
+    bool summary = true;
     if (!options.init_from.empty()) {
+#ifdef VR_MPI
+      if (mpi.active()) throw vr::InvalidInput("--init-from trains in one process: run it without mpirun");
+#endif
+      if (!shard_directory.empty()) throw vr::InvalidInput("--init-from reads one ratings.csv, not shards");
       vr::WarmStartJob warm;
       warm.train = job;
       warm.previous_model_path = options.init_from;
@@ -154,7 +176,7 @@ int main(int argc, char** argv) {
       if (!options.refresh.empty()) warm.refresh = vr::parse_refresh_side(options.refresh);
       warm.previous_ratings_path = options.previous_ratings;
       warm.changed_path = options.changed;
-      auto outcome = vr::run_warm_start(warm, report_iteration);
+      auto outcome = vr::run_warm_start(warm, progress);
       vr::cli::end_progress();
       if (warm.refresh) {
         if (!outcome.written) {
@@ -166,12 +188,36 @@ int main(int argc, char** argv) {
                   << " videos of " << options.init_from << "\n";
       }
       model = std::move(outcome.model);
-    } else {
-      model = vr::run_training(job, report_iteration);
+    } else
+#ifdef VR_MPI
+    if (mpi.active()) {
+      vr::mpi::ProcessReport process;
+      model = vr::mpi::run_distributed_training(job, shard_directory, progress, process);
+      const auto processes = vr::mpi::gather_reports(process);
+      summary = mpi.rank() == 0;
+      for (const auto& each : processes) {
+        if (options.quiet) break;
+        std::cerr << "vr-train: process " << each.rank << "/" << mpi.size() << ": users [" << each.first_user << ", "
+                  << each.end_user << "), videos [" << each.first_video << ", " << each.end_video << "), "
+                  << each.local_ratings << " ratings, " << std::fixed << std::setprecision(3)
+                  << each.bytes_sent_per_iteration / 1e6 << " MB sent per iteration, peak RSS "
+                  << std::setprecision(1) << each.peak_rss_bytes / 1e6 << " MB\n";
+      }
+    } else
+#endif
+    {
+      model = shard_directory.empty() ? vr::run_training(job, progress)
+                                      : vr::run_sharded_training(job, shard_directory, progress);
     }
     vr::cli::end_progress();
+    if (!summary) return vr::cli::kExitOk;
     std::cerr << "vr-train: " << model.info.kind << ", " << model.info.n_users << " users x " << model.info.n_videos << " videos, "
               << model.info.n_ratings << " ratings; wrote " << job.model_path << "\n";
     return vr::cli::kExitOk;
   });
+#ifdef VR_MPI
+  return mpi.finish(exit_code);
+#else
+  return exit_code;
+#endif
 }

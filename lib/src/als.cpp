@@ -22,6 +22,8 @@ using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
 class SplitMix64 {
  public:
   explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  // Jumps over `count` outputs (the state advances by a constant per output).
+  void skip(std::uint64_t count) { state_ += count * 0x9e3779b97f4a7c15ULL; }
   std::uint64_t next() {
     std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -194,6 +196,15 @@ FactorMatrix initial_factors(std::uint32_t rows, int factors, std::uint64_t seed
   return result;
 }
 
+FactorMatrix initial_factor_rows(std::uint64_t first_row, std::uint32_t rows, int factors, std::uint64_t seed) {
+  SplitMix64 generator(seed);
+  generator.skip(first_row * static_cast<std::uint64_t>(factors));
+  FactorMatrix result(rows, factors);
+  float* data = result.data();
+  for (Eigen::Index i = 0; i < result.size(); ++i) data[i] = generator.next_unit_float() * 0.01f;
+  return result;
+}
+
 Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization) {
   const Eigen::Index factors = fixed.cols();
   Eigen::MatrixXf gram = Eigen::MatrixXf::Zero(factors, factors);
@@ -206,7 +217,13 @@ Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization
 void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
                           float regularization, Solver solver, int cg_steps, int threads,
                           FactorMatrix& solved) {
-  const Eigen::MatrixXf gram = regularized_gram(fixed, regularization);
+  solve_half_iteration_with_gram(confidence, fixed, regularized_gram(fixed, regularization), solver, cg_steps,
+                                 threads, solved);
+}
+
+void solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                    const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
+                                    FactorMatrix& solved) {
   const Eigen::Index factors = fixed.cols();
   const CgRowSolver solve_cg = cg_solver_for(factors);
   parallel_for_blocks(confidence.rows, kRowsPerBlock, threads, [&](std::size_t begin, std::size_t end) {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <stdexcept>
 
 #include "vr/errors.h"
 
@@ -33,13 +34,36 @@ std::uint64_t decode_le(const char* bytes, int width) {
 
 }  // namespace
 
-std::uint64_t fnv1a64(std::string_view bytes) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
+std::uint64_t fnv1a64(std::string_view bytes) { return fnv1a64_update(kFnv1a64Start, bytes); }
+
+std::uint64_t fnv1a64_update(std::uint64_t hash, std::string_view bytes) {
   for (unsigned char byte : bytes) {
     hash ^= byte;
     hash *= 0x100000001b3ULL;
   }
   return hash;
+}
+
+FramedWriter::FramedWriter(std::ostream& output, std::string_view magic, std::uint32_t version,
+                           std::uint64_t payload_size)
+    : output_(output), expected_size_(payload_size) {
+  output_.write(magic.data(), static_cast<std::streamsize>(magic.size()));
+  write_u32(output_, version);
+  write_u64(output_, payload_size);
+}
+
+void FramedWriter::write(std::string_view bytes) {
+  output_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  hash_ = fnv1a64_update(hash_, bytes);
+  written_ += bytes.size();
+}
+
+void FramedWriter::finish() {
+  if (written_ != expected_size_) {
+    throw std::logic_error("framed payload of " + std::to_string(written_) + " bytes, announced " +
+                           std::to_string(expected_size_));
+  }
+  write_u64(output_, hash_);
 }
 
 void write_framed(std::ostream& output, std::string_view magic, std::uint32_t version,

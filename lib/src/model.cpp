@@ -4,6 +4,7 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <bit>
 #include <iomanip>
 #include <sstream>
 
@@ -207,6 +208,51 @@ void write_model(std::ostream& output, const Model& model) {
     archive(FactorBlock{&weights, 0}, SparseBlock{&neighbours, 0});
   }
   write_framed(output, kModelMagic, kModelFormatVersion, payload.str());
+}
+
+void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const FactorRowSource& user_rows,
+                              const FactorRowSource& video_rows) {
+  // The payload write_model produces, cut where the factor values go: cereal writes the
+  // shapes, the values are raw little-endian float32 in between.
+  static_assert(std::endian::native == std::endian::little, "factor rows are written as they sit in memory");
+  const std::uint64_t factors = static_cast<std::uint64_t>(info.config.factors);
+  std::ostringstream piece(std::ios::binary);
+  std::vector<std::string> pieces;
+  {
+    cereal::PortableBinaryOutputArchive archive(piece);
+    archive(info);
+    archive(static_cast<std::uint64_t>(info.n_users), factors);
+    pieces.push_back(piece.str());
+    piece.str("");
+    archive(static_cast<std::uint64_t>(info.n_videos), factors);
+    pieces.push_back(piece.str());
+    piece.str("");
+    FactorMatrix empty_weights;
+    SparseMatrix empty_neighbours;
+    archive(FactorBlock{&empty_weights, 0}, SparseBlock{&empty_neighbours, 0});
+    pieces.push_back(piece.str());
+  }
+  const std::uint64_t row_bytes = factors * sizeof(float);
+  const std::uint64_t payload_size = pieces[0].size() + info.n_users * row_bytes + pieces[1].size() +
+                                     info.n_videos * row_bytes + pieces[2].size();
+  FramedWriter framed(output, kModelMagic, kModelFormatVersion, payload_size);
+  const auto write_rows = [&](const FactorRowSource& source, std::uint64_t expected_rows, const char* what) {
+    std::uint64_t rows = 0;
+    source([&](const float* data, std::uint64_t count) {
+      framed.write(std::string_view(reinterpret_cast<const char*>(data), count * row_bytes));
+      rows += count;
+    });
+    if (rows != expected_rows) {
+      throw std::logic_error(std::string(what) + " source gave " + std::to_string(rows) + " rows, expected " +
+                             std::to_string(expected_rows));
+    }
+  };
+  framed.write(pieces[0]);
+  write_rows(user_rows, info.n_users, "user factor");
+  framed.write(pieces[1]);
+  write_rows(video_rows, info.n_videos, "video factor");
+  framed.write(pieces[2]);
+  framed.finish();
 }
 
 Model read_model(std::istream& input, const std::string& source_name) {

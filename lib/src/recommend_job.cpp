@@ -427,11 +427,25 @@ BatchSummary write_batch_recommendations(const Recommender& recommender, std::is
   return summary;
 }
 
+std::pair<std::uint32_t, std::uint32_t> parse_user_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  const auto index = parse_unsigned(text.substr(0, slash == std::string::npos ? 0 : slash));
+  const auto count = slash == std::string::npos ? std::nullopt : parse_unsigned(text.substr(slash + 1));
+  if (!index || !count || *count == 0 || *count > UINT32_MAX || *index >= *count) {
+    throw InvalidInput("--shard must be I/N with 0 <= I < N (e.g. 0/4), not '" + text + "'");
+  }
+  return {static_cast<std::uint32_t>(*index), static_cast<std::uint32_t>(*count)};
+}
+
 std::uint64_t write_all_recommendations(const Recommender& recommender, const RecommendOptions& options,
-                                        const OutputStyle& style, int threads, std::ostream& output) {
+                                        const OutputStyle& style, int threads, std::ostream& output,
+                                        std::uint32_t shard, std::uint32_t shards) {
   const OutputFormat format = batch_format(style);
-  if (format == OutputFormat::Csv) write_csv_header(output, style, options.explain);
+  if (format == OutputFormat::Csv && shard == 0) write_csv_header(output, style, options.explain);
   const IdMap& users = recommender.mappings().users;
+  const std::uint64_t n_users = users.size();
+  const auto first_user = static_cast<std::uint32_t>(n_users * shard / shards);
+  const auto end_user = static_cast<std::uint32_t>(n_users * (shard + 1) / shards);
   std::uint64_t written = 0;
   recommender.recommend_all(options, threads, [&](std::uint32_t user, std::vector<Recommendation>&& recommendations) {
     if (format == OutputFormat::Json) {
@@ -440,7 +454,7 @@ std::uint64_t write_all_recommendations(const Recommender& recommender, const Re
       write_csv_rows(output, users.id(user), recommendations, style, options.explain);
     }
     ++written;
-  });
+  }, first_user, end_user);
   return written;
 }
 
@@ -459,6 +473,8 @@ BatchSummary run_recommend(const RecommendJob& job) {
     titles = read_video_titles(input, job.titles_path);
     style.titles = &titles;
   }
+  if (job.shards > 1 && !job.all_users) throw InvalidInput("--shard goes with --all-users");
+  if (job.shard >= job.shards) throw InvalidInput("--shard index must be below the shard count");
   AtomicFileWriter writer(job.output_path);
   const auto recommender = Recommender::load(job.artifacts);
   std::optional<PopularVideos> popular;
@@ -479,7 +495,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
   } else if (!job.similar_to.empty()) {
     write_similar_videos(*recommender, job.similar_to, job.options, style, output);
   } else if (job.all_users) {
-    summary.answered = write_all_recommendations(*recommender, job.options, style, job.threads, output);
+    summary.answered = write_all_recommendations(*recommender, job.options, style, job.threads, output, job.shard, job.shards);
   } else if (job.users_path == "-") {
     summary = write_batch_recommendations(*recommender, std::cin, job.options, style, job.threads, output, fallback);
   } else {

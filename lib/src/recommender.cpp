@@ -116,7 +116,7 @@ Entries watched_entries(const SparseMatrix& watched, std::uint32_t user, const T
 class OrderedDelivery {
  public:
   using Consumer = std::function<void(std::uint32_t, std::vector<Recommendation>&&)>;
-  explicit OrderedDelivery(const Consumer& consume) : consume_(consume) {}
+  OrderedDelivery(const Consumer& consume, std::uint32_t first_user) : consume_(consume), next_user_(first_user) {}
 
   void deliver(std::uint32_t user, std::vector<Recommendation>&& recommendations) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -133,7 +133,7 @@ class OrderedDelivery {
  private:
   const Consumer& consume_;
   std::mutex mutex_;
-  std::uint32_t next_user_ = 0;
+  std::uint32_t next_user_;
   std::map<std::uint32_t, std::vector<Recommendation>> pending_;
 };
 
@@ -453,16 +453,19 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
 }
 
 void Recommender::recommend_all(const RecommendOptions& options, int threads,
-                                const std::function<void(std::uint32_t, std::vector<Recommendation>&&)>& consume) const {
+                                const std::function<void(std::uint32_t, std::vector<Recommendation>&&)>& consume,
+                                std::uint32_t first_user, std::uint32_t end_user) const {
   if (options.k < 1) throw InvalidInput("k must be >= 1");
   threads = resolve_thread_count(threads);
-  OrderedDelivery delivery(consume);
-  const auto n_users = static_cast<std::uint32_t>(mappings_.users.size());
+  end_user = std::min(end_user, static_cast<std::uint32_t>(mappings_.users.size()));
+  first_user = std::min(first_user, end_user);
+  OrderedDelivery delivery(consume, first_user);
+  const std::size_t n_users = end_user - first_user;
   if (options.explain || kind_ != ModelKind::Als) {
     // Explanations need one exact solve per user anyway, and EASE / item-knn score from the
     // history rows: no block product to gain. The single-user routine keeps results identical.
     parallel_for_blocks(n_users, 16, threads, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t user = begin; user < end; ++user) {
+      for (std::size_t user = first_user + begin; user < first_user + end; ++user) {
         delivery.deliver(static_cast<std::uint32_t>(user), recommend(mappings_.users.id(static_cast<std::uint32_t>(user)), options));
       }
     });
@@ -473,7 +476,7 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
     if (const auto index = mappings_.videos.find(id)) always_excluded.push_back(*index);
   }
   parallel_for_blocks(n_users, kUsersPerBlock, threads, [&](std::size_t begin, std::size_t end) {
-    top_videos_in_block(static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(end), options.k,
+    top_videos_in_block(static_cast<std::uint32_t>(first_user + begin), static_cast<std::uint32_t>(first_user + end), options.k,
                         options.include_watched, always_excluded,
                         [&](std::uint32_t user, std::vector<ScoredVideo>&& top) {
                           delivery.deliver(user, to_recommendations(mappings_, top));

@@ -141,6 +141,23 @@ check "batch-transform creates the job, SplitType=Line" \
 check "batch-transform waits and fetches the output" \
   bash -c 'grep -q "wait transform-job-completed-or-stopped" <<< "$1" && grep -q "s3://vr-models-test/video-recommender/batch-output/ .* --recursive" <<< "$1"' _ "$out"
 check "batch-transform leaves no placeholder" bash -c '! grep -q "<[a-z-]*>" <<< "$1"' _ "$out"
+mkdir -p "$work/shards"
+for file in ratings-00000-of-00002.csv ratings-00001-of-00002.csv mappings.bin ratings-shards.json; do
+  : > "$work/shards/$file"
+done
+out="$(run_deploy --dry-run --train-dir "$work/shards" train 2>&1)"
+check "train uploads each shard under training/shards/ (ShardedByS3Key)" \
+  bash -c 'for i in 0 1; do grep -q "^aws s3 cp \S*/ratings-0000$i-of-00002.csv s3://vr-models-test/video-recommender/training/shards/ratings-0000$i-of-00002.csv" <<< "$1" || exit 1; done' _ "$out"
+check "train uploads mappings.bin and the manifest under training/mappings/" \
+  bash -c 'grep -q "s3://vr-models-test/video-recommender/training/mappings/mappings.bin" <<< "$1" && grep -q "training/mappings/ratings-shards.json" <<< "$1"' _ "$out"
+check "train creates a 2-instance job, shards ShardedByS3Key, mappings FullyReplicated" \
+  bash -c 'grep -q "^aws sagemaker create-training-job --cli-input-json file://" <<< "$1" && grep -q "\"InstanceCount\": 2" <<< "$1" && grep -q "\"S3DataDistributionType\": \"ShardedByS3Key\"" <<< "$1" && grep -q "\"S3DataDistributionType\": \"FullyReplicated\"" <<< "$1"' _ "$out"
+check "train waits, reports the status and fetches model.tar.gz" \
+  bash -c 'grep -q "wait training-job-completed-or-stopped --training-job-name video-recommender-train-" <<< "$1" && grep -q "describe-training-job" <<< "$1" && grep -q "output/model.tar.gz" <<< "$1"' _ "$out"
+check "train leaves no placeholder" bash -c '! grep -q "<[a-z-]*>" <<< "$1"' _ "$out"
+status=0; out="$(run_deploy --train-dir "$work/nothing-here" train 2>&1)" || status=$?
+check "train without shards is an error naming the folder" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "nothing-here has no ratings-shards.json" <<< "$2"' _ "$status" "$out"
 out="$(run_deploy --dry-run cleanup 2>&1 | grep '^aws' | awk '{print $3}' | tr '\n' ' ')"
 check "cleanup deletes endpoint, endpoint config, model in that order" \
   test "$out" = "delete-endpoint wait delete-endpoint-config delete-model "

@@ -76,6 +76,9 @@ SparseMatrix confidence_matrix(const SparseMatrix& ratings, const TrainConfig& c
 
 // Uniform [0, 0.01) float32 initial factors from `seed` (rows x factors).
 FactorMatrix initial_factors(std::uint32_t rows, int factors, std::uint64_t seed);
+// Rows [first_row, first_row + rows) of initial_factors(n, factors, seed) for any n beyond
+// them, without generating the rows before (each process of a distributed run draws its own).
+FactorMatrix initial_factor_rows(std::uint64_t first_row, std::uint32_t rows, int factors, std::uint64_t seed);
 
 // Trains ALS on a users x videos ratings matrix (taken by value: move it in to save a copy;
 // it becomes the confidence matrix in place). Calls on_iteration after every iteration.
@@ -90,6 +93,12 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config,
 void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
                           float regularization, Solver solver, int cg_steps, int threads,
                           FactorMatrix& solved);
+
+// solve_half_iteration with the regularised Gram matrix given (YtY + lambda I over every
+// row of the fixed side), so `fixed` needs to hold only the rows `confidence` refers to.
+void solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                    const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
+                                    FactorMatrix& solved);
 
 // The implicit library's training loss (see als-semantics.md), from a confidence matrix.
 double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,

@@ -28,5 +28,26 @@ FramedPayload read_framed(std::istream& input, const std::string& source_name,
 
 // FNV-1a 64-bit hash of `bytes`.
 std::uint64_t fnv1a64(std::string_view bytes);
+// The same hash continued over more bytes: fnv1a64(a + b) == fnv1a64_update(fnv1a64(a), b).
+inline constexpr std::uint64_t kFnv1a64Start = 0xcbf29ce484222325ULL;
+std::uint64_t fnv1a64_update(std::uint64_t hash, std::string_view bytes);
+
+// write_framed for a payload too large to hold in memory: the header goes out at once, the
+// payload in pieces, the checksum at finish(). The file is the one write_framed would write.
+class FramedWriter {
+ public:
+  // Writes magic, version and `payload_size`, the exact number of bytes write() will get.
+  FramedWriter(std::ostream& output, std::string_view magic, std::uint32_t version, std::uint64_t payload_size);
+  // Appends payload bytes.
+  void write(std::string_view bytes);
+  // Writes the checksum. Throws std::logic_error if the payload was not payload_size bytes.
+  void finish();
+
+ private:
+  std::ostream& output_;
+  std::uint64_t expected_size_;
+  std::uint64_t written_ = 0;
+  std::uint64_t hash_ = kFnv1a64Start;
+};
 
 }  // namespace vr

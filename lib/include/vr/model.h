@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -52,6 +53,18 @@ struct Model {
 
 // Writes the model file format to `output`.
 void write_model(std::ostream& output, const Model& model);
+// Hands factor rows, in order, to `emit(rows, count)` (row-major, `factors` floats a row),
+// in pieces of any size; the pieces together must be exactly the matrix's rows.
+using FactorRowEmitter = std::function<void(const float* rows, std::uint64_t count)>;
+using FactorRowSource = std::function<void(const FactorRowEmitter& emit)>;
+
+// Writes an ALS model without holding its factors: `info` (n_users, n_videos and
+// config.factors give the shapes), then the user rows and the video rows as the sources hand
+// them over. The file is byte for byte the one write_model writes for the same model.
+// Throws std::logic_error if a source hands over the wrong number of rows.
+void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const FactorRowSource& user_rows,
+                              const FactorRowSource& video_rows);
+
 // Reads a model file. Throws CorruptFile naming `source_name` on a wrong magic, a newer
 // version, a truncated or corrupt file, or factor shapes that disagree with the info.
 Model read_model(std::istream& input, const std::string& source_name);

@@ -95,8 +95,15 @@ BatchSummary write_batch_recommendations(const Recommender& recommender, std::is
 
 // Writes every user's top-k in user-index order (JSON Lines by default, or csv), scored in
 // blocks on `threads` threads and streamed as it goes. Returns the number of users written.
+// With `shard` I of `shards` N, only the I-th (0-based) of N contiguous user slices, users
+// [n*I/N, n*(I+1)/N), and the csv header only in slice 0: the N outputs concatenated in order
+// are the unsharded output byte for byte.
 std::uint64_t write_all_recommendations(const Recommender& recommender, const RecommendOptions& options,
-                                        const OutputStyle& style, int threads, std::ostream& output);
+                                        const OutputStyle& style, int threads, std::ostream& output,
+                                        std::uint32_t shard = 0, std::uint32_t shards = 1);
+
+// Parses "I/N" (0 <= I < N): --shard's value. Throws InvalidInput otherwise.
+std::pair<std::uint32_t, std::uint32_t> parse_user_shard(const std::string& text);
 
 // What vr-recommend was asked to do, as plain data. Exactly one of user_id (alone or with
 // history), history, similar_to, users_path, all_users selects the mode.
@@ -108,6 +115,8 @@ struct RecommendJob {
   std::string similar_to;     // a video id for similar videos
   std::string users_path;     // a file of users, one per line, or "-" for stdin
   bool all_users = false;     // every user in the model
+  std::uint32_t shard = 0;    // with all_users: write user slice `shard` of `shards` only
+  std::uint32_t shards = 1;
   RecommendOptions options;
   OutputStyle style;          // titles are filled in from titles_path
   int threads = 0;            // 0 = all cores

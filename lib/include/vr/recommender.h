@@ -68,9 +68,11 @@ class Recommender {
 
   // Top-k for every user, computed in blocks (one matrix product per block) on `threads`
   // threads. `consume(user_index, recommendations)` is called from one thread at a time,
-  // in user-index order, so it can stream to a file.
+  // in user-index order, so it can stream to a file. Only users [first_user, end_user) when
+  // given (end clamped to the user count): a user's answer never depends on the range.
   void recommend_all(const RecommendOptions& options, int threads,
-                     const std::function<void(std::uint32_t user, std::vector<Recommendation>&&)>& consume) const;
+                     const std::function<void(std::uint32_t user, std::vector<Recommendation>&&)>& consume,
+                     std::uint32_t first_user = 0, std::uint32_t end_user = UINT32_MAX) const;
 
   // The top-k video indices and scores of known users [begin, end) of an ALS model, watched
   // videos left out: for each, exactly what recommend(user, {k}) ranks and scores (the same

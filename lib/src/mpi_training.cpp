@@ -1,0 +1,582 @@
+#include "vr/mpi_training.h"
+
+#include <mpi.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <memory>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+
+#include "vr/atomic_file.h"
+#include "vr/errors.h"
+#include "vr/mappings.h"
+#include "vr/parallel.h"
+#include "vr/shards.h"
+#include "vr/version.h"
+
+namespace vr::mpi {
+namespace {
+
+// Rows per block of ownership and of every reduction. Ranges start on block boundaries and
+// sums run block by block in index order, so no result depends on the number of processes.
+constexpr std::uint32_t kBlockRows = 256;
+// Factor rows sent to the writing process per message (~16 MiB at 64 factors).
+constexpr std::uint64_t kWriteChunkBytes = std::uint64_t{16} << 20;
+
+void check(int status, const char* what) {
+  if (status != MPI_SUCCESS) throw std::runtime_error(std::string("MPI failure in ") + what);
+}
+
+int as_count(std::uint64_t count, const char* what) {
+  if (count > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+    throw std::runtime_error(std::string(what) + ": more than 2^31 elements in one message; use more processes");
+  }
+  return static_cast<int>(count);
+}
+
+// Contiguous ranges of `rows` rows for `parts` processes, on block boundaries.
+class Partition {
+ public:
+  Partition(std::uint32_t rows, int parts) : first_(static_cast<std::size_t>(parts) + 1) {
+    const std::uint64_t blocks = (static_cast<std::uint64_t>(rows) + kBlockRows - 1) / kBlockRows;
+    for (int part = 0; part <= parts; ++part) {
+      const std::uint64_t block = blocks * static_cast<std::uint64_t>(part) / static_cast<std::uint64_t>(parts);
+      first_[static_cast<std::size_t>(part)] =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(rows, block * kBlockRows));
+    }
+  }
+  std::uint32_t begin(int part) const { return first_[static_cast<std::size_t>(part)]; }
+  std::uint32_t end(int part) const { return first_[static_cast<std::size_t>(part) + 1]; }
+  std::uint32_t size(int part) const { return end(part) - begin(part); }
+  int owner(std::uint32_t row) const {
+    return static_cast<int>(std::upper_bound(first_.begin(), first_.end(), row) - first_.begin()) - 1;
+  }
+
+ private:
+  std::vector<std::uint32_t> first_;
+};
+
+// An MPI datatype of `bytes` contiguous bytes, freed with the object.
+class ContiguousType {
+ public:
+  explicit ContiguousType(int bytes) {
+    check(MPI_Type_contiguous(bytes, MPI_BYTE, &type_), "MPI_Type_contiguous");
+    check(MPI_Type_commit(&type_), "MPI_Type_commit");
+  }
+  ~ContiguousType() { MPI_Type_free(&type_); }
+  ContiguousType(const ContiguousType&) = delete;
+  ContiguousType& operator=(const ContiguousType&) = delete;
+  MPI_Datatype get() const { return type_; }
+
+ private:
+  MPI_Datatype type_ = MPI_DATATYPE_NULL;
+};
+
+struct World {
+  int rank = 0;
+  int size = 1;
+};
+
+// MPI_Alltoallv of elements of `element_bytes` bytes, `send` grouped by destination with
+// `send_counts` per process. Returns the received elements grouped by source, in rank order.
+// Adds the bytes sent to other processes to `bytes_sent`.
+template <class T>
+std::vector<T> exchange(const World& world, const std::vector<T>& send, const std::vector<std::uint64_t>& send_counts,
+                        std::size_t elements_per_item, double* bytes_sent = nullptr) {
+  const ContiguousType type(as_count(elements_per_item * sizeof(T), "element size"));
+  std::vector<int> counts(static_cast<std::size_t>(world.size)), displacements(counts.size());
+  std::vector<int> receive_counts(counts.size()), receive_displacements(counts.size());
+  std::uint64_t offset = 0;
+  for (std::size_t part = 0; part < counts.size(); ++part) {
+    counts[part] = as_count(send_counts[part], "exchange");
+    displacements[part] = as_count(offset, "exchange");
+    offset += send_counts[part];
+    if (bytes_sent != nullptr && static_cast<int>(part) != world.rank) {
+      *bytes_sent += static_cast<double>(send_counts[part] * elements_per_item * sizeof(T));
+    }
+  }
+  check(MPI_Alltoall(counts.data(), 1, MPI_INT, receive_counts.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Alltoall");
+  std::uint64_t received = 0;
+  for (std::size_t part = 0; part < counts.size(); ++part) {
+    receive_displacements[part] = as_count(received, "exchange");
+    received += static_cast<std::uint64_t>(receive_counts[part]);
+  }
+  std::vector<T> result(static_cast<std::size_t>(received * elements_per_item));
+  check(MPI_Alltoallv(send.data(), counts.data(), displacements.data(), type.get(), result.data(),
+                      receive_counts.data(), receive_displacements.data(), type.get(), MPI_COMM_WORLD),
+        "MPI_Alltoallv");
+  return result;
+}
+
+// Sends every rating to the process `owner_of` names, in a canonical order on arrival (sorted
+// by user, video, value), so that duplicates are summed the same way whatever the partition.
+std::vector<Rating> redistribute(const World& world, std::vector<Rating> ratings,
+                                 const std::function<int(const Rating&)>& owner_of) {
+  std::vector<std::uint64_t> counts(static_cast<std::size_t>(world.size), 0);
+  for (const Rating& rating : ratings) ++counts[static_cast<std::size_t>(owner_of(rating))];
+  std::vector<std::uint64_t> next(counts.size(), 0);
+  for (std::size_t part = 1; part < counts.size(); ++part) next[part] = next[part - 1] + counts[part - 1];
+  std::vector<Rating> grouped(ratings.size());
+  for (const Rating& rating : ratings) grouped[next[static_cast<std::size_t>(owner_of(rating))]++] = rating;
+  std::vector<Rating>().swap(ratings);
+  std::vector<Rating> received = exchange(world, grouped, counts, 1);
+  std::sort(received.begin(), received.end(), [](const Rating& a, const Rating& b) {
+    if (a.user != b.user) return a.user < b.user;
+    if (a.video != b.video) return a.video < b.video;
+    return a.value < b.value;
+  });
+  return received;
+}
+
+// Which rows of the other side a process's ratings refer to, and how they travel: the rows
+// arrive grouped by owner in index order, i.e. sorted, which is the order of the remapped
+// column indices of the local CSR.
+struct ExchangePlan {
+  std::vector<std::uint64_t> receive_counts;  // rows from each owner
+  std::vector<std::uint64_t> send_counts;     // rows to each requester
+  std::vector<std::uint32_t> send_rows;       // owned rows to send (local indices), grouped by requester
+  std::uint64_t received_rows = 0;
+};
+
+// Replaces `matrix`'s column indices by their positions in its sorted distinct columns, and
+// agrees with the columns' owners which rows each sends.
+ExchangePlan plan_exchange(const World& world, SparseMatrix& matrix, const Partition& columns) {
+  std::vector<std::uint32_t> referenced(matrix.col_indices);
+  std::sort(referenced.begin(), referenced.end());
+  referenced.erase(std::unique(referenced.begin(), referenced.end()), referenced.end());
+  for (std::uint32_t& column : matrix.col_indices) {
+    column = static_cast<std::uint32_t>(std::lower_bound(referenced.begin(), referenced.end(), column) - referenced.begin());
+  }
+  matrix.cols = static_cast<std::uint32_t>(referenced.size());
+  ExchangePlan plan;
+  plan.receive_counts.assign(static_cast<std::size_t>(world.size), 0);
+  for (const std::uint32_t row : referenced) ++plan.receive_counts[static_cast<std::size_t>(columns.owner(row))];
+  plan.received_rows = referenced.size();
+  std::vector<std::uint32_t> requested = exchange(world, referenced, plan.receive_counts, 1);
+  plan.send_counts.assign(static_cast<std::size_t>(world.size), 0);
+  std::vector<int> counts(static_cast<std::size_t>(world.size));
+  std::vector<int> request_counts(static_cast<std::size_t>(world.size));
+  for (std::size_t part = 0; part < counts.size(); ++part) counts[part] = as_count(plan.receive_counts[part], "plan");
+  check(MPI_Alltoall(counts.data(), 1, MPI_INT, request_counts.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Alltoall");
+  for (std::size_t part = 0; part < counts.size(); ++part) plan.send_counts[part] = static_cast<std::uint64_t>(request_counts[part]);
+  const std::uint32_t first = columns.begin(world.rank);
+  for (std::uint32_t& row : requested) row -= first;
+  plan.send_rows = std::move(requested);
+  return plan;
+}
+
+// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
+// into the matrix (both sides' counts are known from the plan).
+FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
+  const Eigen::Index factors = owned.cols();
+  const ContiguousType row_type(as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size"));
+  FactorMatrix send(static_cast<Eigen::Index>(plan.send_rows.size()), factors);
+  for (std::size_t k = 0; k < plan.send_rows.size(); ++k) send.row(static_cast<Eigen::Index>(k)) = owned.row(plan.send_rows[k]);
+  const std::size_t processes = static_cast<std::size_t>(world.size);
+  std::vector<int> send_counts(processes), send_displacements(processes), receive_counts(processes),
+      receive_displacements(processes);
+  std::uint64_t sent = 0, received = 0;
+  for (std::size_t part = 0; part < processes; ++part) {
+    send_counts[part] = as_count(plan.send_counts[part], "row exchange");
+    send_displacements[part] = as_count(sent, "row exchange");
+    sent += plan.send_counts[part];
+    receive_counts[part] = as_count(plan.receive_counts[part], "row exchange");
+    receive_displacements[part] = as_count(received, "row exchange");
+    received += plan.receive_counts[part];
+    if (static_cast<int>(part) != world.rank) {
+      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(factors) * sizeof(float);
+    }
+  }
+  FactorMatrix rows(static_cast<Eigen::Index>(plan.received_rows), factors);
+  check(MPI_Alltoallv(send.data(), send_counts.data(), send_displacements.data(), row_type.get(), rows.data(),
+                      receive_counts.data(), receive_displacements.data(), row_type.get(), MPI_COMM_WORLD),
+        "MPI_Alltoallv");
+  return rows;
+}
+
+// Adds this process's part of a block-ordered sum to the running total handed along the
+// processes in rank order, and gives every process the final total. `add_own` adds this
+// process's blocks, in order, to the total it receives.
+template <class Total>
+void fold_in_rank_order(const World& world, Total& total, int values, MPI_Datatype type,
+                        const std::function<void(Total&)>& add_own) {
+  if (world.rank > 0) {
+    check(MPI_Recv(total.data(), values, type, world.rank - 1, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+  }
+  add_own(total);
+  if (world.rank + 1 < world.size) {
+    check(MPI_Send(total.data(), values, type, world.rank + 1, 7, MPI_COMM_WORLD), "MPI_Send");
+  }
+  check(MPI_Bcast(total.data(), values, type, world.size - 1, MPI_COMM_WORLD), "MPI_Bcast");
+}
+
+// YtY over every process's rows (no regularisation), summed block by block in row order.
+Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, int threads) {
+  const Eigen::Index factors = owned.cols();
+  const std::size_t rows = static_cast<std::size_t>(owned.rows());
+  const std::size_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+  std::vector<Eigen::MatrixXf> partials(blocks);
+  parallel_for_blocks(rows, kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
+    Eigen::MatrixXf& partial = partials[begin / kBlockRows];
+    partial = Eigen::MatrixXf::Zero(factors, factors);
+    partial.selfadjointView<Eigen::Lower>().rankUpdate(
+        owned.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)).transpose());
+    partial.triangularView<Eigen::StrictlyUpper>() = partial.transpose();
+  });
+  Eigen::MatrixXf total = Eigen::MatrixXf::Zero(factors, factors);
+  fold_in_rank_order<Eigen::MatrixXf>(world, total, static_cast<int>(factors * factors), MPI_FLOAT,
+                                      [&](Eigen::MatrixXf& sum) {
+                                        for (const auto& partial : partials) sum += partial;
+                                      });
+  return total;
+}
+
+// The terms of the implicit library's loss, as sums over blocks.
+struct LossTerms {
+  std::array<double, 6> values{};  // weighted error, observed squared, confidence sum, video norm, all squared, user norm
+  double* data() { return values.data(); }
+};
+
+// The loss from the users' side (x_u' YtY x_u and |x_u|^2 over owned users) and the videos'
+// side (the observed terms and |y_i|^2 over owned videos, with the fetched user rows).
+double global_loss(const World& world, const FactorMatrix& users, const FactorMatrix& videos,
+                   const SparseMatrix& video_confidence, const FactorMatrix& fetched_users,
+                   const Eigen::MatrixXf& video_gram, float regularization, std::uint32_t n_users,
+                   std::uint32_t n_videos, std::uint64_t nnz, int threads) {
+  const Eigen::Index factors = videos.cols();
+  using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
+  const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + kBlockRows - 1) / kBlockRows;
+  const std::size_t video_blocks = (static_cast<std::size_t>(videos.rows()) + kBlockRows - 1) / kBlockRows;
+  std::vector<LossTerms> user_partials(user_blocks), video_partials(video_blocks);
+  parallel_for_blocks(static_cast<std::size_t>(users.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = user_partials[begin / kBlockRows];
+    Eigen::VectorXf projected(factors);
+    for (std::size_t row = begin; row < end; ++row) {
+      const ConstVectorMap x(users.row(static_cast<Eigen::Index>(row)).data(), factors);
+      projected.noalias() = video_gram * x;
+      partial.values[4] += static_cast<double>(x.dot(projected));
+      partial.values[5] += static_cast<double>(x.squaredNorm());
+    }
+  });
+  parallel_for_blocks(static_cast<std::size_t>(videos.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = video_partials[begin / kBlockRows];
+    for (std::size_t row = begin; row < end; ++row) {
+      const ConstVectorMap y(videos.row(static_cast<Eigen::Index>(row)).data(), factors);
+      partial.values[3] += static_cast<double>(y.squaredNorm());
+      for (std::uint64_t k = video_confidence.row_offsets[row]; k < video_confidence.row_offsets[row + 1]; ++k) {
+        const float c = video_confidence.values[k];
+        const ConstVectorMap x(fetched_users.row(video_confidence.col_indices[k]).data(), factors);
+        const double score = static_cast<double>(x.dot(y));
+        const double preference = c > 0 ? 1.0 : 0.0;
+        const double weight = std::fabs(static_cast<double>(c));
+        partial.values[0] += weight * (preference - score) * (preference - score);
+        partial.values[1] += score * score;
+        partial.values[2] += weight;
+      }
+    }
+  });
+  LossTerms total;
+  fold_in_rank_order<LossTerms>(world, total, static_cast<int>(total.values.size()), MPI_DOUBLE, [&](LossTerms& sum) {
+    for (const auto& partial : user_partials) {
+      for (std::size_t k = 4; k < 6; ++k) sum.values[k] += partial.values[k];
+    }
+    for (const auto& partial : video_partials) {
+      for (std::size_t k = 0; k < 4; ++k) sum.values[k] += partial.values[k];
+    }
+  });
+  const auto& t = total.values;
+  const double loss = t[0] + (t[4] - t[1]) + regularization * (t[5] + t[3]);
+  const double denominator = t[2] + static_cast<double>(n_users) * static_cast<double>(n_videos) - static_cast<double>(nnz);
+  return denominator > 0 ? loss / denominator : 0.0;
+}
+
+// This process's ratings, as read from its part of the input.
+std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, const std::string& shard_directory,
+                                     std::uint32_t& users, std::uint32_t& videos) {
+  std::vector<Rating> ratings;
+  if (!shard_directory.empty()) {
+    const std::string manifest_path = (std::filesystem::path(shard_directory) / kShardManifestFileName).string();
+    const ShardManifest manifest = load_shard_manifest(manifest_path);
+    check_shard_mappings(manifest, manifest_path, job.mappings_path);
+    users = manifest.users;
+    videos = manifest.videos;
+    // Which shards each process sees; each shard goes to the least-loaded process that has it.
+    const int shards = static_cast<int>(manifest.shards.size());
+    std::vector<char> present(static_cast<std::size_t>(shards));
+    for (int index = 0; index < shards; ++index) {
+      present[static_cast<std::size_t>(index)] = std::filesystem::exists(
+          std::filesystem::path(shard_directory) / manifest.shards[static_cast<std::size_t>(index)].name);
+    }
+    std::vector<char> all_present(static_cast<std::size_t>(shards) * static_cast<std::size_t>(world.size));
+    check(MPI_Allgather(present.data(), shards, MPI_CHAR, all_present.data(), shards, MPI_CHAR, MPI_COMM_WORLD),
+          "MPI_Allgather");
+    std::vector<std::uint64_t> load(static_cast<std::size_t>(world.size), 0);
+    for (int index = 0; index < shards; ++index) {
+      int chosen = -1;
+      for (int rank = 0; rank < world.size; ++rank) {
+        if (!all_present[static_cast<std::size_t>(rank) * static_cast<std::size_t>(shards) + static_cast<std::size_t>(index)]) continue;
+        if (chosen < 0 || load[static_cast<std::size_t>(rank)] < load[static_cast<std::size_t>(chosen)]) chosen = rank;
+      }
+      const ShardEntry& entry = manifest.shards[static_cast<std::size_t>(index)];
+      if (chosen < 0) {
+        throw IoError("missing shard '" + (std::filesystem::path(shard_directory) / entry.name).string() +
+                      "': no process has it (listed in " + manifest_path + ")");
+      }
+      load[static_cast<std::size_t>(chosen)] += entry.bytes;
+      if (chosen == world.rank) {
+        std::vector<Rating> part = read_shard(shard_directory, manifest, index);
+        ratings.insert(ratings.end(), part.begin(), part.end());
+      }
+    }
+    return ratings;
+  }
+  if (job.ratings_path == "-") throw InvalidInput("several processes cannot share stdin; give a ratings file");
+  ratings = read_ratings_csv_part(job.ratings_path, world.rank, world.size);
+  std::uint32_t shape[2] = {max_user_count(ratings), max_video_count(ratings)};
+  check(MPI_Allreduce(MPI_IN_PLACE, shape, 2, MPI_UINT32_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+  users = shape[0];
+  videos = shape[1];
+  if (!job.mappings_path.empty()) {
+    const Mappings mappings = load_mappings(job.mappings_path);
+    if (users > mappings.users.size() || videos > mappings.videos.size()) {
+      throw InvalidInput("'" + job.ratings_path + "' refers to user or video indices that '" + job.mappings_path +
+                         "' does not have (" + std::to_string(users) + " users, " + std::to_string(videos) +
+                         " videos needed; mappings hold " + std::to_string(mappings.users.size()) + " and " +
+                         std::to_string(mappings.videos.size()) + "); were they made by the same vr-features run?");
+    }
+    users = static_cast<std::uint32_t>(mappings.users.size());
+    videos = static_cast<std::uint32_t>(mappings.videos.size());
+  }
+  return ratings;
+}
+
+// Streams the factor rows of every process, in order, to process 0's `emit`.
+void stream_rows(const World& world, const Partition& partition, const FactorMatrix& owned,
+                 const FactorRowEmitter& emit) {
+  const Eigen::Index factors = owned.cols();
+  const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, kWriteChunkBytes / (static_cast<std::uint64_t>(factors) * sizeof(float)));
+  if (world.rank != 0) {
+    for (std::uint64_t row = 0; row < static_cast<std::uint64_t>(owned.rows()); row += chunk_rows) {
+      const std::uint64_t count = std::min<std::uint64_t>(chunk_rows, static_cast<std::uint64_t>(owned.rows()) - row);
+      check(MPI_Send(owned.row(static_cast<Eigen::Index>(row)).data(), as_count(count * static_cast<std::uint64_t>(factors), "write"),
+                     MPI_FLOAT, 0, 9, MPI_COMM_WORLD),
+            "MPI_Send");
+    }
+    return;
+  }
+  if (owned.rows() > 0) emit(owned.data(), static_cast<std::uint64_t>(owned.rows()));
+  std::vector<float> buffer;
+  for (int rank = 1; rank < world.size; ++rank) {
+    const std::uint64_t rows = partition.size(rank);
+    for (std::uint64_t row = 0; row < rows; row += chunk_rows) {
+      const std::uint64_t count = std::min<std::uint64_t>(chunk_rows, rows - row);
+      buffer.resize(count * static_cast<std::uint64_t>(factors));
+      check(MPI_Recv(buffer.data(), as_count(buffer.size(), "write"), MPI_FLOAT, rank, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+            "MPI_Recv");
+      emit(buffer.data(), count);
+    }
+  }
+}
+
+Model train_distributed_als(const World& world, const TrainJob& job, const std::string& shard_directory,
+                            const IterationCallback& on_iteration, ProcessReport& report) {
+  const TrainConfig& config = job.config;
+  validate(config);
+  if (job.kind != ModelKind::Als) {
+    throw InvalidInput("only ALS trains on several processes (--model " + to_string(job.kind) + " needs -np 1)");
+  }
+  if (world.rank == 0) {
+    // The output must be writable before any work starts; the file itself is opened only to
+    // write it, so a process killed by the job's end during training leaves no temporary.
+    const auto parent = std::filesystem::path(job.model_path).parent_path();
+    if (!parent.empty()) ensure_directory(parent.string());
+    AtomicFileWriter probe(job.model_path);
+  }
+  const int threads = resolve_thread_count(config.threads);
+
+  std::uint32_t n_users = 0, n_videos = 0;
+  std::vector<Rating> ratings = read_own_ratings(world, job, shard_directory, n_users, n_videos);
+  const Partition user_partition(n_users, world.size);
+  const Partition video_partition(n_videos, world.size);
+  const std::uint32_t first_user = user_partition.begin(world.rank);
+  const std::uint32_t first_video = video_partition.begin(world.rank);
+  for (const Rating& rating : ratings) {
+    if (rating.user >= n_users || rating.video >= n_videos) {
+      throw InvalidInput("rating (" + std::to_string(rating.user) + ", " + std::to_string(rating.video) +
+                         ") outside a " + std::to_string(n_users) + " x " + std::to_string(n_videos) + " matrix");
+    }
+  }
+
+  // Users' side: this process's users' ratings as CSR, then the same ratings to the videos'
+  // owners (already summed, so both sides hold the same values).
+  ratings = redistribute(world, std::move(ratings), [&](const Rating& r) { return user_partition.owner(r.user); });
+  for (Rating& rating : ratings) rating.user -= first_user;
+  SparseMatrix user_confidence = build_sparse_matrix(ratings, user_partition.size(world.rank), n_videos);
+  ratings = to_ratings(user_confidence);
+  for (Rating& rating : ratings) rating.user += first_user;
+  ratings = redistribute(world, std::move(ratings), [&](const Rating& r) { return video_partition.owner(r.video); });
+  for (Rating& rating : ratings) rating = Rating{rating.video - first_video, rating.user, rating.value};
+  SparseMatrix video_confidence = build_sparse_matrix(ratings, video_partition.size(world.rank), n_users);
+  std::vector<Rating>().swap(ratings);
+  for (float& value : user_confidence.values) value = confidence_of(value, config);
+  for (float& value : video_confidence.values) value = confidence_of(value, config);
+
+  std::uint64_t nnz = user_confidence.nnz();
+  check(MPI_Allreduce(MPI_IN_PLACE, &nnz, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (nnz == 0) {
+    throw InvalidInput("'" + (shard_directory.empty() ? job.ratings_path : shard_directory) +
+                       "' holds no ratings; nothing to train on");
+  }
+
+  // Initial factors: each process draws its own rows of the single-process sequence.
+  FactorMatrix users = initial_factor_rows(first_user, user_partition.size(world.rank), config.factors, config.seed);
+  FactorMatrix videos = initial_factor_rows(static_cast<std::uint64_t>(n_users) + first_video,
+                                            video_partition.size(world.rank), config.factors, config.seed);
+  for (std::uint32_t u = 0; u < user_confidence.rows; ++u) {
+    if (user_confidence.row_size(u) == 0) users.row(u).setZero();
+  }
+  for (std::uint32_t i = 0; i < video_confidence.rows; ++i) {
+    if (video_confidence.row_size(i) == 0) videos.row(i).setZero();
+  }
+  const ExchangePlan video_rows_plan = plan_exchange(world, user_confidence, video_partition);
+  const ExchangePlan user_rows_plan = plan_exchange(world, video_confidence, user_partition);
+
+  Model model;
+  model.info.vr_version = kVersion;
+  model.info.kind = to_string(ModelKind::Als);
+  model.info.config = config;
+  model.info.config.threads = 0;
+  model.info.item_config = job.item_config;
+  model.info.item_config.threads = 0;
+  model.info.n_users = n_users;
+  model.info.n_videos = n_videos;
+  model.info.n_ratings = nnz;
+
+  double bytes_sent = 0;
+  Eigen::MatrixXf video_gram = global_gram(world, videos, threads);
+  for (int iteration = 1; iteration <= config.iterations; ++iteration) {
+    const auto start = std::chrono::steady_clock::now();
+    const FactorMatrix fetched_videos = fetch_rows(world, video_rows_plan, videos, bytes_sent);
+    Eigen::MatrixXf gram = video_gram;
+    gram.diagonal().array() += config.regularization;
+    solve_half_iteration_with_gram(user_confidence, fetched_videos, gram, config.solver, config.cg_steps, threads, users);
+    const FactorMatrix fetched_users = fetch_rows(world, user_rows_plan, users, bytes_sent);
+    gram = global_gram(world, users, threads);
+    gram.diagonal().array() += config.regularization;
+    solve_half_iteration_with_gram(video_confidence, fetched_users, gram, config.solver, config.cg_steps, threads, videos);
+    video_gram = global_gram(world, videos, threads);
+    IterationReport progress;
+    progress.iteration = iteration;
+    progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.loss = config.compute_loss
+                        ? global_loss(world, users, videos, video_confidence, fetched_users, video_gram,
+                                      config.regularization, n_users, n_videos, nnz, threads)
+                        : std::numeric_limits<double>::quiet_NaN();
+    if (progress.loss == progress.loss) model.info.loss_history.push_back(progress.loss);
+    if (world.rank == 0 && on_iteration) on_iteration(progress);
+  }
+
+  int finite = users.allFinite() && videos.allFinite() ? 1 : 0;
+  check(MPI_Allreduce(MPI_IN_PLACE, &finite, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  if (!finite) {
+    throw NumericalError("factors contain NaN or infinite values; the model was not saved "
+                         "(try a larger --regularization or a smaller --alpha)");
+  }
+
+  if (world.rank == 0) {
+    AtomicFileWriter model_writer(job.model_path);
+    write_als_model_streamed(
+        model_writer.stream(), model.info,
+        [&](const FactorRowEmitter& emit) { stream_rows(world, user_partition, users, emit); },
+        [&](const FactorRowEmitter& emit) { stream_rows(world, video_partition, videos, emit); });
+    model_writer.commit();
+  } else {
+    stream_rows(world, user_partition, users, {});
+    stream_rows(world, video_partition, videos, {});
+  }
+  // Nobody reports success before the file is in place.
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+
+  report.rank = world.rank;
+  report.first_user = first_user;
+  report.end_user = user_partition.end(world.rank);
+  report.first_video = first_video;
+  report.end_video = video_partition.end(world.rank);
+  report.local_ratings = user_confidence.nnz();
+  report.bytes_sent_per_iteration = config.iterations > 0 ? bytes_sent / config.iterations : 0.0;
+  return model;
+}
+
+}  // namespace
+
+bool launched_by_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr;
+}
+
+Session::Session(int& argc, char**& argv) {
+  if (!launched_by_mpirun()) return;
+  if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+    std::cerr << "error: MPI_Init failed\n";
+    std::exit(1);
+  }
+  active_ = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+}
+
+Session::~Session() {
+  if (active_ && !finalized_) MPI_Finalize();
+}
+
+int Session::finish(int exit_code) {
+  if (!active_) return exit_code;
+  if (exit_code != 0 && size_ > 1) {
+    std::cerr << "error: process " << rank_ << " of " << size_ << " failed; ending the job\n" << std::flush;
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+  }
+  finalized_ = true;
+  MPI_Finalize();
+  return exit_code;
+}
+
+Model run_distributed_training(const TrainJob& job, const std::string& shard_directory,
+                               const IterationCallback& on_iteration, ProcessReport& report) {
+  World world;
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+  Model model;
+  if (world.size == 1) {
+    // One process runs the single-process code, so its model is plain vr-train's byte for byte.
+    model = shard_directory.empty() ? run_training(job, on_iteration) : run_sharded_training(job, shard_directory, on_iteration);
+    report.end_user = model.info.n_users;
+    report.end_video = model.info.n_videos;
+    report.local_ratings = model.info.n_ratings;
+    model.factors = AlsFactors{};
+    model.item_weights.resize(0, 0);
+    model.neighbours = SparseMatrix{};
+  } else {
+    model = train_distributed_als(world, job, shard_directory, on_iteration, report);
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  report.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
+  return model;
+}
+
+std::vector<ProcessReport> gather_reports(const ProcessReport& report) {
+  World world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+  std::vector<ProcessReport> reports(world.rank == 0 ? static_cast<std::size_t>(world.size) : 0);
+  const int bytes = static_cast<int>(sizeof(ProcessReport));
+  check(MPI_Gather(&report, bytes, MPI_BYTE, reports.data(), bytes, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Gather");
+  return reports;
+}
+
+}  // namespace vr::mpi
