@@ -26,6 +26,8 @@ struct Options {
   std::string format = "auto";
   int threads = 0;
   std::string output = "-";
+  std::string scan = "pruned";
+  bool verbose = false;
 };
 }  // namespace
 
@@ -72,6 +74,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("-o,--output", options.output, "Write here instead of stdout (- = stdout); a file is written atomically")
       ->capture_default_str();
+  app.add_option("--scan", options.scan,
+                 "How to search the catalog: pruned (in order of factor norm, stopping when no video left can\n"
+                 "win) or full (score every video); the answers are identical")
+      ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored to stderr");
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -91,7 +98,13 @@ int main(int argc, char** argv) {
     job.style.format = vr::parse_output_format(options.format);
     job.threads = options.threads;
     job.output_path = options.output;
+    job.scan = vr::parse_scan_mode(options.scan);
     const auto summary = vr::run_recommend(job);
+    if (options.verbose) {
+      std::cerr << "vr-recommend: scan " << options.scan << ", " << summary.scan.videos_scored << " of "
+                << summary.scan.catalog_videos << " video scores computed over " << summary.scan.queries
+                << " searches (" << 100.0 * summary.scan.share_scanned() << "% of the catalog)\n";
+    }
     if (job.users_path.empty() && !job.all_users) return vr::cli::kExitOk;
     std::cerr << "vr-recommend: " << summary.answered << " users answered, " << summary.not_found << " not found, "
               << summary.invalid << " invalid lines\n";

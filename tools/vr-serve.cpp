@@ -29,6 +29,7 @@ struct Options {
   int read_timeout = 30;
   int precompute_k = 20;
   int precompute_max_mb = 1024;
+  std::string scan = "pruned";
 };
 
 // An integer from the environment, or `fallback` when unset or not a number.
@@ -107,6 +108,11 @@ int main(int argc, char** argv) {
                  "users x (8 N + 4) bytes")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--scan", options.scan,
+                 "How scored requests search the catalog: pruned (in order of factor norm, stopping when no video "
+                 "left can win) or full (score every video); the answers are identical")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "pruned"}));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
@@ -129,6 +135,7 @@ int main(int argc, char** argv) {
     config.precompute_k = options.precompute_k;
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
+    config.snapshot.pruned_scan = options.scan == "pruned";
     config.max_concurrent_transforms = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 0);
     if (const char* strategy = std::getenv("SAGEMAKER_BATCH_STRATEGY"); strategy != nullptr && *strategy != '\0') {
       config.batch_strategy = strategy;

@@ -39,6 +39,7 @@ struct ServerConfig {
   std::string batch_strategy = "MULTI_RECORD";   // /execution-parameters value
   int precompute_k = 20;                         // videos per user precomputed after each load; 0 = off
   std::size_t precompute_max_bytes = std::size_t{1} << 30;  // skip the table if it would be larger
+  SnapshotOptions snapshot;                      // how each loaded model answers scored requests
 };
 
 // Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,

@@ -453,7 +453,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
     style.titles = &titles;
   }
   AtomicFileWriter writer(job.output_path);
-  const auto recommender = Recommender::load(job.artifacts);
+  const auto recommender = Recommender::load(job.artifacts, job.scan);
   std::ostream& output = writer.stream();
   BatchSummary summary;
   summary.answered = 1;
@@ -472,6 +472,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
     summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output);
   }
   writer.commit();
+  summary.scan = recommender->scan_counters();
   return summary;
 }
 

@@ -787,7 +787,7 @@ PrecomputeOutcome precompute_snapshot(const ModelSnapshot& snapshot, int depth, 
   return outcome;
 }
 
-std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory) {
+std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory, const SnapshotOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error)) {
@@ -799,7 +799,7 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory)
   if (error) snapshot->resolved_directory = directory;
   // Resolve once, so every file comes from the same target even if a `current` link moves.
   const ArtifactPaths paths = resolve_artifact_paths(snapshot->resolved_directory);
-  snapshot->recommender = Recommender::load(paths);
+  snapshot->recommender = Recommender::load(paths, options.pruned_scan ? ScanMode::Pruned : ScanMode::Full);
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();
@@ -808,6 +808,11 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory)
   snapshot->loaded_at_unix =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   return snapshot;
+}
+
+ScanTotals scan_totals(const ModelSnapshot& snapshot) {
+  const ScanCounters counters = snapshot.recommender->scan_counters();
+  return ScanTotals{counters.queries, counters.videos_scored, counters.catalog_videos};
 }
 
 std::string model_fingerprint(const std::string& directory) {

@@ -78,6 +78,7 @@ struct BatchSummary {
   std::uint64_t answered = 0;   // users whose recommendations were written
   std::uint64_t not_found = 0;  // unknown users (and histories with no known video)
   std::uint64_t invalid = 0;    // input lines that could not be parsed
+  ScanCounters scan;            // how much of the catalog the searches scored
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
@@ -109,6 +110,7 @@ struct RecommendJob {
   OutputStyle style;          // titles are filled in from titles_path
   int threads = 0;            // 0 = all cores
   std::string output_path = "-";  // "-" = stdout; a file is written atomically
+  ScanMode scan = ScanMode::Pruned;  // how the catalog is searched (same answers either way)
 };
 
 // Loads the artifacts (and titles), runs the selected mode and writes the answer. Throws

@@ -6,6 +6,7 @@
 // terms (because[j] = W[j][i]).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "vr/model.h"
 #include "vr/ratings.h"
 #include "vr/topk.h"
+#include "vr/video_panels.h"
 
 namespace vr {
 
@@ -44,12 +46,14 @@ struct RecommendOptions {
 
 class Recommender {
  public:
-  // Takes ownership of the three parts. Throws InvalidInput if their shapes disagree.
-  Recommender(Model model, Mappings mappings, SparseMatrix watched);
+  // Takes ownership of the three parts; an ALS model's video factors are packed for `scan`
+  // (answers are the same either way, see vr/video_panels.h). Throws InvalidInput if their
+  // shapes disagree.
+  Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan = ScanMode::Pruned);
 
   // Loads model, mappings and ratings.csv from `paths`. Throws CorruptFile / IoError /
   // InvalidInput naming the offending file.
-  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths);
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan = ScanMode::Pruned);
 
   // Top-k for a known user. Throws NotFound("User 'ID' not found") for an unknown one.
   std::vector<Recommendation> recommend(const std::string& user_id, const RecommendOptions& options) const;
@@ -80,6 +84,12 @@ class Recommender {
   void top_videos_for_users(std::uint32_t begin, std::uint32_t end, int k,
                             const std::function<void(std::uint32_t user, std::vector<ScoredVideo>&&)>& consume) const;
 
+  // How much of the catalog the ALS top-k searches answered so far have scored: recommend(),
+  // recommend_for_history() and recommend_all(); similar(), EASE / item-knn models and
+  // top_videos_for_users() (the precomputed table's build) are not counted. Thread-safe.
+  ScanCounters scan_counters() const;
+  ScanMode scan_mode() const { return video_panels_.mode(); }
+
   ModelKind kind() const { return kind_; }
   const Model& model() const { return model_; }
   const Mappings& mappings() const { return mappings_; }
@@ -87,10 +97,12 @@ class Recommender {
   const SparseMatrix& watched() const { return watched_; }
 
  private:
-  // Scores users [begin, end) (one block) and calls `consume` with each one's top k.
+  // Scores users [begin, end) (one block) and calls `consume` with each one's top k; adds the
+  // videos scored to *scored when it is not null.
   void top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
                            const std::vector<std::uint32_t>& always_excluded,
-                           const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const;
+                           const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume,
+                           std::uint64_t* scored) const;
 
   Model model_;
   ModelKind kind_ = ModelKind::Als;
@@ -98,7 +110,11 @@ class Recommender {
   SparseMatrix watched_;
   Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
-  std::vector<float> item_panels_;     // item factors packed for the scoring kernel (recommender.cpp)
+  VideoPanels video_panels_;           // item factors packed for the scoring kernel
+  // scan_counters()' totals, counted apart from the answers (relaxed: they are statistics).
+  void count_scan(std::uint64_t queries, std::uint64_t videos_scored) const;
+  mutable std::atomic<std::uint64_t> scan_queries_{0};
+  mutable std::atomic<std::uint64_t> scan_videos_scored_{0};
 };
 
 }  // namespace vr
