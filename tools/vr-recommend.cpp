@@ -27,6 +27,8 @@ struct Options {
   int threads = 0;
   std::string output = "-";
   std::string scan = "pruned";
+  std::string retrieval = "auto";
+  std::size_t ef = 128;
   bool verbose = false;
 };
 }  // namespace
@@ -78,6 +80,12 @@ int main(int argc, char** argv) {
                  "How to search the catalog: pruned (in order of factor norm, stopping when no video left can\n"
                  "win) or full (score every video); the answers are identical")
       ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--retrieval", options.retrieval,
+                 "--similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"
+                 "built by vr-index) or auto (the index when there is one)")
+      ->capture_default_str()->check(CLI::IsMember({"exact", "ann", "auto"}));
+  app.add_option("--ef", options.ef, "--similar with an index: the search's candidate list (more = better recall, slower)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored to stderr");
   vr::cli::add_version_flag(app);
 
@@ -99,6 +107,8 @@ int main(int argc, char** argv) {
     job.threads = options.threads;
     job.output_path = options.output;
     job.scan = vr::parse_scan_mode(options.scan);
+    job.retrieval.mode = vr::parse_retrieval(options.retrieval);
+    job.retrieval.ef = options.ef;
     const auto summary = vr::run_recommend(job);
     if (options.verbose) {
       std::cerr << "vr-recommend: scan " << options.scan << ", " << summary.scan.videos_scored << " of "

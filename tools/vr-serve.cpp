@@ -30,6 +30,8 @@ struct Options {
   int precompute_k = 20;
   int precompute_max_mb = 1024;
   std::string scan = "pruned";
+  std::string retrieval = "auto";
+  std::size_t ef = 128;
 };
 
 // An integer from the environment, or `fallback` when unset or not a number.
@@ -113,6 +115,15 @@ int main(int argc, char** argv) {
                  "left can win) or full (score every video); the answers are identical")
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--retrieval", options.retrieval,
+                 "Similar videos: exact (cosine with every video), ann (the model directory's ann_index.bin, built by "
+                 "vr-index; a model without one is refused) or auto (the index when there is one). Model and index "
+                 "are loaded, and reloaded, together")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"exact", "ann", "auto"}));
+  app.add_option("--ef", options.ef, "Similar videos with an index: the search's candidate list (more = better recall)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
@@ -136,6 +147,8 @@ int main(int argc, char** argv) {
     config.precompute_max_bytes = static_cast<std::size_t>(options.precompute_max_mb) * 1024 * 1024;
     config.access_log = !options.no_access_log;
     config.snapshot.pruned_scan = options.scan == "pruned";
+    config.snapshot.retrieval = options.retrieval;
+    config.snapshot.ef = options.ef;
     config.max_concurrent_transforms = env_int("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", 0);
     if (const char* strategy = std::getenv("SAGEMAKER_BATCH_STRATEGY"); strategy != nullptr && *strategy != '\0') {
       config.batch_strategy = strategy;

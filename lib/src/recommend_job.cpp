@@ -1,6 +1,9 @@
 #include "vr/recommend_job.h"
 
+#include "vr/ann_index.h"
+
 #include <algorithm>
+#include <filesystem>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -453,7 +456,13 @@ BatchSummary run_recommend(const RecommendJob& job) {
     style.titles = &titles;
   }
   AtomicFileWriter writer(job.output_path);
-  const auto recommender = Recommender::load(job.artifacts, job.scan);
+  SimilarRetrieval retrieval = job.retrieval;
+  if (retrieval.index_path.empty()) {
+    retrieval.index_path = (std::filesystem::path(job.artifacts.model).parent_path() / kAnnIndexFileName).string();
+  }
+  // Only similar videos use the index: other modes do not pay for loading it.
+  const auto recommender = job.similar_to.empty() ? Recommender::load(job.artifacts, job.scan)
+                                                  : Recommender::load(job.artifacts, job.scan, retrieval);
   std::ostream& output = writer.stream();
   BatchSummary summary;
   summary.answered = 1;

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include "vr/als.h"
+#include "vr/ann_index.h"
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
 #include "vr/parallel.h"
@@ -239,6 +241,36 @@ std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths,
   return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan);
 }
 
+Retrieval parse_retrieval(const std::string& text) {
+  if (text == "exact") return Retrieval::Exact;
+  if (text == "ann") return Retrieval::Ann;
+  if (text == "auto") return Retrieval::Auto;
+  throw InvalidInput("retrieval must be exact, ann or auto, not '" + text + "'");
+}
+
+std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan,
+                                                     const SimilarRetrieval& retrieval) {
+  std::error_code error;
+  const bool index_exists = !retrieval.index_path.empty() && std::filesystem::exists(retrieval.index_path, error);
+  if (retrieval.mode == Retrieval::Exact || (retrieval.mode == Retrieval::Auto && !index_exists)) {
+    return load(paths, scan);
+  }
+  if (retrieval.ef < 1) throw InvalidInput("ef must be >= 1");
+  if (!index_exists) {
+    throw IoError("retrieval ann needs an ANN index, but '" + retrieval.index_path + "' does not exist (build it with vr-index)");
+  }
+  std::shared_ptr<const AnnIndex> index = AnnIndex::load(retrieval.index_path);
+  auto recommender = std::const_pointer_cast<Recommender>(load(paths, scan));
+  if (recommender->kind_ != ModelKind::Als) {
+    throw InvalidInput("'" + retrieval.index_path + "' indexes als video factors; '" + paths.model + "' is a " +
+                       recommender->model_.info.kind + " model");
+  }
+  index->check_matches(recommender->model_.factors.item_factors, retrieval.index_path, paths.model);
+  recommender->ann_index_ = std::move(index);
+  recommender->ann_ef_ = retrieval.ef;
+  return recommender;
+}
+
 std::vector<Recommendation> Recommender::recommend(const std::string& user_id, const RecommendOptions& options) const {
   const auto user = mappings_.users.find(user_id);
   if (!user) throw NotFound("User '" + user_id + "' not found");
@@ -313,6 +345,35 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
   }
   const FactorMatrix& items = model_.factors.item_factors;
   const float own_norm = item_norms_[*video];
+  if (ann_index_ != nullptr) {
+    std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
+    std::sort(excluded.begin(), excluded.end());
+    excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+    const bool self_excluded = std::binary_search(excluded.begin(), excluded.end(), *video);
+    const auto others = static_cast<std::size_t>(self_excluded ? options.k : options.k - 1);
+    const std::size_t wanted = others + excluded.size() + 1;
+    std::vector<ScoredVideo> neighbours;
+    for (const auto& found : ann_index_->nearest(*video, wanted, std::max(ann_ef_, wanted))) {
+      if (found.video == *video || std::binary_search(excluded.begin(), excluded.end(), found.video)) continue;
+      // The same cosine as the exact scan's, from the model's factors.
+      const float cosine = items.row(found.video).dot(items.row(*video)) / (item_norms_[found.video] * own_norm);
+      neighbours.push_back(ScoredVideo{found.video, std::clamp(cosine, -1.0f, 1.0f)});
+    }
+    const std::size_t eligible = items.rows() - excluded.size() - (self_excluded ? 0 : 1);
+    if (neighbours.size() >= std::min(others, eligible)) {
+      std::sort(neighbours.begin(), neighbours.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
+        return a.score > b.score || (a.score == b.score && a.video < b.video);
+      });
+      if (neighbours.size() > others) neighbours.resize(others);
+      std::vector<ScoredVideo> top;
+      if (!self_excluded) {
+        top.push_back(ScoredVideo{*video, std::clamp(items.row(*video).squaredNorm() / (own_norm * own_norm), -1.0f, 1.0f)});
+      }
+      top.insert(top.end(), neighbours.begin(), neighbours.end());
+      return to_recommendations(mappings_, top);
+    }
+    // Exclusions took too many of the graph's neighbours: the exact scan below answers.
+  }
   Eigen::VectorXf cosines = items * items.row(*video).transpose();
   for (Eigen::Index i = 0; i < cosines.size(); ++i) {
     cosines[i] = std::clamp(cosines[i] / (item_norms_[static_cast<std::size_t>(i)] * own_norm), -1.0f, 1.0f);

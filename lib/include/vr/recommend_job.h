@@ -111,6 +111,8 @@ struct RecommendJob {
   int threads = 0;            // 0 = all cores
   std::string output_path = "-";  // "-" = stdout; a file is written atomically
   ScanMode scan = ScanMode::Pruned;  // how the catalog is searched (same answers either way)
+  SimilarRetrieval retrieval;        // --similar: exact cosine or the ANN index (index_path
+                                     // empty = ann_index.bin beside the model)
 };
 
 // Loads the artifacts (and titles), runs the selected mode and writes the answer. Throws

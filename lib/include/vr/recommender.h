@@ -44,6 +44,25 @@ struct RecommendOptions {
   int explain_top = 3;                  // how many contributions per recommendation, >= 1
 };
 
+class AnnIndex;
+
+// How similar() finds an ALS model's neighbours.
+enum class Retrieval {
+  Exact,  // cosine with every video
+  Ann,    // the HNSW index (ann_index.bin); refused if missing or built from another model
+  Auto,   // the index when the model directory holds one, else exact
+};
+
+// Parses "exact", "ann", "auto"; throws InvalidInput otherwise.
+Retrieval parse_retrieval(const std::string& text);
+
+// What Recommender::load reads besides the three artifacts.
+struct SimilarRetrieval {
+  Retrieval mode = Retrieval::Exact;
+  std::string index_path;   // ann_index.bin (for Ann and Auto)
+  std::size_t ef = 128;     // the HNSW search's candidate list, >= 1 (raised to k when smaller)
+};
+
 class Recommender {
  public:
   // Takes ownership of the three parts; an ALS model's video factors are packed for `scan`
@@ -54,6 +73,11 @@ class Recommender {
   // Loads model, mappings and ratings.csv from `paths`. Throws CorruptFile / IoError /
   // InvalidInput naming the offending file.
   static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan = ScanMode::Pruned);
+  // The same plus the similar-video index `retrieval` asks for (an ALS model only): the model
+  // and its index are loaded together or not at all. Throws CorruptFile / IoError naming the
+  // index, InvalidInput naming both files when the index was built from another model.
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan,
+                                                 const SimilarRetrieval& retrieval);
 
   // Top-k for a known user. Throws NotFound("User 'ID' not found") for an unknown one.
   std::vector<Recommendation> recommend(const std::string& user_id, const RecommendOptions& options) const;
@@ -67,8 +91,12 @@ class Recommender {
 
   // The k videos most similar to `video_id` by cosine of item factors (item-knn: its stored
   // neighbours by similarity, itself with score 1), the video itself first unless excluded via
-  // options.exclude. Throws NotFound for an unknown video, InvalidInput for an EASE model.
+  // options.exclude. With an ANN index (load with SimilarRetrieval) the neighbours come from
+  // the HNSW graph, scored by the same cosine; when exclusions leave fewer than k of them the
+  // exact scan answers. Throws NotFound for an unknown video, InvalidInput for an EASE model.
   std::vector<Recommendation> similar(const std::string& video_id, const RecommendOptions& options) const;
+  // The similar-video index in use, or null (exact cosine).
+  const AnnIndex* ann_index() const { return ann_index_.get(); }
 
   // Top-k for every user, computed in blocks (one matrix product per block) on `threads`
   // threads. `consume(user_index, recommendations)` is called from one thread at a time,
@@ -111,6 +139,8 @@ class Recommender {
   Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
   VideoPanels video_panels_;           // item factors packed for the scoring kernel
+  std::shared_ptr<const AnnIndex> ann_index_;  // similar videos by HNSW when set
+  std::size_t ann_ef_ = 128;
   // scan_counters()' totals, counted apart from the answers (relaxed: they are statistics).
   void count_scan(std::uint64_t queries, std::uint64_t videos_scored) const;
   mutable std::atomic<std::uint64_t> scan_queries_{0};

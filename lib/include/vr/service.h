@@ -285,6 +285,8 @@ struct ModelSnapshot {
 // How a snapshot answers scored requests.
 struct SnapshotOptions {
   bool pruned_scan = true;  // search the catalog in order of factor norm (vr/video_panels.h); false = full scan
+  std::string retrieval = "auto";  // similar videos: exact, ann (ann_index.bin required) or auto (used if present)
+  std::size_t ef = 128;            // the HNSW search's candidate list
 };
 
 // Loads ratings.csv, mappings.bin and als_model.bin from `directory`. Throws (CorruptFile,
