@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The batch pipeline for cron: interactions CSV -> a new versioned model directory.
 #
-#   scripts/pipeline.sh [--keep N] [--iterations N] [--factors N] IN_CSV OUT_DIR
+#   scripts/pipeline.sh [--keep N] [--iterations N] [--factors N] [--index-min-videos N] IN_CSV OUT_DIR
 #
 # Each run
 #   1. takes OUT_DIR/.lock (flock, non-blocking): a run that finds another one still going
@@ -9,7 +9,9 @@
 #   2. builds OUT_DIR/.incomplete-<stamp>/ with vr-features (ratings.csv, mappings.bin),
 #      vr-train (als_model.bin) and a quick vr-evaluate (random 75/25 split), whose metrics go
 #      into metadata.json together with the input, time and vr version (null metrics, with a
-#      warning, when the data is too small to hold anything out);
+#      warning, when the data is too small to hold anything out), and, when the catalog has at
+#      least --index-min-videos videos (default 100000; 0 = always), vr-index (ann_index.bin,
+#      the HNSW index for similar videos; docs/retrieval.md);
 #   3. renames it to OUT_DIR/<stamp>/ and only then repoints the symlink OUT_DIR/current to it
 #      atomically (a new link renamed over the old one), so readers always see a complete model;
 #   4. deletes all but the newest --keep versions (never the one `current` points to).
@@ -23,6 +25,7 @@ set -euo pipefail
 keep=5
 iterations=20
 factors=20
+index_min_videos=100000
 
 log() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -36,6 +39,7 @@ while [[ $# -gt 0 ]]; do
     --keep) keep=${2:?--keep needs a number}; shift 2 ;;
     --iterations) iterations=${2:?--iterations needs a number}; shift 2 ;;
     --factors) factors=${2:?--factors needs a number}; shift 2 ;;
+    --index-min-videos) index_min_videos=${2:?--index-min-videos needs a number}; shift 2 ;;
     -h|--help) usage 0 ;;
     --) shift; break ;;
     -*) log "unknown option $1"; usage ;;
@@ -46,6 +50,7 @@ done
 input=$1
 out_dir=$2
 [[ "$keep" =~ ^[1-9][0-9]*$ ]] || fail "--keep must be a positive number (got '$keep')"
+[[ "$index_min_videos" =~ ^[0-9]+$ ]] || fail "--index-min-videos must be a number (got '$index_min_videos')"
 [[ -f "$input" ]] || fail "input '$input' does not exist"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -84,6 +89,12 @@ log "features"
 "$bin_dir/vr-features" "$input" --dir "$work" || fail "vr-features"
 log "train (factors $factors, iterations $iterations)"
 "$bin_dir/vr-train" --dir "$work" --factors "$factors" --iterations "$iterations" --quiet || fail "vr-train"
+videos=$(awk -F, 'NR > 1 && $2 + 1 > n { n = $2 + 1 } END { print n + 0 }' "$work/ratings.csv")
+if (( videos >= index_min_videos )); then
+  [[ -x "$bin_dir/vr-index" ]] || fail "vr-index not found in '$bin_dir' (set VR_BIN_DIR or run make build)"
+  log "index ($videos videos >= $index_min_videos)"
+  "$bin_dir/vr-index" --dir "$work" --quiet || fail "vr-index"
+fi
 log "quick evaluation"
 # Too little data to hold any out is no reason to withhold the model: metrics become null.
 if ! metrics=$("$bin_dir/vr-evaluate" --dir "$work" --factors "$factors" --iterations "$iterations" --k 10 \

@@ -21,8 +21,9 @@ namespace vr {
 namespace {
 
 constexpr const char* kMagic = "VRANNIDX";
-// hnswlib's own cap (larger M is clamped there); a file claiming more is corrupt.
-constexpr std::uint32_t kMaxM = 10000;
+// vr-index builds with M in 2..200; a file claiming more is corrupt (and would make the loader
+// allocate 2 M links per node for nothing).
+constexpr std::uint32_t kMaxM = 200;
 // Levels are drawn with probability M^-level: even 10^12 nodes stay far below this.
 constexpr std::uint32_t kMaxLevel = 64;
 
@@ -148,7 +149,7 @@ void AnnIndex::write(std::ostream& output) const {
   put_u64(payload, hnsw.cur_element_count);
   put_u32(payload, static_cast<std::uint32_t>(hnsw.M_));
   put_u32(payload, static_cast<std::uint32_t>(hnsw.ef_construction_));
-  put_u32(payload, static_cast<std::uint32_t>(hnsw.maxlevel_));
+  put_u32(payload, hnsw.cur_element_count == 0 ? 0u : static_cast<std::uint32_t>(hnsw.maxlevel_));
   put_u32(payload, hnsw.cur_element_count == 0 ? 0u : static_cast<std::uint32_t>(hnsw.enterpoint_node_));
   for (std::size_t node = 0; node < hnsw.cur_element_count; ++node) {
     const auto id = static_cast<hnswlib::tableint>(node);
