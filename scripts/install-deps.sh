@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake make pkg-config
-  libcli11-dev libeigen3-dev libfccp-dev libcereal-dev libcpp-httplib-dev
+  libcli11-dev libeigen3-dev libfccp-dev libcereal-dev libcpp-httplib-dev libhnswlib-dev
   nlohmann-json3-dev catch2
   libopenmpi-dev openmpi-bin libhnswlib-dev
   curl python3 help2man

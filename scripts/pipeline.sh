@@ -19,6 +19,8 @@
 #                       one is N days old or more (default: 7 runs)
 #   --min-ndcg X        quality gate: refuse to publish when the quick evaluation's nDCG@10 < X
 #   --max-drop X        quality gate: refuse when it is more than X below the current version's
+#   --index-min-videos N  build vr-index's ann_index.bin (similar videos) when the catalog has at
+#                       least N videos (default 100000; 0 = always)
 #
 # Each run
 #   1. takes OUT_DIR/.lock (flock, non-blocking): a run that finds another one still going
@@ -27,7 +29,8 @@
 #      vr-train (als_model.bin) and a quick vr-evaluate (random 75/25 split, the same settings
 #      trained from scratch), whose metrics go into metadata.json together with the input, time,
 #      vr version and how the model was trained (null metrics, with a warning, when the data is
-#      too small to hold anything out);
+#      too small to hold anything out), and, when the catalog has at least --index-min-videos
+#      videos, vr-index (ann_index.bin, the HNSW index for similar videos; docs/retrieval.md);
 #   3. applies the quality gate, if any: a model below it is not published, `current` stays;
 #   4. renames it to OUT_DIR/<stamp>/ and only then repoints the symlink OUT_DIR/current to it
 #      atomically (a new link renamed over the old one), so readers always see a complete model;
@@ -54,6 +57,7 @@ refresh=
 full_every=7
 min_ndcg=
 max_drop=
+index_min_videos=100000
 
 log() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -82,6 +86,7 @@ while [[ $# -gt 0 ]]; do
     --full-every) needs "$@"; full_every=$2; shift 2 ;;
     --min-ndcg) needs "$@"; min_ndcg=$2; shift 2 ;;
     --max-drop) needs "$@"; max_drop=$2; shift 2 ;;
+    --index-min-videos) needs "$@"; index_min_videos=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     --) shift; positionals+=("$@"); break ;;
     -*) log "unknown option $1"; usage ;;
@@ -102,6 +107,7 @@ number='^[0-9]+([.][0-9]+)?$'
 [[ -z "$min_ndcg" || "$min_ndcg" =~ $number ]] || fail "--min-ndcg must be a number (got '$min_ndcg')"
 [[ -z "$max_drop" || "$max_drop" =~ $number ]] || fail "--max-drop must be a number (got '$max_drop')"
 [[ -z "$refresh" || $incremental -eq 1 ]] || fail "--refresh needs --incremental"
+[[ "$index_min_videos" =~ ^[0-9]+$ ]] || fail "--index-min-videos must be a number (got '$index_min_videos')"
 [[ -f "$input" ]] || fail "input '$input' does not exist"
 [[ -z "$config" || -f "$config" ]] || fail "--config '$config' does not exist"
 [[ -n "$config" ]] && config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
@@ -203,6 +209,12 @@ if [[ ! -f "$work/als_model.bin" ]]; then
   log "nothing changed since the current version; current kept"
   log "done"
   exit 0
+fi
+videos=$(awk -F, 'NR > 1 && $2 + 1 > n { n = $2 + 1 } END { print n + 0 }' "$work/ratings.csv")
+if [[ "${model_kind:-als}" == als ]] && (( videos >= index_min_videos )); then
+  [[ -x "$bin_dir/vr-index" ]] || fail "vr-index not found in '$bin_dir' (set VR_BIN_DIR or run make build)"
+  log "index ($videos videos >= $index_min_videos)"
+  "$bin_dir/vr-index" --dir "$work" --quiet || fail "vr-index"
 fi
 log "quick evaluation"
 # Too little data to hold any out is no reason to withhold the model: metrics become null.

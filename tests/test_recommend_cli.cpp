@@ -282,3 +282,33 @@ TEST_CASE("vr-recommend --explain: each video's contributions sum to its score")
   REQUIRE(fields.size() == 3);
   CHECK(split(fields[2], ',').size() == 3);  // --explain-top defaults to 3
 }
+
+TEST_CASE("vr-recommend --scan full and --scan pruned write the same bytes; --verbose reports the share scanned") {
+  GeneratedArtifacts artifacts;
+  for (const std::vector<std::string>& mode :
+       {std::vector<std::string>{"--all-users", "-k", "7"}, {"--users", "-"}, {"--user", "u007", "--exclude", "v001,v002"},
+        {"--history", "v003,v010:2", "-k", "12"}, {"--user", "u011", "--explain"}}) {
+    std::vector<std::string> full = mode, pruned = mode;
+    full.insert(full.end(), {"--scan", "full"});
+    pruned.insert(pruned.end(), {"--scan", "pruned", "--verbose"});
+    const std::string users = "u001\nu002\n{\"userId\": \"u003\", \"history\": [\"v004\"]}\n";
+    const auto full_result = run_command([&] {
+      auto argv = full;
+      argv.insert(argv.begin(), {tool("vr-recommend"), "--dir", artifacts.dir.path()});
+      return argv;
+    }(), users);
+    const auto pruned_result = run_command([&] {
+      auto argv = pruned;
+      argv.insert(argv.begin(), {tool("vr-recommend"), "--dir", artifacts.dir.path()});
+      return argv;
+    }(), users);
+    INFO(mode.front() << "\n" << full_result.err << pruned_result.err);
+    REQUIRE(full_result.exit_code == 0);
+    REQUIRE(pruned_result.exit_code == 0);
+    REQUIRE(!full_result.out.empty());
+    CHECK(full_result.out == pruned_result.out);
+    CHECK(pruned_result.err.find("% of the catalog)") != std::string::npos);
+  }
+  const auto bad = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u001", "--scan", "fast"});
+  CHECK(bad.exit_code != 0);
+}

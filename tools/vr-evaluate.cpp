@@ -41,6 +41,8 @@ struct Options {
   std::string config;
   std::string half_life;
   std::string now;
+  std::string scan = "pruned";
+  bool verbose = false;
 };
 }  // namespace
 
@@ -105,6 +107,11 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", options.output, "Write the report here (- = stdout); a file is written atomically")
       ->capture_default_str();
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
+  app.add_option("--scan", options.scan,
+                 "How ALS ranks the catalog: pruned (in order of factor norm, stopping when no video left can\n"
+                 "win) or full (score every video); the rankings are identical")
+      ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored for each ALS model to stderr");
   app.get_option("--ratings")->excludes(interactions);
   app.add_option("--config", options.config,
                  "Read hyperparameters (vr-train --config's key = value file); flags given explicitly override it")
@@ -162,6 +169,7 @@ int main(int argc, char** argv) {
     job.report_directory = options.report;
     job.json = options.format == "json";
     job.output_path = options.output;
+    job.config.scan = vr::parse_scan_mode(options.scan);
     if (job.interactions_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features, or give --interactions)");
     }
@@ -187,6 +195,14 @@ int main(int argc, char** argv) {
           std::cerr << line.str() << "\n";
         });
     vr::cli::end_progress();
+    if (options.verbose) {
+      for (const auto& model : report.models) {
+        if (model.scan.queries == 0) continue;
+        std::cerr << "vr-evaluate: " << model.name << ": scan " << options.scan << ", " << model.scan.videos_scored
+                  << " of " << model.scan.catalog_videos << " video scores computed ("
+                  << 100.0 * model.scan.share_scanned() << "% of the catalog)\n";
+      }
+    }
     if (report.tuning) {
       std::cerr << "vr-evaluate: best of " << report.tuning->trials.size() << " trials written to " << options.best_config
                 << " (train with: vr-train --config " << options.best_config << ")\n";

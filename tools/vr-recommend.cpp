@@ -29,6 +29,10 @@ struct Options {
   int threads = 0;
   std::string output = "-";
   std::string unknown_user = "404";
+  std::string scan = "pruned";
+  std::string retrieval = "auto";
+  std::size_t ef = 128;
+  bool verbose = false;
 };
 }  // namespace
 
@@ -83,6 +87,17 @@ int main(int argc, char** argv) {
                  "or popular = the most popular videos of the training data, in the usual shape (noted on stderr)")
       ->capture_default_str()
       ->check(CLI::IsMember({"404", "popular"}));
+  app.add_option("--scan", options.scan,
+                 "How to search the catalog: pruned (in order of factor norm, stopping when no video left can\n"
+                 "win) or full (score every video); the answers are identical")
+      ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--retrieval", options.retrieval,
+                 "--similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"
+                 "built by vr-index) or auto (the index when there is one)")
+      ->capture_default_str()->check(CLI::IsMember({"exact", "ann", "auto"}));
+  app.add_option("--ef", options.ef, "--similar with an index: the search's candidate list (more = better recall, slower)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored to stderr");
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -104,7 +119,15 @@ int main(int argc, char** argv) {
     job.threads = options.threads;
     job.output_path = options.output;
     job.unknown_user = vr::parse_unknown_user_policy(options.unknown_user);
+    job.scan = vr::parse_scan_mode(options.scan);
+    job.retrieval.mode = vr::parse_retrieval(options.retrieval);
+    job.retrieval.ef = options.ef;
     const auto summary = vr::run_recommend(job);
+    if (options.verbose) {
+      std::cerr << "vr-recommend: scan " << options.scan << ", " << summary.scan.videos_scored << " of "
+                << summary.scan.catalog_videos << " video scores computed over " << summary.scan.queries
+                << " searches (" << 100.0 * summary.scan.share_scanned() << "% of the catalog)\n";
+    }
     if (job.users_path.empty() && !job.all_users) {
       if (summary.popular > 0) {
         std::cerr << "vr-recommend: user '" << job.user_id << "' is not in the model; answered with the most popular videos\n";

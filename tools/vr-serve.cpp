@@ -37,6 +37,9 @@ struct Options {
   std::size_t max_request_items = 1000000;
   std::size_t max_explained_items = 100000;
   std::string unknown_user = "404";
+  std::string scan = "pruned";
+  std::string retrieval = "auto";
+  std::size_t ef = 128;
 };
 
 // The ranges of the values SageMaker may set in the environment, the same as the flags'.
@@ -143,6 +146,20 @@ int main(int argc, char** argv) {
                  "users x (8 N + 4) bytes")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--scan", options.scan,
+                 "How scored requests search the catalog: pruned (in order of factor norm, stopping when no video "
+                 "left can win) or full (score every video); the answers are identical")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--retrieval", options.retrieval,
+                 "Similar videos: exact (cosine with every video), ann (the model directory's ann_index.bin, built by "
+                 "vr-index; a model without one is refused) or auto (the index when there is one). Model and index "
+                 "are loaded, and reloaded, together")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"exact", "ann", "auto"}));
+  app.add_option("--ef", options.ef, "Similar videos with an index: the search's candidate list (more = better recall)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");
@@ -194,6 +211,9 @@ int main(int argc, char** argv) {
     config.access_log = !options.no_access_log;
     config.ui = !options.no_ui;
     config.titles_path = options.titles;
+    config.snapshot.pruned_scan = options.scan == "pruned";
+    config.snapshot.retrieval = options.retrieval;
+    config.snapshot.ef = options.ef;
     config.max_concurrent_transforms = transforms_env ? std::stoi(*transforms_env) : 0;
     if (strategy_env) config.batch_strategy = *strategy_env;
     return vr::http::run_server(config);

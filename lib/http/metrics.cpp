@@ -132,6 +132,15 @@ std::string Metrics::render(const ModelGauges& model) const {
                 model.loaded_at_unix);
     write_gauge(out, "vr_model_users", "Users the model knows.", model.users);
     write_gauge(out, "vr_model_videos", "Videos the model knows.", model.videos);
+    write_gauge(out, "vr_scan_searches", "Top-k searches of the catalog since the model was loaded.",
+                model.scan_queries);
+    write_gauge(out, "vr_scan_videos_scored", "Video scores those searches computed (the rest were pruned).",
+                model.scan_videos_scored);
+    write_gauge(out, "vr_scan_share",
+                "Share of the catalog the searches scored since the model was loaded (1 = full scans).",
+                model.scan_catalog_videos == 0
+                    ? 0.0
+                    : static_cast<double>(model.scan_videos_scored) / static_cast<double>(model.scan_catalog_videos));
     write_gauge(out, "vr_precomputed_ready", "1 once the served model's table of every user's top videos is ready.",
                 model.precomputed ? 1 : 0);
     if (model.precomputed) {

@@ -28,6 +28,9 @@ struct ModelGauges {
   int precomputed_depth = 0;     // videos per user in it
   std::size_t precomputed_bytes = 0;
   double precomputed_seconds = 0;
+  std::uint64_t scan_queries = 0;         // scored top-k searches since the model was loaded
+  std::uint64_t scan_videos_scored = 0;   // scores they computed
+  std::uint64_t scan_catalog_videos = 0;  // the catalog's size times scan_queries
 };
 
 class Metrics {

@@ -361,6 +361,10 @@ ModelGauges Server::gauges() const {
     model.loaded_at_unix = snapshot->loaded_at_unix;
     model.users = snapshot->users;
     model.videos = snapshot->videos;
+    const ScanTotals scan = scan_totals(*snapshot);
+    model.scan_queries = scan.queries;
+    model.scan_videos_scored = scan.videos_scored;
+    model.scan_catalog_videos = scan.catalog_videos;
     if (snapshot->precomputed() != nullptr) {
       model.precomputed = true;
       model.precomputed_depth = snapshot->precomputed_info().depth;
@@ -574,7 +578,7 @@ void Server::reload_loop(std::string loaded_fingerprint) {
     }
     const auto previous = store_.get();
     try {
-      auto snapshot = load_snapshot(config_.model_dir);
+      auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
       // The new model gets its table before it is swapped in, so answers never slow down
       // across a reload; the old model (with its table) serves meanwhile.
       precompute(*snapshot);
@@ -713,7 +717,7 @@ int Server::run() {
 
   const std::string fingerprint = model_fingerprint(config_.model_dir);
   try {
-    auto snapshot = load_snapshot(config_.model_dir);
+    auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
     store_.set(snapshot);
     ready_.store(true, std::memory_order_release);
     metrics_.record_first_load(snapshot->version);

@@ -46,6 +46,7 @@ struct ServerConfig {
   bool unknown_user_popular = false;             // unknown users (no history) get popular videos, not 404
   bool ui = true;                                // serve the dashboard at /ui (lib/http/ui.h)
   std::string titles_path;                       // videos CSV for the dashboard's titles; "" = none
+  SnapshotOptions snapshot;                      // how each loaded model answers scored requests
 };
 
 // Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,

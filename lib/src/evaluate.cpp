@@ -272,7 +272,8 @@ ModelEvaluation evaluate_model(const EvaluationContext& context, const std::stri
   const Model model = train_model(context.split.train, kind, train, item_config, on_iteration);
   evaluation.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (loss_history != nullptr) *loss_history = model.info.loss_history;
-  const auto top = top_k_for_model(model, context.split.train, context.deepest, context.threads);
+  const auto top = top_k_for_model(model, context.split.train, context.deepest, context.threads,
+                                   context.config.scan, &evaluation.scan);
   evaluation.metrics = metrics_at_cutoffs(top, context.split.test, context.config.cutoffs);
   if (context.config.report_depth > 0) {
     add_report_data(evaluation, top, context.split.test, context.config.report_depth, context.decile_of);

@@ -1,6 +1,9 @@
 #include "vr/recommend_job.h"
 
+#include "vr/ann_index.h"
+
 #include <algorithm>
+#include <filesystem>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -476,7 +479,13 @@ BatchSummary run_recommend(const RecommendJob& job) {
   if (job.shards > 1 && !job.all_users) throw InvalidInput("--shard goes with --all-users");
   if (job.shard >= job.shards) throw InvalidInput("--shard index must be below the shard count");
   AtomicFileWriter writer(job.output_path);
-  const auto recommender = Recommender::load(job.artifacts);
+  SimilarRetrieval retrieval = job.retrieval;
+  if (retrieval.index_path.empty()) {
+    retrieval.index_path = (std::filesystem::path(job.artifacts.model).parent_path() / kAnnIndexFileName).string();
+  }
+  // Only similar videos use the index: other modes do not pay for loading it.
+  const auto recommender = job.similar_to.empty() ? Recommender::load(job.artifacts, job.scan)
+                                                  : Recommender::load(job.artifacts, job.scan, retrieval);
   std::optional<PopularVideos> popular;
   if (job.unknown_user == UnknownUserPolicy::Popular) popular.emplace(recommender->watched());
   const PopularVideos* fallback = popular ? &*popular : nullptr;
@@ -503,6 +512,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
     summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output, fallback);
   }
   writer.commit();
+  summary.scan = recommender->scan_counters();
   return summary;
 }
 

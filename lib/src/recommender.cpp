@@ -4,6 +4,7 @@
 #include <iterator>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include "vr/als.h"
+#include "vr/ann_index.h"
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
 #include "vr/parallel.h"
@@ -22,81 +24,9 @@ namespace {
 // computed panel by panel, so each 16 KB panel is reused from L1 by every user of the block.
 constexpr std::size_t kUsersPerBlock = 64;
 
-// Videos per panel of the packed item factors: a user's 64 scores fill 8 vector registers.
-constexpr std::size_t kVideosPerPanel = 64;
-
 // implicit's convention for cosine similarity: a zero norm counts as this tiny positive one,
 // so a zero factor is similar to nothing instead of dividing by zero.
 constexpr float kZeroNormReplacement = 1e-10f;
-
-// Eight floats in one vector register (GCC/Clang vector extension).
-typedef float Float8 __attribute__((vector_size(32)));
-constexpr std::size_t kFloat8PerPanelRow = kVideosPerPanel / 8;
-
-// Loads eight floats from any address (memcpy compiles to one unaligned vector load; a
-// Float8* dereference would assume 32-byte alignment).
-inline Float8 load_float8(const float* values) {
-  Float8 loaded;
-  std::memcpy(&loaded, values, sizeof(loaded));
-  return loaded;
-}
-
-// Scores are computed by this one kernel for single queries and for --all-users alike, so a
-// user's batch scores are bit for bit the scores of the same user's single query (Eigen's
-// matrix-matrix and matrix-vector products round differently, and differently again by
-// block shape). It scores two users against one panel: each panel row loaded feeds 16
-// independent multiply-adds, enough to keep both FMA units busy; a single query passes the
-// same user twice.
-void score_panel_for_two_users(const float* first_user, const float* second_user, const float* panel,
-                               std::size_t factors, float* first_scores, float* second_scores) {
-  Float8 a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
-  Float8 b0 = {}, b1 = {}, b2 = {}, b3 = {}, b4 = {}, b5 = {}, b6 = {}, b7 = {};
-  for (std::size_t k = 0; k < factors; ++k) {
-    const float* row = panel + k * kVideosPerPanel;
-    const Float8 r0 = load_float8(row), r1 = load_float8(row + 8), r2 = load_float8(row + 16),
-                 r3 = load_float8(row + 24), r4 = load_float8(row + 32), r5 = load_float8(row + 40),
-                 r6 = load_float8(row + 48), r7 = load_float8(row + 56);
-    const float x = first_user[k];
-    const float y = second_user[k];
-    a0 += x * r0; a1 += x * r1; a2 += x * r2; a3 += x * r3;
-    a4 += x * r4; a5 += x * r5; a6 += x * r6; a7 += x * r7;
-    b0 += y * r0; b1 += y * r1; b2 += y * r2; b3 += y * r3;
-    b4 += y * r4; b5 += y * r5; b6 += y * r6; b7 += y * r7;
-  }
-  const Float8 first[kFloat8PerPanelRow] = {a0, a1, a2, a3, a4, a5, a6, a7};
-  const Float8 second[kFloat8PerPanelRow] = {b0, b1, b2, b3, b4, b5, b6, b7};
-  std::memcpy(first_scores, first, sizeof(first));
-  std::memcpy(second_scores, second, sizeof(second));
-}
-
-// Panels of the packed item factors for `videos` videos.
-std::size_t panel_count(std::size_t videos) { return (videos + kVideosPerPanel - 1) / kVideosPerPanel; }
-
-// The item factors transposed panel by panel: panel p holds, for each factor k, the k-th
-// factor of videos [p * 64, p * 64 + 64) contiguously, zero-padded past the last video.
-std::vector<float> pack_item_panels(const FactorMatrix& items) {
-  const auto videos = static_cast<std::size_t>(items.rows());
-  const auto factors = static_cast<std::size_t>(items.cols());
-  std::vector<float> panels(panel_count(videos) * factors * kVideosPerPanel, 0.0f);
-  for (std::size_t video = 0; video < videos; ++video) {
-    float* panel = panels.data() + (video / kVideosPerPanel) * factors * kVideosPerPanel;
-    for (std::size_t k = 0; k < factors; ++k) {
-      panel[k * kVideosPerPanel + video % kVideosPerPanel] =
-          items(static_cast<Eigen::Index>(video), static_cast<Eigen::Index>(k));
-    }
-  }
-  return panels;
-}
-
-// Scores of one user against every video; `scores` has panel_count(videos) * 64 entries.
-void score_videos(const std::vector<float>& panels, std::size_t factors, const float* user_factor, float* scores) {
-  const std::size_t panel_size = factors * kVideosPerPanel;
-  for (std::size_t panel = 0; panel * panel_size < panels.size(); ++panel) {
-    float* panel_scores = scores + panel * kVideosPerPanel;
-    score_panel_for_two_users(user_factor, user_factor, panels.data() + panel * panel_size, factors, panel_scores,
-                              panel_scores);
-  }
-}
 
 using Entries = std::vector<std::pair<std::uint32_t, float>>;
 
@@ -157,68 +87,13 @@ std::vector<Recommendation> to_recommendations(const Mappings& mappings, const s
   return result;
 }
 
-// select_top_k over the videos not in `excluded`, fast: excluded scores become -infinity,
-// and only videos scoring at least the k-th largest of the 64-video panels' maxima can be in
-// the top k (those k panels hold k distinct videos at or above it), so just those candidates
-// go to select_top_k, in video order so that its tie-breaking by lower index is kept.
-// `scores` has panel_count(n_videos) * 64 entries and is overwritten.
-std::vector<ScoredVideo> top_k_without(float* scores, std::uint32_t n_videos, int k,
-                                       std::vector<std::uint32_t>& excluded) {
-  constexpr float kExcludedScore = -std::numeric_limits<float>::infinity();
-  std::sort(excluded.begin(), excluded.end());
-  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
-  std::size_t excluded_count = 0;
-  for (const std::uint32_t video : excluded) {
-    if (video >= n_videos) continue;
-    scores[video] = kExcludedScore;
-    ++excluded_count;
-  }
-  const std::size_t wanted = std::min<std::size_t>(static_cast<std::size_t>(k), n_videos - excluded_count);
-  const std::size_t panels = panel_count(n_videos);
-  if (wanted == 0 || wanted > panels / 4) return select_top_k(scores, n_videos, static_cast<int>(wanted), {});
-
-  // The padding past the last video must never be a candidate.
-  std::fill(scores + n_videos, scores + panels * kVideosPerPanel, kExcludedScore);
-  std::vector<float> panel_maxima(panels);
-  for (std::size_t panel = 0; panel < panels; ++panel) {
-    const float* values = scores + panel * kVideosPerPanel;
-    Float8 maximum = load_float8(values);
-    for (std::size_t i = 1; i < kFloat8PerPanelRow; ++i) {
-      const Float8 next = load_float8(values + 8 * i);
-      maximum = maximum > next ? maximum : next;
-    }
-    float panel_maximum = maximum[0];
-    for (int lane = 1; lane < 8; ++lane) panel_maximum = std::max(panel_maximum, maximum[lane]);
-    panel_maxima[panel] = panel_maximum;
-  }
-  std::vector<float> sorted_maxima = panel_maxima;
-  std::nth_element(sorted_maxima.begin(), sorted_maxima.begin() + static_cast<std::ptrdiff_t>(wanted - 1),
-                   sorted_maxima.end(), std::greater<float>());
-  const float threshold = sorted_maxima[wanted - 1];
-  std::vector<float> candidate_scores;
-  std::vector<std::uint32_t> candidate_videos;
-  for (std::size_t panel = 0; panel < panels; ++panel) {
-    if (panel_maxima[panel] < threshold) continue;
-    for (std::size_t video = panel * kVideosPerPanel; video < (panel + 1) * kVideosPerPanel; ++video) {
-      if (scores[video] >= threshold && scores[video] != kExcludedScore) {
-        candidate_scores.push_back(scores[video]);
-        candidate_videos.push_back(static_cast<std::uint32_t>(video));
-      }
-    }
-  }
-  auto top = select_top_k(candidate_scores.data(), static_cast<std::uint32_t>(candidate_scores.size()),
-                          static_cast<int>(wanted), {});
-  for (auto& scored : top) scored.video = candidate_videos[scored.video];
-  return top;
-}
-
 // Top-k for a user given by their history. `trained_factor` (may be null) is used as is
 // unless explanations are asked for; without it the user is solved exactly.
 std::vector<Recommendation> recommend_from_history(const Model& model, const Mappings& mappings,
                                                    const Eigen::MatrixXf& item_gram,
-                                                   const std::vector<float>& item_panels, const Entries& history,
+                                                   const VideoPanels& video_panels, const Entries& history,
                                                    const RecommendOptions& options,
-                                                   const Eigen::VectorXf* trained_factor) {
+                                                   const Eigen::VectorXf* trained_factor, std::uint64_t* scored) {
   if (options.k < 1) throw InvalidInput("k must be >= 1");
   if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
   const FactorMatrix& items = model.factors.item_factors;
@@ -246,10 +121,8 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
     user_factor = solve_row_exact(item_gram, items, history);
   }
 
-  std::vector<float> scores(panel_count(static_cast<std::size_t>(items.rows())) * kVideosPerPanel);
-  score_videos(item_panels, static_cast<std::size_t>(items.cols()), user_factor.data(), scores.data());
-  auto recommendations = to_recommendations(
-      mappings, top_k_without(scores.data(), static_cast<std::uint32_t>(items.rows()), options.k, excluded));
+  auto recommendations =
+      to_recommendations(mappings, video_panels.top_k(user_factor.data(), options.k, std::move(excluded), scored));
   if (!options.explain) return recommendations;
 
   // s_uij = (y_i^T W_u y_j) c_uj: one solve with y_i per recommended video, then a dot
@@ -321,7 +194,7 @@ std::vector<Recommendation> recommend_from_item_history(const Model& model, cons
 
 }  // namespace
 
-Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
+Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan)
     : model_(std::move(model)), mappings_(std::move(mappings)), watched_(std::move(watched)) {
   kind_ = model_.kind();
   const auto& factors = model_.factors;
@@ -345,7 +218,7 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
   }
   if (kind_ != ModelKind::Als) return;
   item_gram_ = regularized_gram(factors.item_factors, model_.info.config.regularization);
-  item_panels_ = pack_item_panels(factors.item_factors);
+  video_panels_ = VideoPanels(factors.item_factors, scan);
   item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
   for (Eigen::Index i = 0; i < factors.item_factors.rows(); ++i) {
     const float norm = factors.item_factors.row(i).norm();
@@ -353,7 +226,7 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched)
   }
 }
 
-std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths) {
+std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan) {
   Model model = load_model(paths.model);
   Mappings mappings = load_mappings(paths.mappings);
   auto input = open_input_file(paths.ratings);
@@ -365,7 +238,37 @@ std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths)
                        "' does not have; were they made by the same vr-features run?");
   }
   SparseMatrix watched = build_sparse_matrix(ratings, users, videos);
-  return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched));
+  return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan);
+}
+
+Retrieval parse_retrieval(const std::string& text) {
+  if (text == "exact") return Retrieval::Exact;
+  if (text == "ann") return Retrieval::Ann;
+  if (text == "auto") return Retrieval::Auto;
+  throw InvalidInput("retrieval must be exact, ann or auto, not '" + text + "'");
+}
+
+std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan,
+                                                     const SimilarRetrieval& retrieval) {
+  std::error_code error;
+  const bool index_exists = !retrieval.index_path.empty() && std::filesystem::exists(retrieval.index_path, error);
+  if (retrieval.mode == Retrieval::Exact || (retrieval.mode == Retrieval::Auto && !index_exists)) {
+    return load(paths, scan);
+  }
+  if (retrieval.ef < 1) throw InvalidInput("ef must be >= 1");
+  if (!index_exists) {
+    throw IoError("retrieval ann needs an ANN index, but '" + retrieval.index_path + "' does not exist (build it with vr-index)");
+  }
+  std::shared_ptr<const AnnIndex> index = AnnIndex::load(retrieval.index_path);
+  auto recommender = std::const_pointer_cast<Recommender>(load(paths, scan));
+  if (recommender->kind_ != ModelKind::Als) {
+    throw InvalidInput("'" + retrieval.index_path + "' indexes als video factors; '" + paths.model + "' is a " +
+                       recommender->model_.info.kind + " model");
+  }
+  index->check_matches(recommender->model_.factors.item_factors, retrieval.index_path, paths.model);
+  recommender->ann_index_ = std::move(index);
+  recommender->ann_ef_ = retrieval.ef;
+  return recommender;
 }
 
 std::vector<Recommendation> Recommender::recommend(const std::string& user_id, const RecommendOptions& options) const {
@@ -375,8 +278,12 @@ std::vector<Recommendation> Recommender::recommend(const std::string& user_id, c
     return recommend_from_item_history(model_, mappings_, watched_entries(watched_, *user, model_.info.config), options);
   }
   const Eigen::VectorXf trained = model_.factors.user_factors.row(*user).transpose();
-  return recommend_from_history(model_, mappings_, item_gram_, item_panels_, watched_entries(watched_, *user, model_.info.config),
-                                options, &trained);
+  std::uint64_t scored = 0;
+  auto recommendations = recommend_from_history(model_, mappings_, item_gram_, video_panels_,
+                                                watched_entries(watched_, *user, model_.info.config), options, &trained,
+                                                &scored);
+  count_scan(1, scored);
+  return recommendations;
 }
 
 std::vector<Recommendation> Recommender::recommend_for_history(const std::vector<std::string>& history,
@@ -399,7 +306,11 @@ std::vector<Recommendation> Recommender::recommend_for_history(const std::vector
   }
   if (entries.empty()) throw NotFound("none of the history's videos is known to the model");
   if (kind_ != ModelKind::Als) return recommend_from_item_history(model_, mappings_, entries, options);
-  return recommend_from_history(model_, mappings_, item_gram_, item_panels_, entries, options, nullptr);
+  std::uint64_t scored = 0;
+  auto recommendations =
+      recommend_from_history(model_, mappings_, item_gram_, video_panels_, entries, options, nullptr, &scored);
+  count_scan(1, scored);
+  return recommendations;
 }
 
 std::vector<Recommendation> Recommender::similar(const std::string& video_id, const RecommendOptions& options) const {
@@ -434,6 +345,35 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
   }
   const FactorMatrix& items = model_.factors.item_factors;
   const float own_norm = item_norms_[*video];
+  if (ann_index_ != nullptr) {
+    std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
+    std::sort(excluded.begin(), excluded.end());
+    excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+    const bool self_excluded = std::binary_search(excluded.begin(), excluded.end(), *video);
+    const auto others = static_cast<std::size_t>(self_excluded ? options.k : options.k - 1);
+    const std::size_t wanted = others + excluded.size() + 1;
+    std::vector<ScoredVideo> neighbours;
+    for (const auto& found : ann_index_->nearest(*video, wanted, std::max(ann_ef_, wanted))) {
+      if (found.video == *video || std::binary_search(excluded.begin(), excluded.end(), found.video)) continue;
+      // The same cosine as the exact scan's, from the model's factors.
+      const float cosine = items.row(found.video).dot(items.row(*video)) / (item_norms_[found.video] * own_norm);
+      neighbours.push_back(ScoredVideo{found.video, std::clamp(cosine, -1.0f, 1.0f)});
+    }
+    const std::size_t eligible = items.rows() - excluded.size() - (self_excluded ? 0 : 1);
+    if (neighbours.size() >= std::min(others, eligible)) {
+      std::sort(neighbours.begin(), neighbours.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
+        return a.score > b.score || (a.score == b.score && a.video < b.video);
+      });
+      if (neighbours.size() > others) neighbours.resize(others);
+      std::vector<ScoredVideo> top;
+      if (!self_excluded) {
+        top.push_back(ScoredVideo{*video, std::clamp(items.row(*video).squaredNorm() / (own_norm * own_norm), -1.0f, 1.0f)});
+      }
+      top.insert(top.end(), neighbours.begin(), neighbours.end());
+      return to_recommendations(mappings_, top);
+    }
+    // Exclusions took too many of the graph's neighbours: the exact scan below answers.
+  }
   Eigen::VectorXf cosines = items * items.row(*video).transpose();
   for (Eigen::Index i = 0; i < cosines.size(); ++i) {
     cosines[i] = std::clamp(cosines[i] / (item_norms_[static_cast<std::size_t>(i)] * own_norm), -1.0f, 1.0f);
@@ -476,11 +416,14 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
     if (const auto index = mappings_.videos.find(id)) always_excluded.push_back(*index);
   }
   parallel_for_blocks(n_users, kUsersPerBlock, threads, [&](std::size_t begin, std::size_t end) {
+    std::uint64_t scored = 0;
     top_videos_in_block(static_cast<std::uint32_t>(first_user + begin), static_cast<std::uint32_t>(first_user + end), options.k,
                         options.include_watched, always_excluded,
                         [&](std::uint32_t user, std::vector<ScoredVideo>&& top) {
                           delivery.deliver(user, to_recommendations(mappings_, top));
-                        });
+                        },
+                        &scored);
+    count_scan(end - begin, scored);
   });
 }
 
@@ -491,39 +434,41 @@ void Recommender::top_videos_for_users(std::uint32_t begin, std::uint32_t end, i
   if (begin > end || end > mappings_.users.size()) throw InvalidInput("user range out of bounds");
   for (std::uint32_t block = begin; block < end; block += static_cast<std::uint32_t>(kUsersPerBlock)) {
     const auto block_end = static_cast<std::uint32_t>(std::min<std::size_t>(end, block + kUsersPerBlock));
-    top_videos_in_block(block, block_end, k, false, {}, consume);
+    top_videos_in_block(block, block_end, k, false, {}, consume, nullptr);
   }
 }
 
 void Recommender::top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
                                       const std::vector<std::uint32_t>& always_excluded,
-                                      const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const {
-  const auto n_videos = static_cast<std::uint32_t>(mappings_.videos.size());
-  const std::size_t factors = static_cast<std::size_t>(model_.factors.item_factors.cols());
-  const std::size_t panels = panel_count(n_videos);
-  const std::size_t panel_size = factors * kVideosPerPanel;
-  const std::size_t stride = panels * kVideosPerPanel;
+                                      const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume,
+                                      std::uint64_t* scored) const {
   const FactorMatrix& user_factors = model_.factors.user_factors;
-  std::vector<float> scores((end - begin) * stride);
-  for (std::size_t panel = 0; panel < panels; ++panel) {
-    for (std::size_t first = begin; first < end; first += 2) {
-      const std::size_t second = first + 1 < end ? first + 1 : first;
-      score_panel_for_two_users(user_factors.row(static_cast<Eigen::Index>(first)).data(),
-                                user_factors.row(static_cast<Eigen::Index>(second)).data(),
-                                item_panels_.data() + panel * panel_size, factors,
-                                scores.data() + (first - begin) * stride + panel * kVideosPerPanel,
-                                scores.data() + (second - begin) * stride + panel * kVideosPerPanel);
-    }
-  }
-  std::vector<std::uint32_t> excluded;
-  for (std::uint32_t user = begin; user < end; ++user) {
-    excluded = always_excluded;
-    if (!include_watched) {
-      excluded.insert(excluded.end(), watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user]),
-                      watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
-    }
-    consume(user, top_k_without(scores.data() + (user - begin) * stride, n_videos, k, excluded));
-  }
+  std::vector<const float*> users;
+  for (std::uint32_t user = begin; user < end; ++user) users.push_back(user_factors.row(static_cast<Eigen::Index>(user)).data());
+  video_panels_.top_k_block(
+      users, k,
+      [&](std::size_t i, std::vector<std::uint32_t>& excluded) {
+        excluded = always_excluded;
+        if (include_watched) return;
+        const std::uint32_t user = begin + static_cast<std::uint32_t>(i);
+        excluded.insert(excluded.end(), watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user]),
+                        watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
+      },
+      [&](std::size_t i, std::vector<ScoredVideo>&& top) { consume(begin + static_cast<std::uint32_t>(i), std::move(top)); },
+      scored);
+}
+
+void Recommender::count_scan(std::uint64_t queries, std::uint64_t videos_scored) const {
+  scan_queries_.fetch_add(queries, std::memory_order_relaxed);
+  scan_videos_scored_.fetch_add(videos_scored, std::memory_order_relaxed);
+}
+
+ScanCounters Recommender::scan_counters() const {
+  ScanCounters counters;
+  counters.queries = scan_queries_.load(std::memory_order_relaxed);
+  counters.videos_scored = scan_videos_scored_.load(std::memory_order_relaxed);
+  counters.catalog_videos = counters.queries * mappings_.videos.size();
+  return counters;
 }
 
 }  // namespace vr

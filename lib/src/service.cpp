@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 
+#include "vr/ann_index.h"
 #include "vr/artifacts.h"
 #include "vr/popular.h"
 #include "vr/precomputed.h"
@@ -866,7 +867,7 @@ PrecomputeOutcome precompute_snapshot(const ModelSnapshot& snapshot, int depth, 
   return outcome;
 }
 
-std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory) {
+std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory, const SnapshotOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error)) {
@@ -878,7 +879,12 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory)
   if (error) snapshot->resolved_directory = directory;
   // Resolve once, so every file comes from the same target even if a `current` link moves.
   const ArtifactPaths paths = resolve_artifact_paths(snapshot->resolved_directory);
-  snapshot->recommender = Recommender::load(paths);
+  SimilarRetrieval retrieval;
+  retrieval.mode = parse_retrieval(options.retrieval);
+  retrieval.ef = options.ef;
+  retrieval.index_path = (std::filesystem::path(snapshot->resolved_directory) / kAnnIndexFileName).string();
+  snapshot->recommender =
+      Recommender::load(paths, options.pruned_scan ? ScanMode::Pruned : ScanMode::Full, retrieval);
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();
@@ -890,6 +896,11 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory)
   return snapshot;
 }
 
+ScanTotals scan_totals(const ModelSnapshot& snapshot) {
+  const ScanCounters counters = snapshot.recommender->scan_counters();
+  return ScanTotals{counters.queries, counters.videos_scored, counters.catalog_videos};
+}
+
 std::string model_fingerprint(const std::string& directory) {
   std::error_code error;
   const auto resolved = std::filesystem::canonical(directory, error);
@@ -899,6 +910,13 @@ std::string model_fingerprint(const std::string& directory) {
     struct stat info {};
     if (::stat((resolved / name).c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
     fingerprint += '|' + std::to_string(info.st_ino) + ':' + std::to_string(info.st_size) + ':' +
+                   std::to_string(info.st_mtim.tv_sec) + '.' + std::to_string(info.st_mtim.tv_nsec);
+  }
+  // The similar-video index is optional, but a new one (or its removal) reloads too, so the
+  // model and its index are always swapped together.
+  struct stat info {};
+  if (::stat((resolved / kAnnIndexFileName).c_str(), &info) == 0) {
+    fingerprint += "|index:" + std::to_string(info.st_ino) + ':' + std::to_string(info.st_size) + ':' +
                    std::to_string(info.st_mtim.tv_sec) + '.' + std::to_string(info.st_mtim.tv_nsec);
   }
   return fingerprint;

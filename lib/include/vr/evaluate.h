@@ -20,6 +20,7 @@
 #include "vr/ratings.h"
 #include "vr/timestamp.h"  // parse_timestamp, for the time splits
 #include "vr/tuning.h"
+#include "vr/video_panels.h"
 
 namespace vr {
 
@@ -83,6 +84,7 @@ struct ModelEvaluation {
   std::vector<double> popularity_shares;   // share of its top-report_depth lists in each
                                            // catalog popularity decile (empty without a report)
   double long_tail_coverage = 0;           // share of long-tail videos recommended to anyone
+  ScanCounters scan;                       // ALS: how much of the catalog ranking scored
 };
 
 struct EvaluationReport {
@@ -112,6 +114,7 @@ struct EvaluateConfig {
   std::optional<TuneConfig> tune;  // tune ALS on a validation split of train (needs als in models)
   int report_depth = 0;            // > 0: also compute curves at K = 1..report_depth and the
                                    // popularity distribution of the top report_depth, for --report
+  ScanMode scan = ScanMode::Pruned;  // how ALS ranks the catalog (same rankings either way)
 };
 
 // Called for each finished tuning trial.

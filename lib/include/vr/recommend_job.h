@@ -80,6 +80,7 @@ struct BatchSummary {
   std::uint64_t not_found = 0;  // unknown users (and histories with no known video)
   std::uint64_t invalid = 0;    // input lines that could not be parsed
   std::uint64_t popular = 0;    // unknown users answered with popular videos (also in answered)
+  ScanCounters scan;            // how much of the catalog the searches scored
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
@@ -124,6 +125,9 @@ struct RecommendJob {
   // An unknown --user (or batch user without a history): an error (NotFound), or the most
   // popular videos of the training data in the usual shape.
   UnknownUserPolicy unknown_user = UnknownUserPolicy::NotFound;
+  ScanMode scan = ScanMode::Pruned;  // how the catalog is searched (same answers either way)
+  SimilarRetrieval retrieval;        // --similar: exact cosine or the ANN index (index_path
+                                     // empty = ann_index.bin beside the model)
 };
 
 // Loads the artifacts (and titles), runs the selected mode and writes the answer. Throws

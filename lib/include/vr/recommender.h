@@ -6,6 +6,7 @@
 // terms (because[j] = W[j][i]).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "vr/model.h"
 #include "vr/ratings.h"
 #include "vr/topk.h"
+#include "vr/video_panels.h"
 
 namespace vr {
 
@@ -42,14 +44,40 @@ struct RecommendOptions {
   int explain_top = 3;                  // how many contributions per recommendation, >= 1
 };
 
+class AnnIndex;
+
+// How similar() finds an ALS model's neighbours.
+enum class Retrieval {
+  Exact,  // cosine with every video
+  Ann,    // the HNSW index (ann_index.bin); refused if missing or built from another model
+  Auto,   // the index when the model directory holds one, else exact
+};
+
+// Parses "exact", "ann", "auto"; throws InvalidInput otherwise.
+Retrieval parse_retrieval(const std::string& text);
+
+// What Recommender::load reads besides the three artifacts.
+struct SimilarRetrieval {
+  Retrieval mode = Retrieval::Exact;
+  std::string index_path;   // ann_index.bin (for Ann and Auto)
+  std::size_t ef = 128;     // the HNSW search's candidate list, >= 1 (raised to k when smaller)
+};
+
 class Recommender {
  public:
-  // Takes ownership of the three parts. Throws InvalidInput if their shapes disagree.
-  Recommender(Model model, Mappings mappings, SparseMatrix watched);
+  // Takes ownership of the three parts; an ALS model's video factors are packed for `scan`
+  // (answers are the same either way, see vr/video_panels.h). Throws InvalidInput if their
+  // shapes disagree.
+  Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan = ScanMode::Pruned);
 
   // Loads model, mappings and ratings.csv from `paths`. Throws CorruptFile / IoError /
   // InvalidInput naming the offending file.
-  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths);
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan = ScanMode::Pruned);
+  // The same plus the similar-video index `retrieval` asks for (an ALS model only): the model
+  // and its index are loaded together or not at all. Throws CorruptFile / IoError naming the
+  // index, InvalidInput naming both files when the index was built from another model.
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan,
+                                                 const SimilarRetrieval& retrieval);
 
   // Top-k for a known user. Throws NotFound("User 'ID' not found") for an unknown one.
   std::vector<Recommendation> recommend(const std::string& user_id, const RecommendOptions& options) const;
@@ -63,8 +91,12 @@ class Recommender {
 
   // The k videos most similar to `video_id` by cosine of item factors (item-knn: its stored
   // neighbours by similarity, itself with score 1), the video itself first unless excluded via
-  // options.exclude. Throws NotFound for an unknown video, InvalidInput for an EASE model.
+  // options.exclude. With an ANN index (load with SimilarRetrieval) the neighbours come from
+  // the HNSW graph, scored by the same cosine; when exclusions leave fewer than k of them the
+  // exact scan answers. Throws NotFound for an unknown video, InvalidInput for an EASE model.
   std::vector<Recommendation> similar(const std::string& video_id, const RecommendOptions& options) const;
+  // The similar-video index in use, or null (exact cosine).
+  const AnnIndex* ann_index() const { return ann_index_.get(); }
 
   // Top-k for every user, computed in blocks (one matrix product per block) on `threads`
   // threads. `consume(user_index, recommendations)` is called from one thread at a time,
@@ -82,6 +114,12 @@ class Recommender {
   void top_videos_for_users(std::uint32_t begin, std::uint32_t end, int k,
                             const std::function<void(std::uint32_t user, std::vector<ScoredVideo>&&)>& consume) const;
 
+  // How much of the catalog the ALS top-k searches answered so far have scored: recommend(),
+  // recommend_for_history() and recommend_all(); similar(), EASE / item-knn models and
+  // top_videos_for_users() (the precomputed table's build) are not counted. Thread-safe.
+  ScanCounters scan_counters() const;
+  ScanMode scan_mode() const { return video_panels_.mode(); }
+
   ModelKind kind() const { return kind_; }
   const Model& model() const { return model_; }
   const Mappings& mappings() const { return mappings_; }
@@ -89,10 +127,12 @@ class Recommender {
   const SparseMatrix& watched() const { return watched_; }
 
  private:
-  // Scores users [begin, end) (one block) and calls `consume` with each one's top k.
+  // Scores users [begin, end) (one block) and calls `consume` with each one's top k; adds the
+  // videos scored to *scored when it is not null.
   void top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
                            const std::vector<std::uint32_t>& always_excluded,
-                           const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume) const;
+                           const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume,
+                           std::uint64_t* scored) const;
 
   Model model_;
   ModelKind kind_ = ModelKind::Als;
@@ -100,7 +140,13 @@ class Recommender {
   SparseMatrix watched_;
   Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
-  std::vector<float> item_panels_;     // item factors packed for the scoring kernel (recommender.cpp)
+  VideoPanels video_panels_;           // item factors packed for the scoring kernel
+  std::shared_ptr<const AnnIndex> ann_index_;  // similar videos by HNSW when set
+  std::size_t ann_ef_ = 128;
+  // scan_counters()' totals, counted apart from the answers (relaxed: they are statistics).
+  void count_scan(std::uint64_t queries, std::uint64_t videos_scored) const;
+  mutable std::atomic<std::uint64_t> scan_queries_{0};
+  mutable std::atomic<std::uint64_t> scan_videos_scored_{0};
 };
 
 }  // namespace vr

@@ -297,9 +297,25 @@ struct ModelSnapshot {
   mutable std::atomic<const PrecomputedRecommendations*> precomputed_{nullptr};
 };
 
+// How a snapshot answers scored requests.
+struct SnapshotOptions {
+  bool pruned_scan = true;  // search the catalog in order of factor norm (vr/video_panels.h); false = full scan
+  std::string retrieval = "auto";  // similar videos: exact, ann (ann_index.bin required) or auto (used if present)
+  std::size_t ef = 128;            // the HNSW search's candidate list
+};
+
 // Loads ratings.csv, mappings.bin and als_model.bin from `directory`. Throws (CorruptFile,
 // IoError, InvalidInput) naming the file when anything is missing or broken.
-std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory);
+std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory, const SnapshotOptions& options = {});
+
+// How much of the catalog `snapshot`'s scored answers have computed since it was loaded (the
+// precomputed table's build is not counted).
+struct ScanTotals {
+  std::uint64_t queries = 0;         // top-k searches
+  std::uint64_t videos_scored = 0;   // scores computed, summed over searches
+  std::uint64_t catalog_videos = 0;  // catalog size, summed over searches
+};
+ScanTotals scan_totals(const ModelSnapshot& snapshot);
 
 // A cheap fingerprint of what `directory` holds now: its canonical path plus each artifact's
 // inode, size and modification time. Empty if the directory or a file is missing or is not a

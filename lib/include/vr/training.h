@@ -11,6 +11,7 @@
 #include "vr/als.h"
 #include "vr/item_models.h"
 #include "vr/model.h"
+#include "vr/video_panels.h"
 #include "vr/topk.h"
 
 namespace vr {
@@ -32,9 +33,11 @@ Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& confi
 
 // Top-k for every user of `model` (any kind), excluding the videos of each user's row in
 // `watched` (users x videos, the history ALS users were trained on and EASE / item-knn
-// users are scored from). Result indexed by user.
+// users are scored from). Result indexed by user. `scan` picks how an ALS model's catalog is
+// searched: Pruned (vr/video_panels.h) or Full, the block matrix products of top_k_all_users.
 std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
-                                                      int threads);
+                                                      int threads, ScanMode scan = ScanMode::Pruned,
+                                                      ScanCounters* counters = nullptr);
 
 // A hyperparameter file: one `key = value` per line, '#' starts a comment. Keys: model,
 // factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, seed,

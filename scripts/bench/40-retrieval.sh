@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Retrieval at catalog scale (docs/retrieval.md, docs/performance-retrieval.md):
+#   1. a generated 100k users x 1M-video log (Zipf 1; about 535k videos are ever watched, so
+#      the model has ~535k videos) at 64 factors: pruned against full top-10 (share scanned,
+#      time per answer, batch users/s, fold-in answers/s, one thread), vr-index build time, size
+#      and RSS, and HNSW similar-video queries/s and recall@10 at several ef;
+#   2. the share scanned on 50k-video models at --zipf 0.5, 1.0, 1.5 and on MovieLens 100K
+#      (when u.data is in $VR_MOVIELENS_DIR): where pruning helps and where it does not.
+# Prints figures only; never fails on time. Models are cached under $VR_BENCH_DIR/retrieval-*.
+# Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out), VR_MOVIELENS_DIR,
+#      RETRIEVAL_USERS (users sampled for single answers, default 1000).
+set -euo pipefail
+bin_dir=${VR_BIN_DIR:-build/bin}
+bench=${VR_BENCH_DIR:-bench-out}
+users=${RETRIEVAL_USERS:-1000}
+
+model() {  # model DIR USERS VIDEOS EVENTS ZIPF
+  local dir=$1
+  mkdir -p "$dir"
+  if [[ ! -f "$dir/als_model.bin" ]]; then
+    echo "generating $2 users x $3 videos, $4 events, zipf $5 (cached in $dir) ..."
+    "$bin_dir/vr-generate" --users "$2" --videos "$3" --events "$4" --tastes 40 --zipf "$5" --seed 7 \
+      -o "$dir/interactions.csv" 2>/dev/null
+    "$bin_dir/vr-features" "$dir/interactions.csv" --dir "$dir" 2>/dev/null
+    # Speed does not depend on how well the model fits: a few iterations suffice.
+    "$bin_dir/vr-train" --dir "$dir" --factors 64 --iterations 3 --threads 2 --quiet 2>/dev/null
+  fi
+}
+
+large="$bench/retrieval-1m"
+model "$large" 100000 1000000 4000000 1
+if [[ ! -f "$large/ann_index.bin" ]]; then
+  /usr/bin/time -f "vr-index: %e s wall, max RSS %M KB" "$bin_dir/vr-index" --dir "$large" --threads 2 --quiet
+fi
+"$bin_dir/bench_retrieval" "$large" "$users" 2048
+
+for zipf in 0.5 1.0 1.5; do
+  dir="$bench/retrieval-zipf-$zipf"
+  model "$dir" 20000 50000 1000000 "$zipf"
+  echo "--- vr-generate --zipf $zipf"
+  "$bin_dir/bench_retrieval" "$dir" "$users" 2048 | grep -E "^model|^top-10|^batch"
+done
+
+movielens=${VR_MOVIELENS_DIR:-$(dirname "$0")/../../../shared/data/ml-100k}
+if [[ -f "$movielens/u.data" ]]; then
+  dir="$bench/retrieval-ml100k"
+  mkdir -p "$dir"
+  if [[ ! -f "$dir/als_model.bin" ]]; then
+    { echo "user_id,video_id,value,timestamp"; tr '\t' ',' < "$movielens/u.data"; } > "$dir/interactions.csv"
+    "$bin_dir/vr-features" "$dir/interactions.csv" --dir "$dir" 2>/dev/null
+    "$bin_dir/vr-train" --dir "$dir" --factors 64 --iterations 15 --threads 2 --quiet 2>/dev/null
+  fi
+  echo "--- MovieLens 100K"
+  "$bin_dir/bench_retrieval" "$dir" "$users" 2048 | grep -E "^model|^top-10|^batch"
+else
+  echo "--- MovieLens 100K: u.data not in $movielens, skipped"
+fi
