@@ -4,7 +4,8 @@
 #      answer at once, and each slow request cut with 408 at its total deadline (--read-timeout)
 #      although it sends a byte every 0.3 s (a per-recv timeout would never cut it);
 #   2. --max-headers / --max-header-kb: 431 with a JSON detail at the limit, 200 under it;
-#   3. the work budget: 10,000 explained instances with k = 1000 -> 413 at once;
+#   3. the work budget: 10,000 explained instances with k = 1000 -> 413 at once, and
+#      --max-request-items;
 #   4. {"userId": ...} as an alias of user_id, and both with different values -> 422;
 #   5. /metrics names the model directory without its absolute path;
 #   6. SAGEMAKER_* environment values get the flags' range checks.
@@ -53,8 +54,9 @@ stop_server() {
   server_pid=""
 }
 
-# 2 threads answer requests; every request must arrive within 3 s.
-start_server --io-threads 2 --read-timeout 3 --max-headers 5 --max-header-kb 2
+# 2 threads answer requests; every request must arrive within 3 s; at most 200,000
+# recommendations per request (the explained ones keep their default, 100,000).
+start_server --io-threads 2 --read-timeout 3 --max-headers 5 --max-header-kb 2 --max-request-items 200000
 python3 - "$port" "$user" "$other_user" "$work/model" <<'PY'
 import json, os, select, socket, sys, threading, time
 
@@ -165,10 +167,10 @@ check("10,000 explained instances with k = 1000: 413 with its JSON detail, at on
       status == 413 and json.loads(body) == {"detail": "Request asks for too much work: more than 100000 explained "
       "recommendations in total (the sum of k over its requests with explain); split it"} and seconds < 5,
       f"status {status} {body[:200]!r} after {seconds:.2f} s")
-lines = "".join(json.dumps({"user_id": user, "k": 1000}) + "\n" for _ in range(1001)).encode()
+lines = "".join(json.dumps({"user_id": user, "k": 1000}) + "\n" for _ in range(201)).encode()
 status, body = post(lines, "application/jsonlines")
-check("1001 JSON lines with k = 1000: 413 (more than 1,000,000 recommendations)",
-      status == 413 and json.loads(body) == {"detail": "Request asks for too much work: more than 1000000 "
+check("201 JSON lines with k = 1000: 413 (more than --max-request-items 200000)",
+      status == 413 and json.loads(body) == {"detail": "Request asks for too much work: more than 200000 "
       "recommendations in total (the sum of k over its requests); split it"}, f"status {status} {body[:200]!r}")
 status, body = post(json.dumps({"instances": [{"user_id": user, "k": 10, "explain": True}] * 100}).encode())
 check("100 explained instances with k = 10 are answered", status == 200 and
