@@ -55,7 +55,10 @@ work="$(mktemp -d /tmp/vr-package-test.XXXXXX)"
 container="vr-package-test-$$"
 systemd_container="vr-package-test-systemd-$$"
 cleanup() {
-  podman rm -f -t 0 "$container" "$systemd_container" >/dev/null 2>&1 || true
+  local name
+  for name in "$container" "$systemd_container"; do
+    podman container exists "$name" 2>/dev/null && { podman rm -f -t 0 "$name" >/dev/null || log "could not remove container $name"; }
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,7 +99,8 @@ fi
 cp "$deb" "$work/"
 
 # --- A fresh container -----------------------------------------------------------------------
-podman run -d --pull=never --name "$container" --network=host -v "$work:/pkg:ro" "$base" sleep infinity >/dev/null \
+# (9>&-: the container's monitor process must not inherit, and hold, the lock above.)
+podman run -d --pull=never --name "$container" --network=host -v "$work:/pkg:ro" "$base" sleep infinity >/dev/null 9>&- \
   || skip "podman cannot run a container here"
 in_container() { podman exec -i "$container" bash -euo pipefail -c "$1"; }
 
@@ -210,7 +214,7 @@ if [ "$(podman image inspect --format '{{index .Config.Labels "vr.base"}}' "$sys
     || { fail "making the systemd image"; systemd_image=""; }
 fi
 if [ -n "$systemd_image" ] && podman run -d --pull=never --name "$systemd_container" --systemd=always --network=host \
-     -v "$work:/pkg:ro" "$systemd_image" /sbin/init >/dev/null 2>"$work/systemd-run.log"; then
+     -v "$work:/pkg:ro" "$systemd_image" /sbin/init >/dev/null 2>"$work/systemd-run.log" 9>&-; then
   in_systemd() { podman exec -i "$systemd_container" bash -euo pipefail -c "$1"; }
   for _ in $(seq 50); do
     state="$(podman exec "$systemd_container" systemctl is-system-running 2>/dev/null || true)"

@@ -101,6 +101,9 @@ constexpr const char* kOpenApiText = R"json({
     },
     "/redoc": {
       "get": {"summary": "ReDoc", "operationId": "redoc", "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+    },
+    "/ui": {
+      "get": {"summary": "Dashboard", "description": "Read-only dashboard: the model card, live traffic per route, a user's history and recommendations, a video's neighbours. It reads JSON under /ui/api/ (model, live, user?id=, video?id=). Not served with --no-ui.", "operationId": "dashboard", "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}}
     }
   },
   "components": {
