@@ -75,7 +75,6 @@ int main(int argc, char** argv) {
       }
     }
     vr::StableIdsSummary stable_ids;
-    const auto result = vr::run_features(job, [](std::uint64_t rows, std::uint64_t bytes) {
     const vr::ProgressCallback progress = [](std::uint64_t rows, std::uint64_t bytes) {
       std::ostringstream line;
       line << "vr-features: " << rows << " rows, " << std::fixed << std::setprecision(1)
