@@ -285,10 +285,6 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
         const double preference = c > 0 ? 1.0 : 0.0;
         const double weight = std::fabs(static_cast<double>(c));
         partial.weighted_error += weight * (preference - score) * (preference - score);
-        // implicit's calculate_loss adds |c| for every observed entry, the constant term of
-        // c (1 - s)^2, also for a dislike, whose preference is 0: its loss is |c| (s^2 + 1),
-        // not |c| s^2. Kept so that figures compare with implicit's (docs/als.md, "Loss").
-        if (c < 0) partial.weighted_error += weight;
         partial.observed_squared += score * score;
         partial.confidence_sum += weight;
       }
@@ -303,8 +299,16 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
     total.user_norm += partial.user_norm;
   }
   const double item_norm = static_cast<double>(item_factors.squaredNorm());
-  const double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
-                      regularization * (total.user_norm + item_norm);
+  // implicit's calculate_loss adds |c| for every observed entry, the constant term of
+  // c (1 - s)^2, also for a dislike, whose preference is 0: a dislike's term is |c| (s^2 + 1),
+  // not |c| s^2. Kept so that figures compare with implicit's (docs/als.md, "Loss").
+  double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
+                regularization * (total.user_norm + item_norm);
+  double dislike_confidence = 0;
+  for (const float c : confidence.values) {
+    if (c < 0) dislike_confidence -= static_cast<double>(c);
+  }
+  if (dislike_confidence > 0) loss += dislike_confidence;
   const double denominator = total.confidence_sum +
                              static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
                              static_cast<double>(confidence.nnz());
