@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
+#include "vr/csv.h"
 #include "vr/interactions.h"
 
 namespace {
@@ -15,14 +16,16 @@ struct Options {
   std::string mappings;
   std::string weights = "watch=1,like=2,complete=3";
   bool skip_invalid = false;
+  std::string delimiter = "auto";
 };
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "vr-features: aggregate raw interaction events into ratings.csv and mappings.bin.\n"
-      "Input columns are found by header name in any order: user_id, video_id and either\n"
-      "event (a name, weighted by --weights) or value (a number); timestamp is optional.\n"
+      "Input columns are found by header name in any order and letter case: user_id, video_id\n"
+      "and either event (a name, weighted by --weights, any letter case) or value (a number);\n"
+      "timestamp is optional. Fields are separated by ',', ';' or tab (see --delimiter).\n"
       "Weights are summed per (user, video). Outputs are written atomically."};
   Options options;
   app.add_option("input", options.input, "Interactions CSV file, or - for stdin")
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--weights", options.weights, "Weight of each event name")->capture_default_str();
   app.add_flag("--skip-invalid", options.skip_invalid,
                "Skip malformed rows (counted by reason on stderr) instead of failing");
+  vr::cli::add_delimiter_flag(app, options.delimiter);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
     job.mappings_path = paths.mappings;
     job.config.event_weights = vr::parse_event_weights(options.weights);
     job.config.skip_invalid = options.skip_invalid;
+    job.config.delimiter = vr::cli::parse_delimiter_flag(options.delimiter);
     const auto result = vr::run_features(job, [](std::uint64_t rows, std::uint64_t bytes) {
       std::ostringstream line;
       line << "vr-features: " << rows << " rows, " << std::fixed << std::setprecision(1)
@@ -51,6 +56,10 @@ int main(int argc, char** argv) {
       vr::cli::show_progress(line.str());
     });
     vr::cli::end_progress();
+    if (result.delimiter != ',') {
+      std::cerr << "vr-features: fields separated by " << vr::describe_delimiter(result.delimiter)
+                << (job.config.delimiter == 0 ? " (found in the header line)" : "") << "\n";
+    }
     std::cerr << "vr-features: " << result.rows_read << " rows -> " << result.users.size() << " users, "
               << result.videos.size() << " videos; wrote " << job.ratings_path << " and " << job.mappings_path
               << "\n";

@@ -69,44 +69,44 @@ int main(int argc, char** argv) {
   app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", options.port, "TCP port (0 = any free port, logged); SAGEMAKER_BIND_TO_PORT overrides")
       ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
+      ->check(vr::cli::InRange(0, 65535));
   app.add_option("--threads", options.threads, "Requests scoring at once (0 = number of cores)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
+      ->check(vr::cli::InRange(0, 4096));
   app.add_option("--io-threads", options.io_threads,
                  "Connection threads: one per open keep-alive connection, so at least the expected connections")
       ->capture_default_str()
-      ->check(CLI::Range(2, 16384));
+      ->check(vr::cli::InRange(2, 16384));
   app.add_option("--max-body-mb", options.max_body_mb, "Largest request body in MiB (larger: 413)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
-  app.add_option("--max-k", options.max_k, "Largest k a request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
+      ->check(vr::cli::InRange(1, 100));
+  app.add_option("--max-k", options.max_k, "Largest k a request may ask for")->capture_default_str()->check(vr::cli::InRange(1, 100000));
   app.add_option("--max-batch", options.max_batch, "Most instances (or JSON lines) in one request")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000000));
+      ->check(vr::cli::InRange(1, 10000000));
   app.add_option("--watch-interval", options.watch_interval,
                  "Seconds between checks of the model directory for a new model (0 = reload on SIGHUP only)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(vr::cli::InRange(0.0, 86400.0));
   app.add_option("--keep-alive-timeout", options.keep_alive_timeout, "Seconds an idle keep-alive connection stays open")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
+      ->check(vr::cli::InRange(1, 3600));
   app.add_option("--read-timeout", options.read_timeout,
                  "Seconds a client may take to send a request (headers and body) before its connection is closed")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
+      ->check(vr::cli::InRange(1, 3600));
   app.add_option("--precompute-k", options.precompute_k,
                  "After each model load, compute every known user's top N videos (one background thread; at "
                  "start-up while requests are already scored, on a reload before the new model is swapped in); "
                  "plain requests with k <= N are then answered from that table, identically to scoring. 0 = always "
                  "score")
       ->capture_default_str()
-      ->check(CLI::Range(0, 100000));
+      ->check(vr::cli::InRange(0, 100000));
   app.add_option("--precompute-max-mb", options.precompute_max_mb,
                  "Skip the precomputed table (and log why) when it would take more memory than this; it takes "
                  "users x (8 N + 4) bytes")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(vr::cli::InRange(1, 1 << 20));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");

@@ -354,7 +354,15 @@ void check_finite(const FactorMatrix& factors, const std::string& what) {
 
 AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const IterationCallback& on_iteration) {
   validate(config);
-  for (float& value : ratings.values) value = confidence_of(value, config);
+  for (float& value : ratings.values) {
+    value = confidence_of(value, config);
+    // An overflowing confidence would only stop every CG row it touches (the step guard),
+    // leaving a model of starting values: refuse it here.
+    if (!std::isfinite(value)) {
+      throw NumericalError("confidences alpha * r are NaN or infinite in float (alpha " + std::to_string(config.alpha) +
+                           "); the model was not saved (use a smaller --alpha)");
+    }
+  }
   const SparseMatrix& user_confidence = ratings;
   const SparseMatrix item_confidence = user_confidence.transposed();
   const int threads = resolve_thread_count(config.threads);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -23,84 +24,6 @@
 
 namespace vr {
 namespace {
-
-// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) {
-  year -= month <= 2;
-  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const auto year_of_era = static_cast<unsigned>(year - era * 400);
-  const unsigned day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + static_cast<std::int64_t>(day_of_era) - 719468;
-}
-
-// Reads exactly `digits` decimal digits at `text[position]`, advancing `position`.
-std::optional<unsigned> read_digits(std::string_view text, std::size_t& position, std::size_t digits) {
-  if (position + digits > text.size()) return std::nullopt;
-  unsigned value = 0;
-  for (std::size_t i = 0; i < digits; ++i) {
-    const char c = text[position + i];
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  position += digits;
-  return value;
-}
-
-std::optional<double> parse_iso8601(std::string_view text) {
-  std::size_t position = 0;
-  const auto year = read_digits(text, position, 4);
-  if (!year || position >= text.size() || text[position++] != '-') return std::nullopt;
-  const auto month = read_digits(text, position, 2);
-  if (!month || position >= text.size() || text[position++] != '-') return std::nullopt;
-  const auto day = read_digits(text, position, 2);
-  if (!day || *month < 1 || *month > 12 || *day < 1 || *day > 31) return std::nullopt;
-  double seconds = static_cast<double>(days_from_civil(*year, *month, *day)) * 86400.0;
-  if (position == text.size()) return seconds;
-  if (text[position] != 'T' && text[position] != ' ') return std::nullopt;
-  ++position;
-  const auto hour = read_digits(text, position, 2);
-  if (!hour || position >= text.size() || text[position++] != ':') return std::nullopt;
-  const auto minute = read_digits(text, position, 2);
-  if (!minute || *hour > 23 || *minute > 59) return std::nullopt;
-  seconds += *hour * 3600.0 + *minute * 60.0;
-  if (position < text.size() && text[position] == ':') {
-    ++position;
-    const auto second = read_digits(text, position, 2);
-    if (!second || *second > 60) return std::nullopt;
-    seconds += *second;
-    if (position < text.size() && (text[position] == '.' || text[position] == ',')) {
-      ++position;
-      double scale = 0.1;
-      const std::size_t start = position;
-      while (position < text.size() && text[position] >= '0' && text[position] <= '9') {
-        seconds += (text[position++] - '0') * scale;
-        scale /= 10;
-      }
-      if (position == start) return std::nullopt;
-    }
-  }
-  if (position == text.size()) return seconds;
-  if (text[position] == 'Z' && position + 1 == text.size()) return seconds;
-  if (text[position] == '+' || text[position] == '-') {
-    const double sign = text[position] == '+' ? 1.0 : -1.0;
-    ++position;
-    const auto offset_hours = read_digits(text, position, 2);
-    if (!offset_hours) return std::nullopt;
-    if (position < text.size() && text[position] == ':') ++position;
-    const auto offset_minutes = read_digits(text, position, 2);
-    if (!offset_minutes || position != text.size()) return std::nullopt;
-    // Local time = UTC + offset, so UTC = local - offset.
-    return seconds - sign * (*offset_hours * 3600.0 + *offset_minutes * 60.0);
-  }
-  return std::nullopt;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 MetricsTable metrics_at_cutoffs(const std::vector<std::vector<ScoredVideo>>& recommended, const SparseMatrix& test,
                                 const std::vector<int>& cutoffs) {
@@ -149,74 +72,39 @@ SplitMethod parse_split_method(const std::string& text) {
   throw InvalidInput("unknown split '" + text + "' (expected random, leave-last-out or last-fraction)");
 }
 
-std::optional<double> parse_timestamp(std::string_view text) {
-  text = trim(text);
-  if (text.empty()) return std::nullopt;
-  // A bare number is seconds since the epoch; "2026-01-05" also starts with digits, so a
-  // number must parse completely.
-  if (const auto number = parse_finite_number(text)) return number;
-  return parse_iso8601(text);
-}
-
 TimedRatings read_timed_interactions(std::istream& input, const std::string& source_name,
                                      const FeaturesConfig& features) {
-  CsvReader reader(input, source_name);
+  // vr-features' own parser (interaction_rows.h): the same header rules, delimiters, event
+  // names and range checks, plus the timestamps.
+  CsvReader reader(input, source_name, features.delimiter);
   std::vector<std::string_view> fields;
   if (!reader.next_row(fields)) throw InvalidInput(source_name + ": empty input (expected a header line)");
   const std::vector<std::string> header_names(fields.begin(), fields.end());
   const std::vector<std::string_view> header(header_names.begin(), header_names.end());
-  const auto user_column = find_column(header, "user_id", source_name);
-  const auto video_column = find_column(header, "video_id", source_name);
-  const auto event_column = find_column(header, "event", source_name);
-  const auto value_column = find_column(header, "value", source_name);
-  const auto time_column = find_column(header, "timestamp", source_name);
-  if (!user_column || !video_column || (!event_column && !value_column) || (event_column && value_column)) {
-    throw InvalidInput(source_name + ":1: expected columns user_id, video_id and one of event or value");
-  }
-  const std::size_t needed = std::max({*user_column, *video_column, event_column.value_or(0), value_column.value_or(0),
-                                       time_column.value_or(0)}) + 1;
+  const InteractionRowParser parser(find_interaction_columns(header, source_name, reader.delimiter()),
+                                    features.event_weights, /*read_timestamps=*/true);
+  const bool timed = parser.columns().timestamp.has_value();
   struct Pair {
     float weight = 0;
     double latest = -std::numeric_limits<double>::infinity();
   };
   IdMap users, videos;
   std::unordered_map<std::uint64_t, Pair> pairs;
+  InteractionRow row;
+  InteractionRowError error;
   while (reader.next_row(fields)) {
-    const auto where = [&](const std::string& field) {
-      return source_name + ":" + std::to_string(reader.line_number()) + ": field '" + field + "'";
-    };
-    if (fields.size() < needed) {
-      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": expected at least " +
-                         std::to_string(needed) + " fields, found " + std::to_string(fields.size()));
+    if (!parser.parse(fields, row, error)) {
+      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": " + error.detail);
     }
-    const auto user_id = trim(fields[*user_column]);
-    const auto video_id = trim(fields[*video_column]);
-    if (user_id.empty()) throw InvalidInput(where("user_id") + " is empty");
-    if (video_id.empty()) throw InvalidInput(where("video_id") + " is empty");
-    float weight = 0;
-    if (event_column) {
-      const auto event = features.event_weights.find(std::string(trim(fields[*event_column])));
-      if (event == features.event_weights.end()) {
-        throw InvalidInput(where("event") + ": unknown event '" + std::string(trim(fields[*event_column])) + "'");
-      }
-      weight = static_cast<float>(event->second);
-    } else {
-      const auto value = parse_finite_number(trim(fields[*value_column]));
-      if (!value) throw InvalidInput(where("value") + " is not a finite number");
-      weight = static_cast<float>(*value);
-    }
-    std::optional<double> time;
-    if (time_column) {
-      time = parse_timestamp(fields[*time_column]);
-      if (!time) {
-        throw InvalidInput(where("timestamp") + ": '" + std::string(fields[*time_column]) +
-                           "' is neither seconds since the epoch nor an ISO 8601 time");
-      }
-    }
-    const std::uint64_t key = (static_cast<std::uint64_t>(users.intern(user_id)) << 32) | videos.intern(video_id);
+    const std::uint64_t key =
+        (static_cast<std::uint64_t>(users.intern(row.user_id)) << 32) | videos.intern(row.video_id);
     Pair& pair = pairs[key];
-    pair.weight += weight;
-    if (time) pair.latest = std::max(pair.latest, *time);
+    pair.weight += row.weight;
+    if (!std::isfinite(pair.weight)) {
+      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": the summed weight of user '" +
+                         std::string(row.user_id) + "' on video '" + std::string(row.video_id) + "' overflows a float");
+    }
+    if (timed) pair.latest = std::max(pair.latest, row.timestamp);
   }
   // Number users and videos by sorted id, as vr-features does.
   const auto user_renumbering = users.sort_ids();
@@ -236,7 +124,7 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
   result.timestamps.reserve(sorted.size());
   for (const auto& [key, pair] : sorted) {
     ratings.push_back(Rating{static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key & 0xffffffffu), pair.weight});
-    if (time_column) result.timestamps.push_back(pair.latest);
+    if (timed) result.timestamps.push_back(pair.latest);
   }
   // Sorted, distinct triples keep their order in the CSR matrix, so timestamps stay aligned.
   result.ratings = build_sparse_matrix(ratings, static_cast<std::uint32_t>(users.size()),
@@ -549,6 +437,16 @@ EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config
                         on_iteration, on_trial);
 }
 
+bool too_few_users_to_evaluate(const SplitSummary& split) {
+  return split.users_evaluated < kFewestUsersForMeaningfulMetrics;
+}
+
+std::string few_users_warning(const SplitSummary& split) {
+  return "only " + std::to_string(split.users_evaluated) + " users have a test video; metrics averaged over fewer than " +
+         std::to_string(kFewestUsersForMeaningfulMetrics) + " users are not meaningful (a single user moves them by up to 1/" +
+         std::to_string(split.users_evaluated) + ")";
+}
+
 void write_report_table(std::ostream& output, const EvaluationReport& report) {
   const auto flags = output.flags();
   const auto precision = output.precision();
@@ -617,6 +515,7 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << " validation ratings carved from train)\n";
     output.flags(flags);
   }
+  if (too_few_users_to_evaluate(report.split)) output << "warning: " << few_users_warning(report.split) << "\n";
   output.precision(precision);
 }
 
@@ -634,7 +533,12 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
   if (!job.best_config_path.empty() && !job.config.tune) throw InvalidInput("a best-config file needs tuning");
   AtomicFileWriter writer(job.output_path);
   std::optional<AtomicFileWriter> best_config_writer;
-  if (!job.best_config_path.empty()) best_config_writer.emplace(job.best_config_path);
+  if (!job.best_config_path.empty()) {
+    // Created like --report's folder, so `--best-config report/tuned.conf` works in a fresh place.
+    const auto parent = std::filesystem::path(job.best_config_path).parent_path();
+    if (!parent.empty()) ensure_directory(parent.string());
+    best_config_writer.emplace(job.best_config_path);
+  }
   if (!job.report_directory.empty()) ensure_directory(job.report_directory);
   EvaluateConfig config = job.config;
   if (!job.report_directory.empty() && config.report_depth == 0) config.report_depth = 20;

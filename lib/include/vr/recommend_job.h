@@ -78,12 +78,14 @@ struct BatchSummary {
   std::uint64_t answered = 0;   // users whose recommendations were written
   std::uint64_t not_found = 0;  // unknown users (and histories with no known video)
   std::uint64_t invalid = 0;    // input lines that could not be parsed
+  std::uint64_t videos_without_title = 0;  // with a titles file: catalog videos it has no title for
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
 // Lines by default, or csv). A line is a user id, or a JSON object {"userId": "u1"} (or
 // "user_id") optionally with "history": ["v1", ...] or [{"videoId": "v1", "weight": 2}, ...]
-// for fold-in, and "k". Blank lines are skipped. Lines that are already available are
+// for fold-in, and "k". Blank lines are skipped, and so is a header line: "user_id" or
+// "userId" (any case) when no user has that id. Lines that are already available are
 // answered together on `threads` threads; the output is flushed whenever the input has to
 // wait, so the tool works inside a shell pipe.
 BatchSummary write_batch_recommendations(const Recommender& recommender, std::istream& users,
