@@ -252,12 +252,14 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   }
   const double liked_sum_squared = liked_sum.squaredNorm();
   if (liked_sum_squared == 0.0) return recommendations;  // nothing liked: nothing to list
-  const Eigen::VectorXd remainder = user_factor.cast<double>() - system.solve(liked_sum);
+  const Eigen::VectorXd exact_factor = system.solve(liked_sum);
   for (auto& recommendation : recommendations) {
     const std::uint32_t video = *mappings.videos.find(recommendation.video_id);
     const Eigen::VectorXd video_factor = items.row(video).transpose().cast<double>();
     const Eigen::VectorXd weighted = system.solve(video_factor);
-    const double remainder_score = video_factor.dot(remainder);
+    // The gap is taken from the score as shown (the float kernel's x_u . y_i), so that the
+    // contributions add up to exactly that number, not to a more precise recomputation.
+    const double remainder_score = static_cast<double>(recommendation.score) - video_factor.dot(exact_factor);
     for (const auto& [watched_video, confidence] : history) {
       if (confidence <= 0) continue;
       const Eigen::VectorXd watched_factor = items.row(watched_video).transpose().cast<double>();
