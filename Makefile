@@ -1,7 +1,7 @@
 # vr's front door. Every target installs missing Debian packages first, so on a fresh
 # Debian 12 machine `make pipeline` and `make test` are all the set-up there is.
 #
-#   make pipeline        build, then features -> train -> recommend on data/
+#   make pipeline        build the three pipeline tools, then features -> train -> recommend on data/
 #   make test            build and run every test (ctest), on the release build and again
 #                        under AddressSanitizer + UBSan (build-asan/)
 #   make test-asan       only the sanitizer pass, every test (build-asan/)
@@ -34,7 +34,12 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR) -j$(JOBS)
 
-pipeline: build
+# The pipeline builds only the three tools it runs, not the test programs.
+PIPELINE_TOOLS := vr-features vr-train vr-recommend
+
+pipeline: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_DIR) -j$(JOBS) --target $(PIPELINE_TOOLS)
 	$(BIN)/vr-features data/interactions.csv --dir $(ARTIFACTS)
 	$(BIN)/vr-train --dir $(ARTIFACTS)
 	$(BIN)/vr-recommend --dir $(ARTIFACTS) --user u002 -k 5 --titles data/videos.csv

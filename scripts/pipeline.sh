@@ -26,7 +26,7 @@
 #   1. takes OUT_DIR/.lock (flock, non-blocking): a run that finds another one still going
 #      exits with status 75 (EX_TEMPFAIL) and changes nothing;
 #   2. builds OUT_DIR/.incomplete-<stamp>/ with vr-features (ratings.csv, mappings.bin),
-#      vr-train (als_model.bin) and a quick vr-evaluate (random 75/25 split, the same settings
+#      vr-train (als_model.bin, or ease_model.bin / item_knn_model.bin) and a quick vr-evaluate (random 75/25 split, the same settings
 #      trained from scratch), whose metrics go into metadata.json together with the input, time,
 #      vr version and how the model was trained (null metrics, with a warning, when the data is
 #      too small to hold anything out), and, when the catalog has at least --index-min-videos
@@ -205,7 +205,9 @@ fi
 [[ -n "$model_kind" ]] && train_settings+=(--model "$model_kind") && evaluate_settings+=(--models "$model_kind")
 log "train (${train_settings[*]})"
 "$bin_dir/vr-train" --dir "$work" "${train_settings[@]}" --quiet || fail "vr-train"
-if [[ ! -f "$work/als_model.bin" ]]; then
+# vr-train names the model file by its kind: als_model.bin, ease_model.bin, item_knn_model.bin.
+model_file="$(printf '%s' "${model_kind:-als}" | tr - _)_model.bin"
+if [[ ! -f "$work/$model_file" ]]; then
   log "nothing changed since the current version; current kept"
   log "done"
   exit 0

@@ -1,11 +1,14 @@
 // The ALS maths, checked against exact solutions computed independently in double precision.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "vr/als.h"
 #include "vr/errors.h"
+#include "vr/parallel.h"
+#include "support/test_support.h"
 
 namespace {
 
@@ -50,6 +53,38 @@ Eigen::VectorXd exact_row_from_definition(const vr::SparseMatrix& confidence, st
   return a.ldlt().solve(b);
 }
 
+// implicit 0.7's _calculate_loss (implicit/cpu/_als.pyx), step for step in double: per user
+// r = YtY x_u + sum_i (t_i + (|c_i| - 1) y_i.x_u) y_i with t_i = -2 c_i for a positive c_i and
+// 0 for a negative one, loss += sum_i |c_i| + r.x_u; then lambda (|X|^2 + |Y|^2), divided by
+// sum |c| + users * items - nnz.
+double implicit_calculate_loss(const vr::SparseMatrix& confidence, const vr::FactorMatrix& x_factors,
+                               const vr::FactorMatrix& y_factors, double regularization) {
+  const Eigen::MatrixXd x = x_factors.cast<double>();
+  const Eigen::MatrixXd y = y_factors.cast<double>();
+  const Eigen::MatrixXd yty = y.transpose() * y;
+  double loss = 0, total_confidence = 0;
+  for (std::uint32_t u = 0; u < confidence.rows; ++u) {
+    const Eigen::VectorXd xu = x.row(u).transpose();
+    Eigen::VectorXd r = yty * xu;
+    for (std::uint64_t k = confidence.row_offsets[u]; k < confidence.row_offsets[u + 1]; ++k) {
+      double c = confidence.values[k];
+      double temp = 0;
+      if (c > 0) {
+        temp = -2 * c;
+      } else {
+        c = -c;
+      }
+      const Eigen::VectorXd yi = y.row(confidence.col_indices[k]).transpose();
+      r += (temp + (c - 1) * yi.dot(xu)) * yi;
+      total_confidence += c;
+      loss += c;
+    }
+    loss += r.dot(xu);
+  }
+  loss += regularization * (x.squaredNorm() + y.squaredNorm());
+  return loss / (total_confidence + double(confidence.rows) * confidence.cols - double(confidence.nnz()));
+}
+
 double relative_difference(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
   return (a - b).norm() / std::max(1e-12, b.norm());
 }
@@ -68,6 +103,10 @@ double dense_loss(const vr::SparseMatrix& confidence, const vr::FactorMatrix& x,
       const double score = x.row(u).cast<double>().dot(y.row(i).cast<double>());
       loss += c[i] * (p[i] - score) * (p[i] - score);
       total_confidence += c[i];
+    }
+    // implicit's calculate_loss also counts |c| once for each disliked (negative) entry.
+    for (std::uint64_t k = confidence.row_offsets[u]; k < confidence.row_offsets[u + 1]; ++k) {
+      if (confidence.values[k] < 0) loss += std::fabs(confidence.values[k]);
     }
   }
   loss += regularization * (x.cast<double>().squaredNorm() + y.cast<double>().squaredNorm());
@@ -260,4 +299,174 @@ TEST_CASE("initial_factor_rows draws rows of the one initial sequence without th
     const vr::FactorMatrix rows = vr::initial_factor_rows(first, 50 - first, 7, 123);
     CHECK(rows == all.bottomRows(50 - first));
   }
+}
+
+TEST_CASE("the loss with a dislike is implicit's calculate_loss, worked by hand") {
+  // One user, two videos, one factor: x = 2, y = (0.5, 1), c = (3, -2), lambda = 0.1.
+  // Scores s = (1, 2). implicit: sum |c| = 5; x YtY x = 4 * 1.25 = 5; video 1 adds
+  // -2*3*1 + (3-1)*1 = -4, video 2 (dislike) adds 0 + (2-1)*4 = 4; so 5 + 5 - 4 + 4 = 10,
+  // plus 0.1 * (4 + 1.25) = 0.525, over 5 + 1*2 - 2 = 5: 2.105. (The objective's own value
+  // is 3*(1-1)^2 + 2*(0-2)^2 + 0.525 = 8.525, /5 = 1.705: implicit counts |c| = 2 more.)
+  const auto confidence = vr::build_sparse_matrix({{0, 0, 3.0f}, {0, 1, -2.0f}}, 1, 2);
+  vr::FactorMatrix x(1, 1);
+  x << 2.0f;
+  vr::FactorMatrix y(2, 1);
+  y << 0.5f, 1.0f;
+  CHECK(vr::training_loss(confidence, x, y, 0.1f) == Approx(2.105).epsilon(1e-6));
+  CHECK(implicit_calculate_loss(confidence, x, y, 0.1) == Approx(2.105).epsilon(1e-12));
+  // Without the dislike the two agree on the objective itself.
+  const auto positive_only = vr::build_sparse_matrix({{0, 0, 3.0f}}, 1, 2);
+  CHECK(vr::training_loss(positive_only, x, y, 0.1f) == Approx(implicit_calculate_loss(positive_only, x, y, 0.1)).epsilon(1e-6));
+}
+
+TEST_CASE("training loss equals implicit's calculate_loss with likes and dislikes") {
+  const auto ratings = random_ratings(30, 35, 0.2, 21, /*with_dislikes=*/true);
+  vr::TrainConfig config;
+  config.alpha = 0.7f;
+  const auto confidence = vr::confidence_matrix(ratings, config);
+  REQUIRE(std::any_of(confidence.values.begin(), confidence.values.end(), [](float c) { return c < 0; }));
+  const vr::FactorMatrix x = vr::initial_factors(30, 5, 3) * 60.0f;
+  const vr::FactorMatrix y = vr::initial_factors(35, 5, 4) * 60.0f;
+  CHECK(vr::training_loss(confidence, x, y, 0.3f, 1) == Approx(implicit_calculate_loss(confidence, x, y, 0.3)).epsilon(1e-5));
+}
+
+TEST_CASE("every fixed-size CG kernel gives the generic kernel's result") {
+  for (const int factors : {8, 16, 20, 32, 48, 64, 100, 128}) {
+    INFO("factors " << factors);
+    const auto ratings = random_ratings(12, 160, 0.1, 30 + static_cast<std::uint64_t>(factors), /*with_dislikes=*/true);
+    vr::TrainConfig config;
+    const auto confidence = vr::confidence_matrix(ratings, config);
+    const vr::FactorMatrix items = vr::initial_factors(160, factors, 5) * 20.0f;
+    const Eigen::MatrixXf gram = vr::regularized_gram(items, 0.1f);
+    const vr::FactorMatrix start = vr::initial_factors(12, factors, 6);
+    for (std::uint32_t u = 0; u < 12; ++u) {
+      Eigen::VectorXf by_size = start.row(u).transpose();
+      Eigen::VectorXf generic = by_size;
+      CHECK(vr::solve_row_conjugate_gradient(gram, items, confidence, u, 3, by_size.data(), vr::CgKernel::BySize) ==
+            vr::CgRowOutcome::Completed);
+      CHECK(vr::solve_row_conjugate_gradient(gram, items, confidence, u, 3, generic.data(), vr::CgKernel::Generic) ==
+            vr::CgRowOutcome::Completed);
+      // Float rounding differs between the kernels (another summation order); a wrong kernel
+      // would be off by far more than 1e-3.
+      CHECK(relative_difference(by_size.cast<double>(), generic.cast<double>()) < 1e-3);
+      // The step moved the factor (the comparison is not of two untouched starts).
+      CHECK(relative_difference(generic.cast<double>(), start.row(u).transpose().cast<double>()) > 0.1);
+    }
+  }
+}
+
+TEST_CASE("CG with lambda = 0 on a positive definite system reaches the exact solve") {
+  const auto ratings = random_ratings(25, 60, 0.15, 41);
+  vr::TrainConfig config;
+  const auto confidence = vr::confidence_matrix(ratings, config);
+  const vr::FactorMatrix items = vr::initial_factors(60, 6, 7) * 30.0f;
+  vr::FactorMatrix exact = vr::FactorMatrix::Zero(25, 6);
+  vr::solve_half_iteration(confidence, items, 0.0f, vr::Solver::Cholesky, 3, 1, exact);
+  vr::FactorMatrix cg = vr::initial_factors(25, 6, 8);
+  // Without lambda the system is less well conditioned: more steps than factors, as float
+  // rounding keeps CG from finishing in exactly `factors` steps.
+  CHECK(vr::solve_half_iteration(confidence, items, 0.0f, vr::Solver::ConjugateGradient, 30, 1, cg) == 0);
+  for (Eigen::Index u = 0; u < 25; ++u) {
+    const Eigen::VectorXd expected = exact_row_from_definition(confidence, static_cast<std::uint32_t>(u), items, 0.0);
+    CHECK(relative_difference(cg.row(u).transpose().cast<double>(), expected) < 2e-3);
+  }
+}
+
+TEST_CASE("CG stops a row whose system has no positive curvature instead of spreading NaN") {
+  // One video y = (0, 1) with c = 1, so A = gram: b = (0, 1) and, from x = 0, the first
+  // direction is p = (0, 1).
+  vr::FactorMatrix items(1, 2);
+  items << 0.0f, 1.0f;
+  const auto confidence = vr::build_sparse_matrix({{0, 0, 1.0f}}, 1, 1);
+  for (const auto kernel : {vr::CgKernel::BySize, vr::CgKernel::Generic}) {
+    SECTION("singular (lambda = 0): p^T A p = 0 would divide by zero") {
+      Eigen::MatrixXf gram(2, 2);
+      gram << 1.0f, 0.0f, 0.0f, 0.0f;
+      Eigen::Vector2f x = Eigen::Vector2f::Zero();
+      CHECK(vr::solve_row_conjugate_gradient(gram, items, confidence, 0, 3, x.data(), kernel) == vr::CgRowOutcome::Stopped);
+      CHECK(x.allFinite());
+      CHECK(x.isZero(0));
+    }
+    SECTION("indefinite: p^T A p < 0 would step uphill") {
+      Eigen::MatrixXf gram(2, 2);
+      gram << 1.0f, 0.0f, 0.0f, -1.0f;
+      Eigen::Vector2f x = Eigen::Vector2f::Zero();
+      CHECK(vr::solve_row_conjugate_gradient(gram, items, confidence, 0, 3, x.data(), kernel) == vr::CgRowOutcome::Stopped);
+      CHECK(x.isZero(0));
+    }
+    SECTION("a non-finite start stops at once") {
+      Eigen::MatrixXf gram = Eigen::MatrixXf::Identity(2, 2);
+      Eigen::Vector2f x(std::nanf(""), 0.0f);
+      CHECK(vr::solve_row_conjugate_gradient(gram, items, confidence, 0, 3, x.data(), kernel) == vr::CgRowOutcome::Stopped);
+    }
+  }
+}
+
+TEST_CASE("a half-iteration counts the rows whose CG was stopped") {
+  // Two users on one video y = (1, 0), lambda = 0: user 0 starts from a finite factor and
+  // completes, user 1 starts from a NaN one and is stopped. Cholesky counts nothing.
+  vr::FactorMatrix items(1, 2);
+  items << 1.0f, 0.0f;
+  const auto confidence = vr::build_sparse_matrix({{0, 0, 1.0f}, {1, 0, 2.0f}}, 2, 1);
+  vr::FactorMatrix users(2, 2);
+  users << 0.0f, 1.0f, std::nanf(""), 0.0f;
+  CHECK(vr::solve_half_iteration(confidence, items, 0.0f, vr::Solver::ConjugateGradient, 3, 1, users) == 1);
+  CHECK(users.row(0).allFinite());
+  CHECK(vr::solve_half_iteration(confidence, items, 1.0f, vr::Solver::Cholesky, 3, 1, users) == 0);
+}
+
+TEST_CASE("training with threads = 1 runs on the calling thread only, the loss included") {
+  if (vr::resolve_thread_count(0) < 2) vr::test::skip_test("one core: threads = 0 would also use one thread");
+  // More than 1024 users, so the loss has several blocks to share out.
+  const auto ratings = random_ratings(2100, 40, 0.05, 51);
+  vr::TrainConfig config;
+  config.factors = 4;
+  config.iterations = 1;
+  config.threads = 1;
+  const auto before = vr::parallel_threads_started();
+  vr::train_als(ratings, config);
+  CHECK(vr::parallel_threads_started() == before);
+  config.threads = 2;
+  vr::train_als(ratings, config);
+  CHECK(vr::parallel_threads_started() > before);
+  // And the loss does not depend on the thread count.
+  const auto confidence = vr::confidence_matrix(ratings, config);
+  const vr::FactorMatrix x = vr::initial_factors(2100, 4, 1);
+  const vr::FactorMatrix y = vr::initial_factors(40, 4, 2);
+  CHECK(vr::training_loss(confidence, x, y, 0.1f, 1) == vr::training_loss(confidence, x, y, 0.1f, 2));
+}
+
+TEST_CASE("training with log scaling solves the log-scaled objective") {
+  // Converged Cholesky training: every user's factor is the exact solve of the user step
+  // with c = alpha * log(1 + r / eps), which fold-in (the recommender's path) recomputes.
+  const auto ratings = random_ratings(50, 30, 0.12, 61);
+  vr::TrainConfig config;
+  config.factors = 4;
+  config.iterations = 150;
+  config.solver = vr::Solver::Cholesky;
+  config.scaling = vr::ConfidenceScaling::Log;
+  config.eps = 0.5f;
+  config.alpha = 3.0f;
+  config.compute_loss = false;
+  const auto model = vr::train_als(ratings, config);
+  const Eigen::MatrixXf gram = vr::regularized_gram(model.item_factors, config.regularization);
+  for (std::uint32_t u = 0; u < 50; u += 6) {
+    std::vector<std::pair<std::uint32_t, float>> log_history, raw_history;
+    for (std::uint64_t k = ratings.row_offsets[u]; k < ratings.row_offsets[u + 1]; ++k) {
+      log_history.emplace_back(ratings.col_indices[k], vr::confidence_of(ratings.values[k], config));
+      raw_history.emplace_back(ratings.col_indices[k], config.alpha * ratings.values[k]);
+    }
+    const Eigen::VectorXd trained = model.user_factors.row(u).transpose().cast<double>();
+    INFO("user " << u);
+    CHECK(relative_difference(vr::solve_row_exact(gram, model.item_factors, log_history).cast<double>(), trained) < 3e-3);
+    // Raw confidences would give another factor: the scaling is really applied.
+    CHECK(relative_difference(vr::solve_row_exact(gram, model.item_factors, raw_history).cast<double>(), trained) > 1e-2);
+  }
+  // And CG training with log scaling also lowers the loss.
+  config.solver = vr::Solver::ConjugateGradient;
+  config.iterations = 8;
+  config.compute_loss = true;
+  std::vector<double> losses;
+  vr::train_als(ratings, config, [&](const vr::IterationReport& report) { losses.push_back(report.loss); });
+  CHECK(losses.back() < losses.front());
 }

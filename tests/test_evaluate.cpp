@@ -137,3 +137,20 @@ TEST_CASE("vr-evaluate on MovieLens 100K reproduces the reference figures") {
   REQUIRE(last.exit_code == 0);
   CHECK(nlohmann::json::parse(last.out)["split"]["test_ratings"] == 943);
 }
+
+TEST_CASE("--interactions goes through vr-features' parser: range checks, delimiters, letter case") {
+  const auto read = [](const std::string& csv) {
+    std::istringstream input(csv);
+    return vr::read_timed_interactions(input, "events.csv", vr::FeaturesConfig{});
+  };
+  // 1e39 is beyond float: a clear error naming file, line and field, never inf.
+  CHECK_THROWS_WITH(read("user_id,video_id,value,timestamp\nu1,v1,1,5\nu1,v2,1e39,6\n"),
+                    Catch::Contains("events.csv:3") && Catch::Contains("'value'") && Catch::Contains("1e39"));
+  CHECK_THROWS_WITH(read("user_id,video_id,value\nu1,v1,3e38\nu1,v1,3e38\n"), Catch::Contains("overflows a float"));
+  const auto data = read("User_Id;Video_Id;Event;Timestamp\nu1;v1;Watch;2026-01-05\nu1;v2;like;100\n");
+  REQUIRE(data.ratings.nnz() == 2);
+  CHECK(data.ratings.values == std::vector<float>{1, 2});
+  CHECK(data.timestamps == std::vector<double>{1767571200.0, 100.0});
+  CHECK_THROWS_WITH(read("user_id,video_id,event,timestamp\nu1,v1,watch,yesterday\n"),
+                    Catch::Contains("events.csv:2") && Catch::Contains("timestamp"));
+}

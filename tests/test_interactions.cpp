@@ -174,3 +174,33 @@ TEST_CASE("grouped runs, long ids and enough ids to switch on the hot-id caches 
   std::erase_if(expected, [](const auto& entry) { return entry.second == 0.0f; });
   CHECK(as_map(aggregate(csv.str())) == expected);
 }
+
+TEST_CASE("semicolon- and tab-separated files are read, the delimiter detected from the header") {
+  const auto semicolons = aggregate("user_id;video_id;event\nu1;v1;watch\nu1;v2;like\n");
+  CHECK(semicolons.delimiter == ';');
+  CHECK(as_map(semicolons) == std::map<std::pair<std::string, std::string>, float>{{{"u1", "v1"}, 1}, {{"u1", "v2"}, 2}});
+  const auto tabs = aggregate("user_id\tvideo_id\tvalue\nu1\tv1\t2.5\n");
+  CHECK(tabs.delimiter == '\t');
+  CHECK(as_map(tabs).at({"u1", "v1"}) == 2.5f);
+  CHECK(aggregate("user_id,video_id,event\nu1,v1,watch\n").delimiter == ',');
+  // Given explicitly, the delimiter is not guessed: a comma file read as ';' has one column.
+  FeaturesConfig config;
+  config.delimiter = ';';
+  CHECK_THAT(error_of("user_id,video_id,event\nu1,v1,watch\n", config),
+             Catch::Contains("missing column 'user_id'") && Catch::Contains("single field") &&
+                 Catch::Contains("--delimiter"));
+  // An unknown separator is named in the error, with the header as read.
+  CHECK_THAT(error_of("user_id|video_id|event\nu1|v1|watch\n"),
+             Catch::Contains("'user_id|video_id|event'") && Catch::Contains("--delimiter"));
+  CHECK_THAT(error_of("user_id;videoid;event\nu1;v1;watch\n"),
+             Catch::Contains("missing column 'video_id'") && Catch::Contains("separated by ';'"));
+}
+
+TEST_CASE("header names and event names match in any letter case") {
+  const auto result = aggregate("User_ID,VIDEO_ID,Event\nu1,v1,Watch\nu1,v2,LIKE\nu2,v1,complete\n");
+  CHECK(as_map(result) == std::map<std::pair<std::string, std::string>, float>{
+                              {{"u1", "v1"}, 1}, {{"u1", "v2"}, 2}, {{"u2", "v1"}, 3}});
+  // Ids keep their case: U1 and u1 are two users.
+  CHECK(aggregate("user_id,video_id,value\nU1,v1,1\nu1,v1,1\n").users.size() == 2);
+  CHECK_THROWS_WITH(vr::parse_event_weights("like=2,Like=3"), Catch::Contains("given twice"));
+}

@@ -277,24 +277,28 @@ TEST_CASE("vr-train --model ease and item-knn feed vr-recommend unchanged") {
     }
   }
   vr::test::write_file(dir.file("events.csv"), events.str());
-  REQUIRE(run_command({tool("vr-features"), dir.file("events.csv"), "--dir", dir.path()}).exit_code == 0);
   for (const std::string kind : {"ease", "item-knn"}) {
     INFO(kind);
+    const std::string artifacts = dir.file(kind);
+    REQUIRE(run_command({tool("vr-features"), dir.file("events.csv"), "--dir", artifacts}).exit_code == 0);
     // A small lambda suits 40 users (the default 500 is for MovieLens-sized data).
     const auto train = run_command(
-        {tool("vr-train"), "--dir", dir.path(), "--model", kind, "--ease-regularization", "5", "--quiet"});
+        {tool("vr-train"), "--dir", artifacts, "--model", kind, "--ease-regularization", "5", "--quiet"});
     INFO(train.err);
     REQUIRE(train.exit_code == 0);
-    CHECK(vr::load_model(dir.file("als_model.bin")).info.kind == kind);
-    const auto top = run_command({tool("vr-recommend"), "--dir", dir.path(), "--user", "u3", "-k", "3", "--format", "tsv"});
+    // Each kind has its own file name; vr-recommend --dir finds it.
+    const std::string model_file = kind == "ease" ? "ease_model.bin" : "item_knn_model.bin";
+    CHECK(vr::test::list_dir(artifacts) == std::vector<std::string>{model_file, "mappings.bin", "ratings.csv"});
+    CHECK(vr::load_model(artifacts + "/" + model_file).info.kind == kind);
+    const auto top = run_command({tool("vr-recommend"), "--dir", artifacts, "--user", "u3", "-k", "3", "--format", "tsv"});
     INFO(top.err);
     REQUIRE(top.exit_code == 0);
     // u3's group is video % 5 == 3; it watched v8, v13 and v23 of it (and v19 by chance), so
     // one of the group's unwatched v3 and v18 is in its top 3.
     CHECK_THAT(top.out, Catch::Contains("v3\t") || Catch::Contains("v18\t"));
-    const auto folded = run_command({tool("vr-recommend"), "--dir", dir.path(), "--history", "v1,v6", "-k", "2"});
+    const auto folded = run_command({tool("vr-recommend"), "--dir", artifacts, "--history", "v1,v6", "-k", "2"});
     CHECK(folded.exit_code == 0);
-    const auto similar = run_command({tool("vr-recommend"), "--dir", dir.path(), "--similar", "v1", "-k", "2"});
+    const auto similar = run_command({tool("vr-recommend"), "--dir", artifacts, "--similar", "v1", "-k", "2"});
     if (kind == "ease") {
       CHECK(similar.exit_code == 1);
       CHECK_THAT(similar.err, Catch::Contains("error:") && Catch::Contains("ease"));
@@ -303,9 +307,21 @@ TEST_CASE("vr-train --model ease and item-knn feed vr-recommend unchanged") {
       CHECK_THAT(similar.out, Catch::StartsWith("v1"));
     }
   }
+  // A folder with two models is ambiguous: readers name both and ask for --model; vr-train
+  // warns when it makes one so.
+  const auto als = run_command({tool("vr-train"), "--dir", dir.file("ease"), "--quiet"});
+  CHECK(als.exit_code == 0);
+  CHECK_THAT(als.err, Catch::Contains("warning") && Catch::Contains("more than one model"));
+  const auto ambiguous = run_command({tool("vr-recommend"), "--dir", dir.file("ease"), "--user", "u3"});
+  CHECK(ambiguous.exit_code == 1);
+  CHECK_THAT(ambiguous.err, Catch::Contains("als_model.bin") && Catch::Contains("ease_model.bin") &&
+                                Catch::Contains("--model"));
+  const auto chosen = run_command({tool("vr-recommend"), "--dir", dir.file("ease"), "--model",
+                                   dir.file("ease/ease_model.bin"), "--user", "u3"});
+  CHECK(chosen.exit_code == 0);
   // Unknown kinds never reach training: "--model eas" is taken as an output path, so a typo
   // writes a file named eas rather than silently training something else.
-  const auto typo = run_command({tool("vr-train"), "--dir", dir.path(), "--model", "eas", "--model", "item-knn",
+  const auto typo = run_command({tool("vr-train"), "--dir", dir.file("ease"), "--model", "eas", "--model", "item-knn",
                                  "--model", "x.bin", "--quiet"});
   CHECK(typo.exit_code != 0);
   CHECK_THAT(typo.err, Catch::Contains("two paths"));

@@ -312,3 +312,59 @@ TEST_CASE("vr-recommend --scan full and --scan pruned write the same bytes; --ve
   const auto bad = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u001", "--scan", "fast"});
   CHECK(bad.exit_code != 0);
 }
+
+TEST_CASE("vr-recommend --users - skips the header line a cut of the events CSV brings along") {
+  SmallArtifacts artifacts;
+  // cut -d, -f1 data/interactions.csv | sort -u: the header sorts after the u0xx ids.
+  const auto result = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--users", "-", "-k", "1"},
+                                  "u001\nu002\nuser_id\n");
+  INFO(result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(lines_of(result.out).size() == 2);
+  CHECK_THAT(result.err, Catch::Contains("2 users answered, 0 not found, 0 invalid lines"));
+  // Any other unknown id is still an unknown user.
+  const auto unknown = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--users", "-"}, "u001\nuser\n");
+  CHECK(unknown.exit_code == 3);
+}
+
+TEST_CASE("vr-recommend warns when the --titles file misses videos of the model") {
+  SmallArtifacts artifacts;
+  vr::test::write_file(artifacts.dir.file("titles.csv"), "video_id,title\nv001,One\nv003,Three\n");
+  const auto partial = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u002", "--titles",
+                                    artifacts.dir.file("titles.csv")});
+  CHECK(partial.exit_code == 0);
+  CHECK_THAT(partial.err, Catch::Contains("warning") && Catch::Contains("no title for 3 of the model's videos"));
+  const auto complete = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", "u002", "--titles",
+                                     vr::test::source_path("data/videos.csv")});
+  CHECK(complete.exit_code == 0);
+  CHECK(complete.err.empty());
+}
+
+TEST_CASE("vr-recommend --explain keeps the scores and order of the plain answer, and explains them") {
+  SmallArtifacts artifacts;
+  for (const char* user : {"u001", "u002"}) {
+    INFO(user);
+    const auto plain = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", user, "-k", "4"});
+    const auto explained = run_command({tool("vr-recommend"), "--dir", artifacts.dir.path(), "--user", user, "-k", "4",
+                                        "--explain", "--explain-top", "10"});
+    REQUIRE(plain.exit_code == 0);
+    REQUIRE(explained.exit_code == 0);
+    const auto plain_lines = lines_of(plain.out);
+    const auto explained_lines = lines_of(explained.out);
+    REQUIRE(plain_lines.size() == explained_lines.size());
+    for (std::size_t i = 0; i < plain_lines.size(); ++i) {
+      const auto fields = split(explained_lines[i], '\t');
+      REQUIRE(fields.size() == 3);
+      // Same video and the same printed score as without --explain.
+      CHECK(fields[0] + "\t" + fields[1] == plain_lines[i]);
+      double sum = 0, magnitude = 0;
+      for (const auto& share : split(fields[2], ',')) {
+        const double contribution = std::stod(share.substr(share.find(':') + 1));
+        sum += contribution;
+        magnitude += std::fabs(contribution);
+      }
+      // Each printed contribution is a float (7 digits): their sum matches to that precision.
+      CHECK(sum == Approx(std::stod(fields[1])).epsilon(0).margin(1e-6 * magnitude));
+    }
+  }
+}

@@ -174,13 +174,15 @@ TEST_CASE("explanations: contributions sum to the score of the exact user solve"
       history.push_back(recommender->mappings().videos.id(matrix.col_indices[k]));
       weights.push_back(matrix.values[k]);
     }
-    // The scores are those of the exact fold-in of the user's history...
+    // The scores and their order are the model's own, as without --explain (the CG-trained
+    // factor, not an exact re-solve, which ranks differently on a barely trained model)...
     vr::RecommendOptions plain = options;
     plain.explain = false;
-    const auto folded = recommender->recommend_for_history(history, plain, weights);
+    const auto scored = recommender->recommend(user_id, plain);
+    REQUIRE(scored.size() == explained.size());
     for (std::size_t i = 0; i < explained.size(); ++i) {
-      CHECK(explained[i].video_id == folded[i].video_id);
-      CHECK(explained[i].score == Approx(folded[i].score).margin(1e-5));
+      CHECK(explained[i].video_id == scored[i].video_id);
+      CHECK(explained[i].score == scored[i].score);
       // ...and the contributions, one per watched video, add up to them.
       CHECK(explained[i].because.size() == watched.size());
       double sum = 0;

@@ -136,3 +136,65 @@ TEST_CASE("vr-train refuses ratings that do not fit their mappings") {
   CHECK_THAT(result.err, Catch::Contains("mappings"));
   CHECK_FALSE(vr::test::file_exists(dir.file("als_model.bin")));
 }
+
+TEST_CASE("range errors and --help say the real range") {
+  const auto k = run_command({tool("vr-recommend"), "-k", "0", "--user", "u1"});
+  CHECK(k.exit_code != 0);
+  CHECK_THAT(k.err, Catch::Contains("-k") && Catch::Contains("must be >= 1"));
+  CHECK_THAT(k.err, !Catch::Contains("1797693") && !Catch::Contains("0.000000"));
+  const auto events = run_command({tool("vr-generate"), "--events", "0"});
+  CHECK(events.exit_code != 0);
+  CHECK_THAT(events.err, Catch::Contains("--events") && Catch::Contains("must be >= 1") && !Catch::Contains("1797693"));
+  for (const char* ratio : {"0", "1", "1.5"}) {
+    const auto result = run_command({tool("vr-evaluate"), "--test-ratio", ratio});
+    CHECK(result.exit_code != 0);
+    CHECK_THAT(result.err, Catch::Contains("greater than 0 and less than 1"));
+  }
+  CHECK_THAT(run_command({tool("vr-evaluate"), "--help"}).out, Catch::Contains("(0, 1), both excluded"));
+  const auto factors = run_command({tool("vr-train"), "--factors", "5000"});
+  CHECK_THAT(factors.err, Catch::Contains("from 1 to 4096"));
+  const auto alpha = run_command({tool("vr-train"), "--alpha", "0"});
+  CHECK_THAT(alpha.err, Catch::Contains("must be > 0") && !Catch::Contains("0.000000"));
+}
+
+TEST_CASE("vr-features reads a semicolon-separated file and says so") {
+  TempDir dir;
+  write_file(dir.file("events.csv"), "User_ID;Video_ID;Event\nu1;v1;Watch\nu2;v1;like\n");
+  const auto result = run_command({tool("vr-features"), dir.file("events.csv"), "--ratings", "-", "--mappings",
+                                   dir.file("m.bin")});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out == "user_idx,video_idx,rating\n0,0,1\n1,0,2\n");
+  CHECK_THAT(result.err, Catch::Contains("separated by ';'"));
+  const auto forced = run_command({tool("vr-features"), dir.file("events.csv"), "--delimiter", ",", "--ratings", "-",
+                                   "--mappings", dir.file("m.bin")});
+  CHECK(forced.exit_code == 1);
+  CHECK_THAT(forced.err, Catch::Contains("missing column 'user_id'") && Catch::Contains("User_ID;Video_ID;Event"));
+}
+
+TEST_CASE("vr-evaluate warns on a handful of users and creates --best-config's folder") {
+  TempDir dir;
+  std::string events = "user_id,video_id,event\n";
+  for (int user = 0; user < 8; ++user) {
+    for (int video = user; video < user + 6; ++video) {
+      events += "u" + std::to_string(user) + ",v" + std::to_string(video % 10) + ",watch\n";
+    }
+  }
+  write_file(dir.file("events.csv"), events);
+  REQUIRE(run_command({tool("vr-features"), dir.file("events.csv"), "--dir", dir.path()}).exit_code == 0);
+  const auto result = run_command({tool("vr-evaluate"), "--dir", dir.path(), "--quiet", "--tune", "--tune-trials", "1",
+                                   "--iterations", "2", "--best-config", dir.file("report/tuned.conf")});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  // Eight users: whatever the figures, they mean nothing.
+  CHECK_THAT(result.err, Catch::Contains("warning: only 8 users") && Catch::Contains("not meaningful"));
+  CHECK_THAT(result.out, Catch::Contains("warning: only 8 users"));
+  CHECK(vr::test::file_exists(dir.file("report/tuned.conf")));
+}
+
+TEST_CASE("make pipeline builds only the tools the pipeline runs") {
+  const auto dry_run = run_command({"make", "-n", "-C", vr::test::source_path(""), "pipeline", "BUILD_DIR=/nonexistent"});
+  REQUIRE(dry_run.exit_code == 0);
+  CHECK_THAT(dry_run.out, Catch::Contains("--target vr-features vr-train vr-recommend"));
+  CHECK_THAT(dry_run.out, !Catch::Contains("test_"));
+}

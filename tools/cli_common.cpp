@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+#include <iomanip>
 #include <iostream>
 #include <new>
+#include <sstream>
 
 #include "vr/errors.h"
 #include "vr/version.h"
@@ -13,23 +16,68 @@ namespace {
 bool progress_drawn = false;
 }
 
+namespace {
+// Shortest form that reads back the same: 1, 0.5, 4096, 1e+06.
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << std::setprecision(15) << value;
+  return text.str();
+}
+
+// A validator of numbers: `accepts` decides, `range` says what is accepted (in --help and in
+// the error). Text that is not a number is left for CLI11's own conversion error.
+CLI::Validator number_range(std::function<bool(double)> accepts, const std::string& range, const std::string& help) {
+  return CLI::Validator(
+      [accepts, range](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0') return "";
+        if (accepts(value)) return "";
+        return "value " + text + " is out of range: it must be " + range;
+      },
+      help);
+}
+}  // namespace
+
+CLI::Validator AtLeast(double minimum) {
+  return number_range([minimum](double value) { return value >= minimum; }, ">= " + number_text(minimum),
+                      ">= " + number_text(minimum));
+}
+
+CLI::Validator GreaterThan(double minimum) {
+  return number_range([minimum](double value) { return value > minimum; }, "> " + number_text(minimum),
+                      "> " + number_text(minimum));
+}
+
+CLI::Validator InRange(double minimum, double maximum) {
+  return number_range([=](double value) { return value >= minimum && value <= maximum; },
+                      "from " + number_text(minimum) + " to " + number_text(maximum),
+                      "[" + number_text(minimum) + ", " + number_text(maximum) + "]");
+}
+
+CLI::Validator Between(double minimum, double maximum) {
+  return number_range([=](double value) { return value > minimum && value < maximum; },
+                      "greater than " + number_text(minimum) + " and less than " + number_text(maximum),
+                      "(" + number_text(minimum) + ", " + number_text(maximum) + "), both excluded");
+}
+
 const CLI::Validator ExistingFileOrDash(
     [](std::string& path) { return path == "-" ? std::string() : CLI::ExistingFile(path); }, "FILE or -");
 
 void add_als_flags(CLI::App& app, AlsFlags& flags) {
-  app.add_option("--factors", flags.factors, "Latent factors per user and video")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--factors", flags.factors, "Latent factors per user and video")->capture_default_str()->check(InRange(1, 4096));
   app.add_option("--regularization", flags.regularization, "L2 regularisation lambda (not scaled by counts)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--alpha", flags.alpha, "Confidence scale: c = alpha * r")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--iterations", flags.iterations, "ALS iterations (users then videos)")->capture_default_str()->check(CLI::Range(0, 100000));
+      ->capture_default_str()->check(AtLeast(0));
+  app.add_option("--alpha", flags.alpha, "Confidence scale: c = alpha * r")->capture_default_str()->check(GreaterThan(0));
+  app.add_option("--iterations", flags.iterations, "ALS iterations (users then videos)")->capture_default_str()->check(InRange(0, 100000));
   app.add_option("--solver", flags.solver, "cg (conjugate gradient) or cholesky (exact)")
       ->capture_default_str()->check(CLI::IsMember({"cg", "cholesky"}));
-  app.add_option("--cg-steps", flags.cg_steps, "Conjugate-gradient steps per row")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--cg-steps", flags.cg_steps, "Conjugate-gradient steps per row")->capture_default_str()->check(InRange(1, 4096));
   app.add_option("--scaling", flags.scaling, "Confidence scaling of r: raw, or log = log(1 + r/eps)")
       ->capture_default_str()->check(CLI::IsMember({"raw", "log"}));
-  app.add_option("--eps", flags.eps, "eps of --scaling log")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--eps", flags.eps, "eps of --scaling log")->capture_default_str()->check(GreaterThan(0));
   app.add_option("--threads", flags.threads, "Worker threads (0 = all cores); never changes the result")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(AtLeast(0));
   app.add_option("--seed", flags.seed, "Seed of the random initialisation")->capture_default_str();
 }
 
@@ -45,6 +93,20 @@ void apply_als_flags(const CLI::App& app, const AlsFlags& flags, bool only_given
   if (take("--eps")) config.eps = flags.eps;
   if (take("--seed")) config.seed = flags.seed;
   config.threads = flags.threads;
+}
+
+void add_delimiter_flag(CLI::App& app, std::string& value) {
+  app.add_option("--delimiter", value,
+                 "Field delimiter of the interactions file: auto (the first of ',', ';' and tab in the header "
+                 "line), ',', ';' or tab")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", ",", ";", "tab", "\t"}));
+}
+
+char parse_delimiter_flag(const std::string& value) {
+  if (value == "auto") return 0;
+  if (value == "tab" || value == "\t") return '\t';
+  return value.front();
 }
 
 void add_version_flag(CLI::App& app) {

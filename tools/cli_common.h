@@ -20,6 +20,14 @@ inline constexpr int kExitPartial = 3;       // batch finished, but some users w
 // Accepts "-" (stdin) or an existing file.
 extern const CLI::Validator ExistingFileOrDash;
 
+// Number ranges whose messages and --help text say the real range ("must be >= 1", "must be
+// greater than 0 and less than 1"), where CLI11's PositiveNumber printed "0.000000 to 1797693..."
+// (300 digits) and Range(0.0, 1.0) claimed [0 - 1] for options that refuse 0 and 1.
+CLI::Validator AtLeast(double minimum);                 // [minimum, inf)
+CLI::Validator GreaterThan(double minimum);             // (minimum, inf)
+CLI::Validator InRange(double minimum, double maximum);     // [minimum, maximum]
+CLI::Validator Between(double minimum, double maximum);     // (minimum, maximum), both excluded
+
 // The ALS training flags vr-train and vr-evaluate share, with the original design's defaults.
 struct AlsFlags {
   int factors = 20;
@@ -40,6 +48,11 @@ void add_als_flags(CLI::App& app, AlsFlags& flags);
 // Copies the flags into `config` (threads always; the rest all, or with `only_given` just the
 // flags given on the command line, so they override a config file).
 void apply_als_flags(const CLI::App& app, const AlsFlags& flags, bool only_given, TrainConfig& config);
+
+// Adds --delimiter (auto, ",", ";" or tab) for interaction files, bound to `value`.
+void add_delimiter_flag(CLI::App& app, std::string& value);
+// The delimiter --delimiter names: 0 for auto (detect from the header line).
+char parse_delimiter_flag(const std::string& value);
 
 // Adds --version (prints the vr and model-format versions) to `app`.
 void add_version_flag(CLI::App& app);

@@ -18,6 +18,7 @@ struct Options {
   std::string mappings;
   std::string interactions;
   std::string weights = "watch=1,like=2,complete=3";
+  std::string delimiter = "auto";
   std::string split = "random";
   double test_ratio = 0.25;
   std::uint64_t split_seed = 42;
@@ -72,33 +73,34 @@ int main(int argc, char** argv) {
   app.add_option("--now", options.now,
                  "--half-life's reference time, ISO 8601 or epoch seconds (default: the newest timestamp)")
       ->needs(half_life);
+  vr::cli::add_delimiter_flag(app, options.delimiter);
   app.add_option("--split", options.split, "random, leave-last-out or last-fraction")
       ->capture_default_str()->check(CLI::IsMember({"random", "leave-last-out", "last-fraction"}));
   app.add_option("--test-ratio", options.test_ratio, "Share of each user's videos held out (random, last-fraction)")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(vr::cli::Between(0.0, 1.0));
   app.add_option("--split-seed", options.split_seed, "Seed of the random split")->capture_default_str();
   app.add_option("--k", options.k, "Cut-offs K of the metrics (repeat or comma-separate for several)")
-      ->capture_default_str()->delimiter(',')->check(CLI::PositiveNumber);
+      ->capture_default_str()->delimiter(',')->check(vr::cli::AtLeast(1));
   vr::cli::add_als_flags(app, options.als);
   app.add_option("--models", options.models, "Model kinds to compare (comma-separated): als, ease, item-knn; the first is 'model'")
       ->capture_default_str()->delimiter(',')->check(CLI::IsMember({"als", "ease", "item-knn"}));
   app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(vr::cli::GreaterThan(0));
   app.add_option("--neighbours", options.neighbours, "item-knn: neighbours kept per video")
-      ->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->capture_default_str()->check(vr::cli::InRange(1, 1000000));
   app.add_option("--similarity", options.similarity, "item-knn: cosine or bm25")
       ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
   app.add_flag("--tune", options.tune, "Tune ALS (factors, regularization, alpha, iterations, scaling) on a validation "
                "split of the training part, then report the best beside the defaults");
   app.add_option("--tune-trials", options.tune_trials, "Tuning: trials in all (the first is the given config)")
-      ->capture_default_str()->check(CLI::Range(1, 100000));
+      ->capture_default_str()->check(vr::cli::InRange(1, 100000));
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
   app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(vr::cli::Between(0.0, 1.0));
   app.add_option("--parallel-trials", options.parallel_trials, "Tuning: trials run at once (one thread each)")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
+      ->capture_default_str()->check(vr::cli::InRange(1, 1024));
   app.add_option("--best-config", options.best_config, "Tuning: write the best hyperparameters here (vr-train --config)")
       ->capture_default_str();
   app.add_option("--report", options.report, "Write report.html and report.json into this directory");
@@ -133,6 +135,7 @@ int main(int argc, char** argv) {
       job.features.decay_now = vr::parse_timestamp(options.now);
       if (!job.features.decay_now) throw vr::InvalidInput("--now: '" + options.now + "' is not an ISO 8601 time or epoch seconds");
     }
+    job.features.delimiter = vr::cli::parse_delimiter_flag(options.delimiter);
     job.config.split.method = vr::parse_split_method(options.split);
     job.config.split.test_ratio = options.test_ratio;
     job.config.split.seed = options.split_seed;
@@ -202,6 +205,9 @@ int main(int argc, char** argv) {
                   << " of " << model.scan.catalog_videos << " video scores computed ("
                   << 100.0 * model.scan.share_scanned() << "% of the catalog)\n";
       }
+    }
+    if (vr::too_few_users_to_evaluate(report.split)) {
+      std::cerr << "vr-evaluate: warning: " << vr::few_users_warning(report.split) << "\n";
     }
     if (report.tuning) {
       std::cerr << "vr-evaluate: best of " << report.tuning->trials.size() << " trials written to " << options.best_config

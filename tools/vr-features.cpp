@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
+#include "vr/csv.h"
 #include "vr/interactions.h"
 #include "vr/timestamp.h"
 #include "vr/shards.h"
@@ -21,14 +22,16 @@ struct Options {
   std::string half_life;
   std::string now;
   int shards = 0;
+  std::string delimiter = "auto";
 };
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "vr-features: aggregate raw interaction events into ratings.csv and mappings.bin.\n"
-      "Input columns are found by header name in any order: user_id, video_id and either\n"
-      "event (a name, weighted by --weights) or value (a number); timestamp is optional.\n"
+      "Input columns are found by header name in any order and letter case: user_id, video_id\n"
+      "and either event (a name, weighted by --weights, any letter case) or value (a number);\n"
+      "timestamp is optional. Fields are separated by ',', ';' or tab (see --delimiter).\n"
       "Weights are summed per (user, video). Outputs are written atomically."};
   Options options;
   app.add_option("input", options.input, "Interactions CSV file, or - for stdin")
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
                  "with DIR/ratings-shards.json instead of ratings.csv, for vr-train on several machines "
                  "(0 = one ratings.csv)")
       ->capture_default_str()->check(CLI::Range(0, vr::kMaxShards));
+  vr::cli::add_delimiter_flag(app, options.delimiter);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
     job.mappings_path = paths.mappings;
     job.config.event_weights = vr::parse_event_weights(options.weights);
     job.config.skip_invalid = options.skip_invalid;
+    job.config.delimiter = vr::cli::parse_delimiter_flag(options.delimiter);
     job.previous_mappings_path = options.mappings_from;
     if (!options.half_life.empty()) job.config.half_life_seconds = vr::parse_duration(options.half_life, "--half-life");
     if (!options.now.empty()) {
@@ -92,6 +97,10 @@ int main(int argc, char** argv) {
       job.ratings_path = std::to_string(options.shards) + " shards with " + options.dir + "/" + vr::kShardManifestFileName;
     }
     vr::cli::end_progress();
+    if (result.delimiter != ',') {
+      std::cerr << "vr-features: fields separated by " << vr::describe_delimiter(result.delimiter)
+                << (job.config.delimiter == 0 ? " (found in the header line)" : "") << "\n";
+    }
     std::cerr << "vr-features: " << result.rows_read << " rows -> " << result.users.size() << " users, "
               << result.videos.size() << " videos; wrote " << job.ratings_path << " and " << job.mappings_path
               << "\n";

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ratings", options.ratings, "Read ratings.csv from this file instead")->check(CLI::ExistingFile);
   app.add_option("--mappings", options.mappings, "Read mappings.bin from this file instead")->check(CLI::ExistingFile);
-  app.add_option("--model", options.model, "Read als_model.bin from this file instead")->check(CLI::ExistingFile);
+  app.add_option("--model", options.model, "Read the model from this file instead of DIR's (als_model.bin, ease_model.bin or item_knn_model.bin)")->check(CLI::ExistingFile);
   app.add_option("-u,--user", options.user, "Recommend for this user id (with --history: label of the fold-in user)");
   app.add_option("--history", options.history,
                  "Fold-in: comma-separated video ids the user watched, each optionally ID:WEIGHT (default weight 1)");
@@ -65,21 +65,21 @@ int main(int argc, char** argv) {
                  "With --all-users: only user slice I of N (0-based, e.g. 0/4); the N outputs concatenated in "
                  "order are the --all-users output byte for byte (empty = all users)");
   app.add_option("-k", options.k, "Videos per user (fewer if the catalog is smaller)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(vr::cli::AtLeast(1));
   app.add_flag("--include-watched", options.include_watched, "Keep videos the user already watched");
   app.add_option("--exclude", options.exclude, "Comma-separated video ids to leave out")->delimiter(',');
   app.add_flag("--explain", options.explain,
-               "Add the watched videos that contributed most to each score (scores then come from the\n"
-               "exact solve of the user's factor, so the contributions sum to them)");
+               "Add the watched videos that contributed most to each score (Hu et al. 2008, section 5;\n"
+               "the contributions of all watched videos sum to the score shown)");
   app.add_option("--explain-top", options.explain_top, "Contributions listed per video with --explain")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(vr::cli::AtLeast(1));
   app.add_option("--titles", options.titles, "Videos CSV (video_id,title,...) to add titles from")
       ->check(CLI::ExistingFile);
   app.add_option("--format", options.format,
                  "auto (tsv for one query, json lines for batches), tsv, json, or csv (user_id,rank,video_id,score)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "tsv", "json", "csv"}));
   app.add_option("--threads", options.threads, "Worker threads for --users and --all-users (0 = all cores)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("-o,--output", options.output, "Write here instead of stdout (- = stdout); a file is written atomically")
       ->capture_default_str();
   app.add_option("--unknown-user", options.unknown_user,
@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
 
   return vr::cli::run(app, argc, argv, [&] {
     vr::RecommendJob job;
-    job.artifacts = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings, options.model);
+    job.artifacts = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings,
+                                               options.model.empty() ? vr::find_model_file(options.dir) : options.model);
     job.titles_path = options.titles;
     job.user_id = options.user;
     if (!options.history.empty()) job.history = vr::parse_history(options.history);
@@ -123,6 +124,10 @@ int main(int argc, char** argv) {
     job.retrieval.mode = vr::parse_retrieval(options.retrieval);
     job.retrieval.ef = options.ef;
     const auto summary = vr::run_recommend(job);
+    if (summary.videos_without_title > 0) {
+      std::cerr << "vr-recommend: warning: " << options.titles << " has no title for " << summary.videos_without_title
+                << " of the model's videos (their title is left empty)\n";
+    }
     if (options.verbose) {
       std::cerr << "vr-recommend: scan " << options.scan << ", " << summary.scan.videos_scored << " of "
                 << summary.scan.catalog_videos << " video scores computed over " << summary.scan.queries

@@ -43,9 +43,9 @@ struct Options {
 };
 
 // The ranges of the values SageMaker may set in the environment, the same as the flags'.
-const CLI::Range kPortRange(0, 65535);
-const CLI::Range kBodyMbRange(1, 100);
-const CLI::Range kTransformsRange(1, 4096);
+const CLI::Validator kPortRange = vr::cli::InRange(0, 65535);
+const CLI::Validator kBodyMbRange = vr::cli::InRange(1, 100);
+const CLI::Validator kTransformsRange = vr::cli::InRange(1, 4096);
 const CLI::IsMember kBatchStrategies({"SINGLE_RECORD", "MULTI_RECORD"});
 
 // The value of environment variable `name`, checked by `check` as a flag's value is: nullopt
@@ -90,62 +90,62 @@ int main(int argc, char** argv) {
       ->check(kPortRange);
   app.add_option("--threads", options.threads, "Requests scoring at once (0 = number of cores)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
+      ->check(vr::cli::InRange(0, 4096));
   app.add_option("--io-threads", options.io_threads,
                  "Threads reading request bodies and answering (a connection that is idle or still sending its "
                  "headers holds none)")
       ->capture_default_str()
-      ->check(CLI::Range(2, 16384));
+      ->check(vr::cli::InRange(2, 16384));
   app.add_option("--max-body-mb", options.max_body_mb,
                  "Largest request body in MiB (larger: 413); SAGEMAKER_MAX_PAYLOAD_IN_MB sets the default")
       ->capture_default_str()
       ->check(kBodyMbRange);
-  app.add_option("--max-k", options.max_k, "Largest k a request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--max-k", options.max_k, "Largest k a request may ask for")->capture_default_str()->check(vr::cli::InRange(1, 100000));
   app.add_option("--max-batch", options.max_batch, "Most instances (or JSON lines) in one request")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000000));
+      ->check(vr::cli::InRange(1, 10000000));
   app.add_option("--watch-interval", options.watch_interval,
                  "Seconds between checks of the model directory for a new model (0 = reload on SIGHUP only)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(vr::cli::InRange(0.0, 86400.0));
   app.add_option("--keep-alive-timeout", options.keep_alive_timeout, "Seconds an idle keep-alive connection stays open")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
+      ->check(vr::cli::InRange(1, 3600));
   app.add_option("--read-timeout", options.read_timeout,
                  "Seconds a whole request (headers and body, from its first byte) may take to arrive; later: 408 "
                  "and the connection is closed")
       ->capture_default_str()
-      ->check(CLI::Range(1, 3600));
+      ->check(vr::cli::InRange(1, 3600));
   app.add_option("--max-headers", options.max_headers, "Most header lines in one request (more: 431)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000));
+      ->check(vr::cli::InRange(1, 10000));
   app.add_option("--max-header-kb", options.max_header_kb,
                  "Largest request head (request line and headers) in KiB (larger: 431; one header line over 8 KiB: "
                  "431, a request line over 8 KiB: 414)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+      ->check(vr::cli::InRange(1, 1024));
   app.add_option("--max-request-items", options.max_request_items,
                  "Most recommendations one request may ask for: the sum of k over a batch's instances or a JSON Lines "
                  "body's lines (more: 413)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000000000));
+      ->check(vr::cli::InRange(1, 1000000000));
   app.add_option("--max-explained-items", options.max_explained_items,
                  "Most explained recommendations one request may ask for: the sum of k over its requests with "
                  "\"explain\" (more: 413)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000000000));
+      ->check(vr::cli::InRange(1, 1000000000));
   app.add_option("--precompute-k", options.precompute_k,
                  "After each model load, compute every known user's top N videos (one background thread; at "
                  "start-up while requests are already scored, on a reload before the new model is swapped in); "
                  "plain requests with k <= N are then answered from that table, identically to scoring. 0 = always "
                  "score")
       ->capture_default_str()
-      ->check(CLI::Range(0, 100000));
+      ->check(vr::cli::InRange(0, 100000));
   app.add_option("--precompute-max-mb", options.precompute_max_mb,
                  "Skip the precomputed table (and log why) when it would take more memory than this; it takes "
                  "users x (8 N + 4) bytes")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(vr::cli::InRange(1, 1 << 20));
   app.add_option("--scan", options.scan,
                  "How scored requests search the catalog: pruned (in order of factor norm, stopping when no video "
                  "left can win) or full (score every video); the answers are identical")
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"exact", "ann", "auto"}));
   app.add_option("--ef", options.ef, "Similar videos with an index: the search's candidate list (more = better recall)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+      ->check(vr::cli::InRange(1, 100000));
   app.add_option("--docs-dir", options.docs_dir,
                  "Swagger UI / ReDoc assets (default: share/vr/docs beside the binary's folder, then the install prefix)");
   app.add_flag("--no-access-log", options.no_access_log, "Do not write a JSON access log line per request on stderr");

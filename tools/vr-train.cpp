@@ -62,21 +62,22 @@ int main(int argc, char** argv) {
   app.add_option("--mappings", options.mappings,
                  "Read the id mappings (for the matrix shape) from this file instead; 'none' to skip");
   app.add_option("--model", options.model,
-                 "Model kind: als (default), ease or item-knn; any other value is the file to write the model "
-                 "to instead of DIR/als_model.bin (give both as --model ease --model FILE)")
+                 "Model kind: als (default), ease or item-knn, written to DIR/als_model.bin, ease_model.bin or "
+                 "item_knn_model.bin; any other value is the file to write the model to instead (give both as "
+                 "--model ease --model FILE)")
       ->allow_extra_args(false)
       ->take_all();
   app.add_option("--config", options.config, "Read hyperparameters (key = value lines, e.g. vr-evaluate --tune's) "
                  "from this file; flags override it")->check(CLI::ExistingFile);
   vr::cli::add_als_flags(app, options.als);
   app.add_option("--ease-regularization", options.ease_regularization, "EASE: lambda added to the Gram diagonal")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(vr::cli::GreaterThan(0));
   app.add_option("--neighbours", options.neighbours, "item-knn: neighbours kept per video")
-      ->capture_default_str()->check(CLI::Range(1, 1000000));
+      ->capture_default_str()->check(vr::cli::InRange(1, 1000000));
   app.add_option("--similarity", options.similarity, "item-knn: cosine or bm25")
       ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
-  app.add_option("--bm25-k1", options.bm25_k1, "item-knn bm25: k1")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--bm25-b", options.bm25_b, "item-knn bm25: b")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--bm25-k1", options.bm25_k1, "item-knn bm25: k1")->capture_default_str()->check(vr::cli::AtLeast(0));
+  app.add_option("--bm25-b", options.bm25_b, "item-knn bm25: b")->capture_default_str()->check(vr::cli::InRange(0.0, 1.0));
   app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
   app.add_option("--init-from", options.init_from,
                  "Warm start (ALS): known rows start from this earlier model's factors, new rows as in a cold\n"
@@ -129,7 +130,11 @@ int main(int argc, char** argv) {
     vr::TrainJob job;
     job.ratings_path = paths.ratings;
     job.mappings_path = paths.mappings;
-    job.model_path = paths.model;
+    // Each kind has its own file (an item-knn model is never named als_model.bin); readers find
+    // whichever one the folder holds.
+    job.model_path = model_path.empty()
+                         ? (std::filesystem::path(options.dir) / vr::model_file_name(vr::to_string(settings.kind))).string()
+                         : model_path;
     job.kind = settings.kind;
     job.config = config;
     job.item_config = item;
@@ -148,11 +153,16 @@ int main(int argc, char** argv) {
       throw vr::InvalidInput("--refresh, --init-mappings, --previous-ratings and --changed need --init-from");
     }
     const int total = config.iterations;
+    std::uint64_t cg_stopped_rows = 0;
     const vr::IterationCallback progress = [&](const vr::IterationReport& report) {
+      cg_stopped_rows += report.cg_stopped_rows;
       if (options.quiet) return;
       std::ostringstream line;
       line << "iteration " << report.iteration << "/" << total << "  loss " << std::setprecision(6) << report.loss
            << "  " << std::fixed << std::setprecision(3) << report.seconds << " s";
+      if (report.cg_stopped_rows > 0) {
+        line << "  (CG stopped early on " << report.cg_stopped_rows << " rows: p'Ap <= 0 or not finite)";
+      }
       if (vr::cli::stderr_is_terminal()) {
         const int width = 30;
         const int done = total > 0 ? width * report.iteration / total : width;
@@ -213,6 +223,17 @@ int main(int argc, char** argv) {
     if (!summary) return vr::cli::kExitOk;
     std::cerr << "vr-train: " << model.info.kind << ", " << model.info.n_users << " users x " << model.info.n_videos << " videos, "
               << model.info.n_ratings << " ratings; wrote " << job.model_path << "\n";
+    if (model_path.empty()) {
+      try {
+        vr::find_model_file(options.dir);
+      } catch (const vr::InvalidInput& error) {
+        std::cerr << "vr-train: warning: " << error.what() << " (vr-recommend and vr-serve read one model per folder)\n";
+      }
+    }
+    if (cg_stopped_rows > 0) {
+      std::cerr << "vr-train: warning: CG stopped early on " << cg_stopped_rows << " row solves in all (the system "
+                << "was not positive definite or a value not finite; try a larger --regularization)\n";
+    }
     return vr::cli::kExitOk;
   });
 #ifdef VR_MPI

@@ -1,5 +1,6 @@
 #include "vr/als.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -52,9 +53,9 @@ inline void prefetch_row(const float* row, Eigen::Index factors) {
 // One row's conjugate-gradient solve (implicit's _solve_cg): A x = b with
 // A = gram + sum (|c|-1) y yT, b = sum p c y, warm-started from x. Factors is a compile-time
 // size for the common factor counts, so the vectors live in registers; Eigen::Dynamic
-// handles the rest.
+// handles the rest. Returns CgRowOutcome::Stopped when the step guard ended it (see below).
 template <int Factors>
-void solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed, const SparseMatrix& confidence,
+CgRowOutcome solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed, const SparseMatrix& confidence,
                   std::uint32_t row, int cg_steps, float* x_data) {
   using Vector = Eigen::Matrix<float, Factors, 1>;
   using Matrix = Eigen::Matrix<float, Factors, Factors>;
@@ -78,7 +79,7 @@ void solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed
   }
   Vector direction = residual;
   float residual_squared = residual.squaredNorm();
-  if (residual_squared < 1e-20f) return;
+  if (residual_squared < 1e-20f) return CgRowOutcome::Completed;
 
   Vector product(factors);
   for (int step = 0; step < cg_steps; ++step) {
@@ -89,17 +90,29 @@ void solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed
       const Eigen::Map<const Vector> y(fixed_row(k), factors);
       product += ((c - 1.0f) * y.dot(direction)) * y;
     }
-    const float step_size = residual_squared / direction.dot(product);
+    // CG assumes A positive definite. With lambda = 0, or confidences below 1 (alpha < 1, log
+    // scaling of small counts, dislikes), A can be indefinite: p^T A p <= 0 would step along
+    // a direction of non-positive curvature, and a NaN or infinity would spread to every row
+    // solved against this one. The row keeps the last finite x instead.
+    const float curvature = direction.dot(product);
+    if (!(curvature > 0.0f) || !std::isfinite(curvature) || !std::isfinite(residual_squared)) {
+      return CgRowOutcome::Stopped;
+    }
+    const float step_size = residual_squared / curvature;
+    if (!std::isfinite(step_size)) return CgRowOutcome::Stopped;
     x += step_size * direction;
     residual -= step_size * product;
     const float new_residual_squared = residual.squaredNorm();
+    if (!std::isfinite(new_residual_squared)) return CgRowOutcome::Stopped;
     if (new_residual_squared < 1e-20f) break;
     direction = residual + (new_residual_squared / residual_squared) * direction;
     residual_squared = new_residual_squared;
   }
+  return CgRowOutcome::Completed;
 }
 
-using CgRowSolver = void (*)(const Eigen::MatrixXf&, const FactorMatrix&, const SparseMatrix&, std::uint32_t, int, float*);
+using CgRowSolver = CgRowOutcome (*)(const Eigen::MatrixXf&, const FactorMatrix&, const SparseMatrix&, std::uint32_t, int,
+                                     float*);
 
 CgRowSolver cg_solver_for(Eigen::Index factors) {
   switch (factors) {
@@ -214,21 +227,30 @@ Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization
   return gram;
 }
 
-void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
-                          float regularization, Solver solver, int cg_steps, int threads,
-                          FactorMatrix& solved) {
-  solve_half_iteration_with_gram(confidence, fixed, regularized_gram(fixed, regularization), solver, cg_steps,
-                                 threads, solved);
+CgRowOutcome solve_row_conjugate_gradient(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                          const SparseMatrix& confidence, std::uint32_t row, int cg_steps,
+                                          float* x, CgKernel kernel) {
+  const CgRowSolver solve = kernel == CgKernel::Generic ? &solve_row_cg<Eigen::Dynamic> : cg_solver_for(fixed.cols());
+  return solve(gram, fixed, confidence, row, cg_steps, x);
 }
 
-void solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
-                                    const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                    FactorMatrix& solved) {
+std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                   float regularization, Solver solver, int cg_steps, int threads,
+                                   FactorMatrix& solved) {
+  return solve_half_iteration_with_gram(confidence, fixed, regularized_gram(fixed, regularization), solver, cg_steps,
+                                        threads, solved);
+}
+
+std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                             const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
+                                             FactorMatrix& solved) {
   const Eigen::Index factors = fixed.cols();
   const CgRowSolver solve_cg = cg_solver_for(factors);
+  std::atomic<std::uint64_t> stopped_rows{0};
   parallel_for_blocks(confidence.rows, kRowsPerBlock, threads, [&](std::size_t begin, std::size_t end) {
     Eigen::VectorXf rhs(factors);
     Eigen::MatrixXf system(factors, factors);
+    std::uint64_t stopped_in_block = 0;
     for (std::size_t row = begin; row < end; ++row) {
       VectorMap x(solved.row(static_cast<Eigen::Index>(row)).data(), factors);
       const std::uint64_t count = confidence.row_size(static_cast<std::uint32_t>(row));
@@ -237,7 +259,10 @@ void solve_half_iteration_with_gram(const SparseMatrix& confidence, const Factor
         continue;
       }
       if (solver == Solver::ConjugateGradient) {
-        solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data());
+        if (solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data()) ==
+            CgRowOutcome::Stopped) {
+          ++stopped_in_block;
+        }
       } else {
         const std::uint64_t offset = confidence.row_offsets[row];
         accumulate_row_system(gram, fixed, confidence.col_indices.data() + offset,
@@ -245,11 +270,13 @@ void solve_half_iteration_with_gram(const SparseMatrix& confidence, const Factor
         x = solve_exact(system, rhs);
       }
     }
+    if (stopped_in_block > 0) stopped_rows += stopped_in_block;
   });
+  return stopped_rows.load();
 }
 
 double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
-                     const FactorMatrix& item_factors, float regularization) {
+                     const FactorMatrix& item_factors, float regularization, int threads) {
   const Eigen::MatrixXf item_gram = regularized_gram(item_factors, 0.0f);
   const Eigen::Index factors = item_factors.cols();
   // Fixed blocks, each summed on its own and then added in block order: the same result
@@ -260,7 +287,7 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
     double weighted_error = 0, observed_squared = 0, all_squared = 0, confidence_sum = 0, user_norm = 0;
   };
   std::vector<Partial> partials(blocks);
-  parallel_for_blocks(confidence.rows, kBlock, resolve_thread_count(0), [&](std::size_t begin, std::size_t end) {
+  parallel_for_blocks(confidence.rows, kBlock, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
     Partial& partial = partials[begin / kBlock];
     Eigen::VectorXf projected(factors);
     for (std::size_t row = begin; row < end; ++row) {
@@ -289,8 +316,16 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
     total.user_norm += partial.user_norm;
   }
   const double item_norm = static_cast<double>(item_factors.squaredNorm());
-  const double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
-                      regularization * (total.user_norm + item_norm);
+  // implicit's calculate_loss adds |c| for every observed entry, the constant term of
+  // c (1 - s)^2, also for a dislike, whose preference is 0: a dislike's term is |c| (s^2 + 1),
+  // not |c| s^2. Kept so that figures compare with implicit's (docs/als.md, "Loss").
+  double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
+                regularization * (total.user_norm + item_norm);
+  double dislike_confidence = 0;
+  for (const float c : confidence.values) {
+    if (c < 0) dislike_confidence -= static_cast<double>(c);
+  }
+  if (dislike_confidence > 0) loss += dislike_confidence;
   const double denominator = total.confidence_sum +
                              static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
                              static_cast<double>(confidence.nnz());
@@ -336,7 +371,15 @@ void check_finite(const FactorMatrix& factors, const std::string& what) {
 
 AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const IterationCallback& on_iteration) {
   validate(config);
-  for (float& value : ratings.values) value = confidence_of(value, config);
+  for (float& value : ratings.values) {
+    value = confidence_of(value, config);
+    // An overflowing confidence would only stop every CG row it touches (the step guard),
+    // leaving a model of starting values: refuse it here.
+    if (!std::isfinite(value)) {
+      throw NumericalError("confidences alpha * r are NaN or infinite in float (alpha " + std::to_string(config.alpha) +
+                           "); the model was not saved (use a smaller --alpha)");
+    }
+  }
   const SparseMatrix& user_confidence = ratings;
   const SparseMatrix item_confidence = user_confidence.transposed();
   const int threads = resolve_thread_count(config.threads);
@@ -357,16 +400,18 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const Iter
 
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
-    solve_half_iteration(user_confidence, model.item_factors, config.regularization, config.solver,
-                         config.cg_steps, threads, model.user_factors);
-    solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
-                         config.cg_steps, threads, model.item_factors);
     IterationReport report;
+    report.cg_stopped_rows =
+        solve_half_iteration(user_confidence, model.item_factors, config.regularization, config.solver,
+                             config.cg_steps, threads, model.user_factors);
+    report.cg_stopped_rows +=
+        solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
+                             config.cg_steps, threads, model.item_factors);
     report.iteration = iteration;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.loss = config.compute_loss
                       ? training_loss(user_confidence, model.user_factors, model.item_factors,
-                                      config.regularization)
+                                      config.regularization, threads)
                       : std::numeric_limits<double>::quiet_NaN();
     if (on_iteration) on_iteration(report);
   }

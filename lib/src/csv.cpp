@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -14,13 +15,6 @@
 namespace vr {
 
 namespace {
-
-// The bytes that end a run of plain field text: a comma, a quote, the line's end.
-constexpr auto kFieldStop = [] {
-  std::array<bool, 256> stops{};
-  stops[','] = stops['"'] = stops[0] = true;
-  return stops;
-}();
 
 // The stream as LineReader's byte source, always ending in '\n' and refusing NUL bytes.
 // LineReader mishandles a last line without a newline when the byte just past the data in its
@@ -68,8 +62,30 @@ struct CsvReader::LineSource {
   io::LineReader reader;
 };
 
-CsvReader::CsvReader(std::istream& input, std::string source_name)
-    : lines_(std::make_unique<LineSource>(source_name, input)), source_name_(std::move(source_name)) {}
+char detect_delimiter(std::string_view header_line) {
+  for (const char candidate : kDetectedDelimiters) {
+    bool quoted = false;
+    for (const char c : header_line) {
+      if (c == '"') quoted = !quoted;
+      if (c == candidate && !quoted) return candidate;
+    }
+  }
+  return ',';
+}
+
+std::string describe_delimiter(char delimiter) {
+  if (delimiter == '\t') return "tab";
+  return std::string("'") + delimiter + "'";
+}
+
+CsvReader::CsvReader(std::istream& input, std::string source_name, char delimiter)
+    : lines_(std::make_unique<LineSource>(source_name, input)), source_name_(std::move(source_name)),
+      delimiter_(delimiter) {
+  if (delimiter_ == '"' || delimiter_ == '\n' || delimiter_ == '\r') {
+    throw InvalidInput(std::string("the field delimiter cannot be ") + (delimiter_ == '"' ? "a quote" : "a line break"));
+  }
+  field_stop_[static_cast<unsigned char>(delimiter_)] = field_stop_['"'] = field_stop_[0] = true;
+}
 
 CsvReader::~CsvReader() = default;
 
@@ -91,27 +107,41 @@ bool CsvReader::next_row(std::vector<std::string_view>& fields) {
     }
     if (line == nullptr) return false;
     ++line_number_;
-    // One pass finds the commas and the end, and stops at a quote: strlen, a search for
+    if (delimiter_ == 0) {
+      if (*line == '\0') {
+        bytes_read_ += 1;
+        continue;  // blank line: detect from the first line with text
+      }
+      delimiter_ = detect_delimiter(line);
+      field_stop_[static_cast<unsigned char>(delimiter_)] = true;
+    }
+    if (split_line(line, fields)) return true;
+  }
+}
+
+bool CsvReader::split_line(char* line, std::vector<std::string_view>& fields) {
+  fields.clear();
+  const char delimiter = delimiter_;
+  {
+    // One pass finds the delimiters and the end, and stops at a quote: strlen, a search for
     // quotes and the split were three passes over every line (~4% of vr-features' time).
-    fields.clear();
     const char* field_start = line;
     const char* cursor = line;
     for (;; ++cursor) {
-      while (!kFieldStop[static_cast<unsigned char>(*cursor)]) ++cursor;
-      if (*cursor != ',') break;
+      while (!field_stop_[static_cast<unsigned char>(*cursor)]) ++cursor;
+      if (*cursor != delimiter) break;
       fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
       field_start = cursor + 1;
     }
-    if (*cursor == '"') {
-      bytes_read_ += std::strlen(line) + 1;
-      fields.clear();
-      break;  // to the slow path
+    if (*cursor != '"') {
+      const auto length = static_cast<std::size_t>(cursor - line);
+      bytes_read_ += length + 1;
+      if (length == 0) return false;  // blank line
+      fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
+      return true;
     }
-    const auto length = static_cast<std::size_t>(cursor - line);
-    bytes_read_ += length + 1;
-    if (length == 0) continue;  // blank line
-    fields.emplace_back(field_start, static_cast<std::size_t>(cursor - field_start));
-    return true;
+    bytes_read_ += std::strlen(line) + 1;
+    fields.clear();
   }
 
   // Slow path: unquote into `unquoted_`, remembering field boundaries as offsets first
@@ -139,17 +169,27 @@ bool CsvReader::next_row(std::vector<std::string_view>& fields) {
         }
         unquoted_.push_back(*cursor++);
       }
-      // Text between the closing quote and the next comma is kept verbatim (lenient, as
+      // Text between the closing quote and the next delimiter is kept verbatim (lenient, as
       // Python's csv module is).
-      while (*cursor != ',' && *cursor != '\0') unquoted_.push_back(*cursor++);
+      while (*cursor != delimiter && *cursor != '\0') unquoted_.push_back(*cursor++);
     } else {
-      while (*cursor != ',' && *cursor != '\0') unquoted_.push_back(*cursor++);
+      while (*cursor != delimiter && *cursor != '\0') unquoted_.push_back(*cursor++);
     }
     spans.emplace_back(start, unquoted_.size() - start);
     if (*cursor == '\0') break;
-    ++cursor;  // skip the comma
+    ++cursor;  // skip the delimiter
   }
   for (const auto& [start, length] : spans) fields.emplace_back(unquoted_.data() + start, length);
+  return true;
+}
+
+bool equal_ignoring_case(std::string_view left, std::string_view right) {
+  if (left.size() != right.size()) return false;
+  for (std::size_t i = 0; i < left.size(); ++i) {
+    const auto a = static_cast<unsigned char>(left[i]);
+    const auto b = static_cast<unsigned char>(right[i]);
+    if (a != b && std::tolower(a) != std::tolower(b)) return false;
+  }
   return true;
 }
 
@@ -165,7 +205,7 @@ std::optional<std::size_t> find_column(const std::vector<std::string_view>& head
                                        std::string_view name, const std::string& source_name) {
   std::optional<std::size_t> found;
   for (std::size_t i = 0; i < header.size(); ++i) {
-    if (trim(header[i]) == name) {
+    if (equal_ignoring_case(trim(header[i]), name)) {
       if (found) {
         throw InvalidInput(source_name + ":1: column '" + std::string(name) +
                            "' appears more than once in the header");

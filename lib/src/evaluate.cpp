@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <iterator>
@@ -24,12 +25,6 @@
 
 namespace vr {
 namespace {
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 MetricsTable metrics_at_cutoffs(const std::vector<std::vector<ScoredVideo>>& recommended, const SparseMatrix& test,
                                 const std::vector<int>& cutoffs) {
@@ -80,67 +75,41 @@ SplitMethod parse_split_method(const std::string& text) {
 
 TimedRatings read_timed_interactions(std::istream& input, const std::string& source_name,
                                      const FeaturesConfig& features) {
-  CsvReader reader(input, source_name);
+  // vr-features' own parser (interaction_rows.h): the same header rules, delimiters, event
+  // names and range checks, plus the timestamps.
+  CsvReader reader(input, source_name, features.delimiter);
   std::vector<std::string_view> fields;
   if (!reader.next_row(fields)) throw InvalidInput(source_name + ": empty input (expected a header line)");
   const std::vector<std::string> header_names(fields.begin(), fields.end());
   const std::vector<std::string_view> header(header_names.begin(), header_names.end());
-  const auto user_column = find_column(header, "user_id", source_name);
-  const auto video_column = find_column(header, "video_id", source_name);
-  const auto event_column = find_column(header, "event", source_name);
-  const auto value_column = find_column(header, "value", source_name);
-  const auto time_column = find_column(header, "timestamp", source_name);
-  if (!user_column || !video_column || (!event_column && !value_column) || (event_column && value_column)) {
-    throw InvalidInput(source_name + ":1: expected columns user_id, video_id and one of event or value");
-  }
-  const std::size_t needed = std::max({*user_column, *video_column, event_column.value_or(0), value_column.value_or(0),
-                                       time_column.value_or(0)}) + 1;
+  const InteractionRowParser parser(find_interaction_columns(header, source_name, reader.delimiter()),
+                                    features.event_weights, /*read_timestamps=*/true);
+  const bool timed = parser.columns().timestamp.has_value();
   struct Pair {
     float weight = 0;
     double latest = -std::numeric_limits<double>::infinity();
   };
   IdMap users, videos;
   std::unordered_map<std::uint64_t, Pair> pairs;
+  InteractionRow row;
+  InteractionRowError error;
   while (reader.next_row(fields)) {
-    const auto where = [&](const std::string& field) {
-      return source_name + ":" + std::to_string(reader.line_number()) + ": field '" + field + "'";
-    };
-    if (fields.size() < needed) {
-      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": expected at least " +
-                         std::to_string(needed) + " fields, found " + std::to_string(fields.size()));
+    if (!parser.parse(fields, row, error)) {
+      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": " + error.detail);
     }
-    const auto user_id = trim(fields[*user_column]);
-    const auto video_id = trim(fields[*video_column]);
-    if (user_id.empty()) throw InvalidInput(where("user_id") + " is empty");
-    if (video_id.empty()) throw InvalidInput(where("video_id") + " is empty");
-    float weight = 0;
-    if (event_column) {
-      const auto event = features.event_weights.find(std::string(trim(fields[*event_column])));
-      if (event == features.event_weights.end()) {
-        throw InvalidInput(where("event") + ": unknown event '" + std::string(trim(fields[*event_column])) + "'");
-      }
-      weight = static_cast<float>(event->second);
-    } else {
-      const auto value = parse_finite_number(trim(fields[*value_column]));
-      if (!value) throw InvalidInput(where("value") + " is not a finite number");
-      weight = static_cast<float>(*value);
-    }
-    std::optional<double> time;
-    if (time_column) {
-      time = parse_timestamp(fields[*time_column]);
-      if (!time) {
-        throw InvalidInput(where("timestamp") + ": '" + std::string(fields[*time_column]) +
-                           "' is neither seconds since the epoch nor an ISO 8601 time");
-      }
-    }
+    const std::uint64_t key =
+        (static_cast<std::uint64_t>(users.intern(row.user_id)) << 32) | videos.intern(row.video_id);
     if (features.half_life_seconds > 0) {
-      if (!time || !features.decay_now) throw InvalidInput(source_name + ": --half-life needs a timestamp column");
-      weight = static_cast<float>(weight * decay_factor(*features.decay_now - *time, features.half_life_seconds));
+      if (!timed || !features.decay_now) throw InvalidInput(source_name + ": --half-life needs a timestamp column");
+      row.weight = static_cast<float>(row.weight * decay_factor(*features.decay_now - row.timestamp, features.half_life_seconds));
     }
-    const std::uint64_t key = (static_cast<std::uint64_t>(users.intern(user_id)) << 32) | videos.intern(video_id);
     Pair& pair = pairs[key];
-    pair.weight += weight;
-    if (time) pair.latest = std::max(pair.latest, *time);
+    pair.weight += row.weight;
+    if (!std::isfinite(pair.weight)) {
+      throw InvalidInput(source_name + ":" + std::to_string(reader.line_number()) + ": the summed weight of user '" +
+                         std::string(row.user_id) + "' on video '" + std::string(row.video_id) + "' overflows a float");
+    }
+    if (timed) pair.latest = std::max(pair.latest, row.timestamp);
   }
   // Number users and videos by sorted id, as vr-features does.
   const auto user_renumbering = users.sort_ids();
@@ -160,7 +129,7 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
   result.timestamps.reserve(sorted.size());
   for (const auto& [key, pair] : sorted) {
     ratings.push_back(Rating{static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key & 0xffffffffu), pair.weight});
-    if (time_column) result.timestamps.push_back(pair.latest);
+    if (timed) result.timestamps.push_back(pair.latest);
   }
   // Sorted, distinct triples keep their order in the CSR matrix, so timestamps stay aligned.
   result.ratings = build_sparse_matrix(ratings, static_cast<std::uint32_t>(users.size()),
@@ -474,6 +443,16 @@ EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config
                         on_iteration, on_trial);
 }
 
+bool too_few_users_to_evaluate(const SplitSummary& split) {
+  return split.users_evaluated < kFewestUsersForMeaningfulMetrics;
+}
+
+std::string few_users_warning(const SplitSummary& split) {
+  return "only " + std::to_string(split.users_evaluated) + " users have a test video; metrics averaged over fewer than " +
+         std::to_string(kFewestUsersForMeaningfulMetrics) + " users are not meaningful (a single user moves them by up to 1/" +
+         std::to_string(split.users_evaluated) + ")";
+}
+
 void write_report_table(std::ostream& output, const EvaluationReport& report) {
   const auto flags = output.flags();
   const auto precision = output.precision();
@@ -542,6 +521,7 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << " validation ratings carved from train)\n";
     output.flags(flags);
   }
+  if (too_few_users_to_evaluate(report.split)) output << "warning: " << few_users_warning(report.split) << "\n";
   output.precision(precision);
 }
 
@@ -559,7 +539,12 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
   if (!job.best_config_path.empty() && !job.config.tune) throw InvalidInput("a best-config file needs tuning");
   AtomicFileWriter writer(job.output_path);
   std::optional<AtomicFileWriter> best_config_writer;
-  if (!job.best_config_path.empty()) best_config_writer.emplace(job.best_config_path);
+  if (!job.best_config_path.empty()) {
+    // Created like --report's folder, so `--best-config report/tuned.conf` works in a fresh place.
+    const auto parent = std::filesystem::path(job.best_config_path).parent_path();
+    if (!parent.empty()) ensure_directory(parent.string());
+    best_config_writer.emplace(job.best_config_path);
+  }
   if (!job.report_directory.empty()) ensure_directory(job.report_directory);
   EvaluateConfig config = job.config;
   if (!job.report_directory.empty() && config.report_depth == 0) config.report_depth = 20;

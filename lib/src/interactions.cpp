@@ -16,6 +16,7 @@
 #include "vr/errors.h"
 #include "vr/id_interner.h"
 #include "vr/timestamp.h"
+#include "vr/interaction_rows.h"
 
 namespace vr {
 namespace {
@@ -443,28 +444,6 @@ std::string_view trim_spaces(std::string_view text) {
   return text;
 }
 
-// Weight lookup by event name without allocating a std::string per row.
-class EventWeights {
- public:
-  explicit EventWeights(const std::map<std::string, double>& weights) {
-    for (const auto& [name, weight] : weights) entries_.emplace_back(name, static_cast<float>(weight));
-  }
-  const float* find(std::string_view name) const {
-    for (const auto& [known, weight] : entries_) {
-      if (equal_bytes(known, name)) return &weight;
-    }
-    return nullptr;
-  }
-  std::string names() const {
-    std::string all;
-    for (const auto& entry : entries_) all += (all.empty() ? "" : ", ") + entry.first;
-    return all;
-  }
-
- private:
-  std::vector<std::pair<std::string, float>> entries_;
-};
-
 }  // namespace
 
 std::uint64_t SkippedRows::total() const {
@@ -488,9 +467,11 @@ std::map<std::string, double> parse_event_weights(const std::string& text) {
     if (!weight) {
       throw InvalidInput("--weights: weight of '" + name + "' is not a finite number");
     }
-    if (!weights.emplace(name, *weight).second) {
-      throw InvalidInput("--weights: event '" + name + "' given twice");
+    for (const auto& [known, known_weight] : weights) {
+      // Event names match in any letter case, so "Like" and "like" would be one event.
+      if (equal_ignoring_case(known, name)) throw InvalidInput("--weights: event '" + name + "' given twice");
     }
+    weights.emplace(name, *weight);
     start = comma + 1;
   }
   return weights;
@@ -501,7 +482,7 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
                                               const ProgressCallback& progress, const RatingSink& sink) {
   // Held by pointer so that its 48 MiB read buffer can be released once the input is read,
   // before the renumbering and sorting need memory of their own.
-  auto reader = std::make_unique<CsvReader>(input, source_name);
+  auto reader = std::make_unique<CsvReader>(input, source_name, config.delimiter);
   std::vector<std::string_view> fields;
   if (!reader->next_row(fields)) {
     throw InvalidInput(source_name + ": empty input (expected a header line with user_id, "
@@ -509,36 +490,16 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   }
   const std::vector<std::string> header_names(fields.begin(), fields.end());
   const std::vector<std::string_view> header(header_names.begin(), header_names.end());
-  const auto user_column = find_column(header, "user_id", source_name);
-  const auto video_column = find_column(header, "video_id", source_name);
-  const auto event_column = find_column(header, "event", source_name);
-  const auto value_column = find_column(header, "value", source_name);
-  const auto missing = [&](const std::string& what) {
-    return InvalidInput(source_name + ":1: missing column '" + what + "' in header '" +
-                        [&] {
-                          std::string joined;
-                          for (const auto& name : header_names) joined += (joined.empty() ? "" : ",") + name;
-                          return joined;
-                        }() + "'");
-  };
-  if (!user_column) throw missing("user_id");
-  if (!video_column) throw missing("video_id");
-  if (!event_column && !value_column) throw missing("event' or 'value");
-  if (event_column && value_column) {
-    throw InvalidInput(source_name + ":1: both 'event' and 'value' columns present; keep one");
-  }
   const bool decay = config.half_life_seconds > 0;
-  const auto timestamp_column = decay ? find_column(header, "timestamp", source_name) : std::nullopt;
-  if (decay && !timestamp_column) {
+  const InteractionRowParser parser(find_interaction_columns(header, source_name, reader->delimiter()),
+                                    config.event_weights, /*read_timestamps=*/decay);
+  if (decay && !parser.columns().timestamp) {
     throw InvalidInput(source_name + ":1: missing column 'timestamp' (needed by --half-life)");
   }
   if (decay && !config.decay_now) throw InvalidInput("time decay needs a reference time (--now)");
-  const std::size_t needed_fields =
-      std::max({*user_column, *video_column, event_column.value_or(0), value_column.value_or(0),
-                timestamp_column.value_or(0)}) + 1;
 
-  const EventWeights weights(config.event_weights);
   AggregatedInteractions result;
+  result.delimiter = reader->delimiter();
   PairAccumulator pairs;
   // Logs are often grouped by user: a row whose user is the previous row's skips the look-up.
   std::string last_user;
@@ -549,6 +510,7 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   IdInterner video_ids;
   RowBatch batch;
 
+  InteractionRowError row_error;
   auto reject = [&](const std::string& reason, const std::string& detail) {
     if (config.skip_invalid) {
       ++result.skipped.count_by_reason[reason];
@@ -560,49 +522,15 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   while (reader->next_row(fields)) {
     ++result.rows_read;
     if (progress && (result.rows_read & 0xfffff) == 0) progress(result.rows_read, reader->bytes_read());
-    if (fields.size() < needed_fields) {
-      reject("too few fields", "expected at least " + std::to_string(needed_fields) +
-                                   " fields, found " + std::to_string(fields.size()));
+    InteractionRow row;
+    if (!parser.parse(fields, row, row_error)) {
+      reject(row_error.reason, row_error.detail);
       continue;
     }
-    const std::string_view user_id = trim_spaces(fields[*user_column]);
-    const std::string_view video_id = trim_spaces(fields[*video_column]);
-    if (user_id.empty()) {
-      reject("empty user_id", "field 'user_id' is empty");
-      continue;
-    }
-    if (video_id.empty()) {
-      reject("empty video_id", "field 'video_id' is empty");
-      continue;
-    }
-    float weight = 0;
-    if (event_column) {
-      const std::string_view event = trim_spaces(fields[*event_column]);
-      const float* known = weights.find(event);
-      if (known == nullptr) {
-        reject("unknown event", "field 'event': unknown event '" + std::string(event) +
-                                    "' (known: " + weights.names() + "; set --weights)");
-        continue;
-      }
-      weight = *known;
-    } else {
-      const auto value = parse_finite_number(fields[*value_column]);
-      if (!value || std::fabs(*value) > 3.0e38) {
-        reject("invalid value", "field 'value': '" + std::string(fields[*value_column]) +
-                                    "' is not a finite number");
-        continue;
-      }
-      weight = static_cast<float>(*value);
-    }
-    if (decay) {
-      const auto time = parse_timestamp(fields[*timestamp_column]);
-      if (!time) {
-        reject("invalid timestamp", "field 'timestamp': '" + std::string(fields[*timestamp_column]) +
-                                        "' is not an ISO 8601 time or epoch seconds");
-        continue;
-      }
-      weight = static_cast<float>(weight * decay_factor(*config.decay_now - *time, config.half_life_seconds));
-    }
+    const std::string_view user_id = row.user_id;
+    const std::string_view video_id = row.video_id;
+    float weight = row.weight;
+    if (decay) weight = static_cast<float>(weight * decay_factor(*config.decay_now - row.timestamp, config.half_life_seconds));
     const bool same_user = have_last_user && equal_bytes(user_id, last_user);
     if (!same_user) {
       last_user.assign(user_id);

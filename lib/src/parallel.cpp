@@ -8,6 +8,11 @@
 #include <vector>
 
 namespace vr {
+namespace {
+std::atomic<std::uint64_t> threads_started{0};
+}  // namespace
+
+std::uint64_t parallel_threads_started() { return threads_started.load(); }
 
 int resolve_thread_count(int requested) {
   if (requested > 0) return requested;
@@ -42,7 +47,10 @@ void parallel_for_blocks(std::size_t count, std::size_t block_size, int threads,
   };
   std::vector<std::thread> pool;
   pool.reserve(static_cast<std::size_t>(workers - 1));
-  for (int i = 1; i < workers; ++i) pool.emplace_back(work);
+  for (int i = 1; i < workers; ++i) {
+    pool.emplace_back(work);
+    threads_started.fetch_add(1);
+  }
   work();
   for (auto& thread : pool) thread.join();
   if (first_error) std::rethrow_exception(first_error);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -210,6 +211,13 @@ struct BatchRequest {
   std::string parse_error;    // non-empty when the line could not be read
 };
 
+// "user_id" or "userId" in any case: the header of a user column.
+bool is_user_column_name(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "user_id" || lower == "userid";
+}
+
 BatchRequest parse_batch_line(const std::string& text, std::uint64_t line) {
   BatchRequest request;
   request.line = line;
@@ -404,7 +412,11 @@ BatchSummary write_batch_recommendations(const Recommender& recommender, std::is
       const auto first = line.find_first_not_of(" \t");
       if (first == std::string::npos) continue;
       const auto last = line.find_last_not_of(" \t");
-      requests.push_back(parse_batch_line(line.substr(first, last - first + 1), line_number));
+      const std::string text = line.substr(first, last - first + 1);
+      // `cut -d, -f1 today.csv | sort -u` brings the CSV's header along, sorted anywhere: a
+      // line that names the user column and is no user of the model is skipped.
+      if (is_user_column_name(text) && !recommender.mappings().users.find(text)) continue;
+      requests.push_back(parse_batch_line(text, line_number));
       if (users.rdbuf()->in_avail() <= 0) break;
     }
     answers.assign(requests.size(), BatchAnswer{});
@@ -512,6 +524,11 @@ BatchSummary run_recommend(const RecommendJob& job) {
     summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output, fallback);
   }
   writer.commit();
+  if (style.titles != nullptr) {
+    for (std::uint32_t video = 0; video < recommender->mappings().videos.size(); ++video) {
+      if (!titles.contains(recommender->mappings().videos.id(video))) ++summary.videos_without_title;
+    }
+  }
   summary.scan = recommender->scan_counters();
   return summary;
 }

@@ -87,8 +87,8 @@ std::vector<Recommendation> to_recommendations(const Mappings& mappings, const s
   return result;
 }
 
-// Top-k for a user given by their history. `trained_factor` (may be null) is used as is
-// unless explanations are asked for; without it the user is solved exactly.
+// Top-k for a user given by their history. `trained_factor` (may be null) scores as is;
+// without it the user is solved exactly (fold-in).
 std::vector<Recommendation> recommend_from_history(const Model& model, const Mappings& mappings,
                                                    const Eigen::MatrixXf& item_gram,
                                                    const VideoPanels& video_panels, const Entries& history,
@@ -98,44 +98,48 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
   const FactorMatrix& items = model.factors.item_factors;
   std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
-
-  // Without explanations a known user is scored with the trained factor. Explanations need
-  // W_u = A_u^-1 with x_u = W_u b_u exactly, which holds for the exact solve only (the
-  // trainer's CG steps stop short of it), so then the user is re-solved exactly from their
-  // history and that factor ranks and scores; the contributions then sum to each score.
-  Eigen::VectorXf user_factor;
-  std::optional<Eigen::LLT<Eigen::MatrixXf>> system;
-  if (options.explain) {
-    system.emplace(row_system_matrix(item_gram, items, history));
-    if (system->info() != Eigen::Success) {
-      throw NumericalError("the user's least-squares system is not positive definite; cannot explain");
-    }
-    Eigen::VectorXf rhs = Eigen::VectorXf::Zero(items.cols());
-    for (const auto& [video, confidence] : history) {
-      if (confidence > 0) rhs += confidence * items.row(video).transpose();
-    }
-    user_factor = system->solve(rhs);
-  } else if (trained_factor != nullptr) {
-    user_factor = *trained_factor;
-  } else {
-    user_factor = solve_row_exact(item_gram, items, history);
-  }
+  const Eigen::VectorXf user_factor =
+      trained_factor != nullptr ? *trained_factor : solve_row_exact(item_gram, items, history);
 
   auto recommendations =
       to_recommendations(mappings, video_panels.top_k(user_factor.data(), options.k, std::move(excluded), scored));
   if (!options.explain) return recommendations;
 
-  // s_uij = (y_i^T W_u y_j) c_uj: one solve with y_i per recommended video, then a dot
-  // product with each watched y_j. Disliked videos (negative confidence) have preference 0
-  // and so contribute nothing. History entries are distinct videos (rows of a CSR matrix or
-  // a map), so each watched video appears once.
+  // Hu et al. section 5 (implicit's explain): with W_u = A_u^-1 and b_u = sum c_uj y_j over
+  // the liked videos, the exact solve x* = W_u b_u scores y_i . x* = sum_j c_uj (y_i^T W_u y_j).
+  // The model's own factor x_u is the trainer's CG iterate, which stops short of x* (far short
+  // on a small or barely trained model), so those shares alone do not add up to the score
+  // shown. The difference y_i . (x_u - x*) is shared out over the liked videos in proportion
+  // to each one's part of b_u, c_uj (y_j . b_u) / |b_u|^2 (these parts sum to 1): the
+  // contributions then sum to x_u . y_i, the score shown, and for a converged model (x_u = x*)
+  // they are implicit's. Disliked videos (preference 0) contribute nothing.
+  // In double: y_i . x* and y_i . (x_u - x*) can be far larger than the score (tiny on a
+  // small model) and cancel, which float would leave at a few per cent of it.
+  const Eigen::LLT<Eigen::MatrixXd> system(row_system_matrix(item_gram, items, history).cast<double>());
+  if (system.info() != Eigen::Success) {
+    throw NumericalError("the user's least-squares system is not positive definite; cannot explain");
+  }
+  Eigen::VectorXd liked_sum = Eigen::VectorXd::Zero(items.cols());
+  for (const auto& [video, confidence] : history) {
+    if (confidence > 0) liked_sum += double{confidence} * items.row(video).transpose().cast<double>();
+  }
+  const double liked_sum_squared = liked_sum.squaredNorm();
+  if (liked_sum_squared == 0.0) return recommendations;  // nothing liked: nothing to list
+  const Eigen::VectorXd exact_factor = system.solve(liked_sum);
   for (auto& recommendation : recommendations) {
     const std::uint32_t video = *mappings.videos.find(recommendation.video_id);
-    const Eigen::VectorXf weighted = system->solve(items.row(video).transpose());
+    const Eigen::VectorXd video_factor = items.row(video).transpose().cast<double>();
+    const Eigen::VectorXd weighted = system.solve(video_factor);
+    // The gap is taken from the score as shown (the float kernel's x_u . y_i), so that the
+    // contributions add up to exactly that number, not to a more precise recomputation.
+    const double remainder_score = static_cast<double>(recommendation.score) - video_factor.dot(exact_factor);
     for (const auto& [watched_video, confidence] : history) {
       if (confidence <= 0) continue;
+      const Eigen::VectorXd watched_factor = items.row(watched_video).transpose().cast<double>();
+      const double share_of_liked = confidence * watched_factor.dot(liked_sum) / liked_sum_squared;
       recommendation.because.push_back(Contribution{
-          mappings.videos.id(watched_video), weighted.dot(items.row(watched_video).transpose()) * confidence});
+          mappings.videos.id(watched_video),
+          static_cast<float>(weighted.dot(watched_factor) * confidence + remainder_score * share_of_liked)});
     }
     std::stable_sort(recommendation.because.begin(), recommendation.because.end(),
                      [](const Contribution& a, const Contribution& b) { return a.contribution > b.contribution; });

@@ -878,7 +878,8 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory,
   snapshot->resolved_directory = std::filesystem::canonical(directory, error).string();
   if (error) snapshot->resolved_directory = directory;
   // Resolve once, so every file comes from the same target even if a `current` link moves.
-  const ArtifactPaths paths = resolve_artifact_paths(snapshot->resolved_directory);
+  const ArtifactPaths paths = resolve_artifact_paths(snapshot->resolved_directory, "", "",
+                                                     find_model_file(snapshot->resolved_directory));
   SimilarRetrieval retrieval;
   retrieval.mode = parse_retrieval(options.retrieval);
   retrieval.ef = options.ef;
@@ -906,9 +907,15 @@ std::string model_fingerprint(const std::string& directory) {
   const auto resolved = std::filesystem::canonical(directory, error);
   if (error) return {};
   std::string fingerprint = resolved.string();
-  for (const char* name : {kRatingsFileName, kMappingsFileName, kModelFileName}) {
+  std::string model_path;
+  try {
+    model_path = find_model_file(resolved.string());
+  } catch (const InvalidInput&) {
+    return {};
+  }
+  for (const std::string& path : {(resolved / kRatingsFileName).string(), (resolved / kMappingsFileName).string(), model_path}) {
     struct stat info {};
-    if (::stat((resolved / name).c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
+    if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return {};
     fingerprint += '|' + std::to_string(info.st_ino) + ':' + std::to_string(info.st_size) + ':' +
                    std::to_string(info.st_mtim.tv_sec) + '.' + std::to_string(info.st_mtim.tv_nsec);
   }

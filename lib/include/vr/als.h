@@ -58,6 +58,8 @@ struct IterationReport {
   int iteration = 0;     // 1-based
   double loss = 0;       // training loss (NaN when compute_loss is off)
   double seconds = 0;    // wall time of this iteration (excluding the loss)
+  std::uint64_t cg_stopped_rows = 0;  // user and video rows whose CG the step guard stopped
+                                      // (p^T A p <= 0 or a value not finite); 0 for Cholesky
 };
 
 using IterationCallback = std::function<void(const IterationReport&)>;
@@ -89,20 +91,44 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config,
 
 // One half-iteration: recomputes every row of `solved` (e.g. user factors) from the
 // confidence matrix `confidence` (rows of `solved` x rows of `fixed`) and the fixed factors.
-// Rows with no entries become zero.
-void solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
-                          float regularization, Solver solver, int cg_steps, int threads,
-                          FactorMatrix& solved);
+// Rows with no entries become zero. Returns the number of rows whose CG the step guard
+// stopped (see solve_row_conjugate_gradient); always 0 for Cholesky.
+std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                   float regularization, Solver solver, int cg_steps, int threads,
+                                   FactorMatrix& solved);
 
 // solve_half_iteration with the regularised Gram matrix given (YtY + lambda I over every
 // row of the fixed side), so `fixed` needs to hold only the rows `confidence` refers to.
-void solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
-                                    const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                    FactorMatrix& solved);
+// Returns the rows whose CG was stopped, as solve_half_iteration does.
+std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                             const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
+                                             FactorMatrix& solved);
 
-// The implicit library's training loss (see als-semantics.md), from a confidence matrix.
+// How one row's conjugate-gradient solve ended.
+enum class CgRowOutcome {
+  Completed,  // cg_steps steps, or the residual fell below 1e-20
+  Stopped,    // the step guard ended it: p^T A p <= 0 (A not positive definite) or a value
+              // was not finite; x keeps its last finite value
+};
+
+// Which compiled CG kernel solves a row.
+enum class CgKernel {
+  BySize,   // a kernel compiled for the factor count when there is one (8, 16, 20, 32, 48,
+            // 64, 100, 128), else the generic one; what training uses
+  Generic,  // the run-time-sized kernel, whatever the factor count
+};
+
+// One row's CG solve of A x = b, as solve_half_iteration runs it: A = gram + sum (|c|-1) y yT
+// and b = sum_{c>0} c y over the row's entries of `confidence`, warm-started from x (factors
+// floats, updated in place), cg_steps steps.
+CgRowOutcome solve_row_conjugate_gradient(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
+                                          const SparseMatrix& confidence, std::uint32_t row, int cg_steps,
+                                          float* x, CgKernel kernel = CgKernel::BySize);
+
+// The implicit library's training loss (implicit's calculate_loss, docs/als.md), from a
+// confidence matrix, on `threads` threads (0 = all cores; the result does not depend on it).
 double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
-                     const FactorMatrix& item_factors, float regularization);
+                     const FactorMatrix& item_factors, float regularization, int threads = 0);
 
 // YtY + lambda I, the Gram matrix shared by every row's system in a half-iteration.
 Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization);

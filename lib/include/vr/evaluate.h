@@ -15,6 +15,7 @@
 
 #include "vr/als.h"
 #include "vr/evaluation.h"
+#include "vr/interaction_rows.h"
 #include "vr/interactions.h"
 #include "vr/item_models.h"
 #include "vr/ratings.h"
@@ -128,9 +129,17 @@ EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& con
 EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config,
                           const IterationCallback& on_iteration = {}, const TrialCallback& on_trial = {});
 
+// Below this many users with a test video, averaged metrics are noise: one user moves them by
+// 1/users (a handful of users can score a perfect 1.0).
+inline constexpr std::uint64_t kFewestUsersForMeaningfulMetrics = 100;
+// True when `split` evaluated fewer than kFewestUsersForMeaningfulMetrics users.
+bool too_few_users_to_evaluate(const SplitSummary& split);
+// The warning to print then (one line, no "warning:" prefix).
+std::string few_users_warning(const SplitSummary& split);
+
 // A fixed-width table: one row per metric and K, a column per model ("model" when only ALS
 // was evaluated; with tuning "tuned" and "defaults") and "popularity", then the split and
-// training summary lines.
+// training summary lines, and a warning line when too few users were evaluated.
 void write_report_table(std::ostream& output, const EvaluationReport& report);
 // One JSON object: {"model": {"precision@10": ..., "recall@10", "ndcg@10", "map@10",
 // "hit_rate@10", "coverage@10", ... for each K}, "popularity": {same keys}, "models": {name:

@@ -27,6 +27,8 @@ struct FeaturesConfig {
   // The reference time of the decay; required when half_life_seconds > 0 (run_features
   // defaults it to the newest timestamp in the input).
   std::optional<double> decay_now;
+  // Field delimiter: ',', ';' or '\t'; 0 = detect it from the header line (detect_delimiter).
+  char delimiter = 0;
 };
 
 // Why rows were skipped under skip_invalid, with counts.
@@ -43,20 +45,24 @@ struct AggregatedInteractions {
   std::vector<Rating> ratings;  // empty when they were streamed to a sink
   std::uint64_t pairs = 0;      // distinct (user, video) pairs with a non-zero sum
   std::uint64_t rows_read = 0;  // data rows read (excluding header and blank lines)
+  char delimiter = ',';         // the field delimiter used (given or detected)
   SkippedRows skipped;
 };
 
 // Called now and then with (rows read, bytes read) for progress output.
 using ProgressCallback = std::function<void(std::uint64_t rows, std::uint64_t bytes)>;
 
-// Parses "watch=1,like=2,complete=3". Throws InvalidInput on a malformed list.
+// Parses "watch=1,like=2,complete=3". Throws InvalidInput on a malformed list, or a name given
+// twice (in any letter case).
 std::map<std::string, double> parse_event_weights(const std::string& text);
 
 // Receives the aggregated ratings one at a time, sorted by user then video.
 using RatingSink = std::function<void(const Rating& rating)>;
 
-// Reads an interactions CSV (columns by header name: user_id, video_id and either event or
-// value; timestamp optional) and sums weights per (user, video). Memory grows with the
+// Reads an interactions CSV (columns by header name in any letter case: user_id, video_id
+// and either event or value, parsed by InteractionRowParser; timestamp optional; fields
+// separated by config.delimiter, or by what the header shows) and sums weights per (user,
+// video). Event names match in any letter case. Memory grows with the
 // number of distinct pairs, not rows. Throws InvalidInput naming `source_name`, the line
 // and the field on the first bad row unless config.skip_invalid. With a `sink`, the ratings
 // are streamed to it (after the id maps are final) instead of being collected in

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace vr {
@@ -15,5 +16,9 @@ int resolve_thread_count(int requested);
 // re-thrown in the caller after all threads stop.
 void parallel_for_blocks(std::size_t count, std::size_t block_size, int threads,
                          const std::function<void(std::size_t begin, std::size_t end)>& body);
+
+// How many threads parallel_for_blocks has started in this process so far (the caller's own
+// thread not counted): tests check that `threads = 1` really runs on one thread.
+std::uint64_t parallel_threads_started();
 
 }  // namespace vr

@@ -81,12 +81,14 @@ struct BatchSummary {
   std::uint64_t invalid = 0;    // input lines that could not be parsed
   std::uint64_t popular = 0;    // unknown users answered with popular videos (also in answered)
   ScanCounters scan;            // how much of the catalog the searches scored
+  std::uint64_t videos_without_title = 0;  // with a titles file: catalog videos it has no title for
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
 // Lines by default, or csv). A line is a user id, or a JSON object {"userId": "u1"} (or
 // "user_id") optionally with "history": ["v1", ...] or [{"videoId": "v1", "weight": 2}, ...]
-// for fold-in, and "k". Blank lines are skipped. Lines that are already available are
+// for fold-in, and "k". Blank lines are skipped, and so is a header line: "user_id" or
+// "userId" (any case) when no user has that id. Lines that are already available are
 // answered together on `threads` threads; the output is flushed whenever the input has to
 // wait, so the tool works inside a shell pipe.
 // With `popular`, an unknown user without a history is answered with the most popular videos.
