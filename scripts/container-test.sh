@@ -34,7 +34,7 @@ conf_dir="${VR_PODMAN_CONF_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/vr-podman}"
 slim_base="docker.io/library/debian:bookworm-slim"
 build_base="docker.io/library/debian:bookworm"
 # The build stage's packages (keep in step with docker/Dockerfile's first RUN).
-build_packages="build-essential,cmake,make,pkg-config,libcli11-dev,libeigen3-dev,libfccp-dev,libcereal-dev,libcpp-httplib-dev,nlohmann-json3-dev,nodejs,npm,ca-certificates"
+build_packages="build-essential,cmake,make,pkg-config,libcli11-dev,libeigen3-dev,libfccp-dev,libcereal-dev,libcpp-httplib-dev,nlohmann-json3-dev,libopenmpi-dev,libhnswlib-dev,nodejs,npm,ca-certificates"
 
 started=$SECONDS
 # One container test at a time on a machine (ctest -j, several work trees): they share
