@@ -960,7 +960,7 @@ TEST_CASE("vr-serve: /docs (Swagger UI) and /redoc (ReDoc) render in headless Ch
   CHECK(server.stop() == 0);
 }
 
-TEST_CASE("vr-serve: model and ANN index are reloaded together; a stale index keeps the old pair; /metrics reports the share scanned") {
+TEST_CASE("vr-serve: model and ANN index are reloaded together, a stale index keeps the old pair, /metrics reports the share scanned") {
   vr::test::TempDir temp;
   make_model(temp.file("a"), 1);
   make_model(temp.file("b"), 2);
