@@ -240,12 +240,15 @@ step_package() {
       [ -f "$model_dir/$file" ] || die "$model_dir/$file is missing: run the pipeline (make pipeline) or pass --model-dir"
     done
   fi
+  # The similar-video index (vr-index) travels with the model it was built from, when there is one.
+  local files=(ratings.csv mappings.bin als_model.bin)
+  [ -f "$model_dir/ann_index.bin" ] && files+=(ann_index.bin)
   # Fixed owner, order and times: the same model gives the same archive.
-  printf 'tar -C %s --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - ratings.csv mappings.bin als_model.bin | gzip -n > %s\n' \
-    "$(quote "$model_dir")" "$(quote "$out_dir/model.tar.gz")"
+  printf 'tar -C %s --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - %s | gzip -n > %s\n' \
+    "$(quote "$model_dir")" "${files[*]}" "$(quote "$out_dir/model.tar.gz")"
   if ! $dry_run; then
     tar -C "$model_dir" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-      -cf - ratings.csv mappings.bin als_model.bin | gzip -n > "$out_dir/model.tar.gz.tmp"
+      -cf - "${files[@]}" | gzip -n > "$out_dir/model.tar.gz.tmp"
     mv -f "$out_dir/model.tar.gz.tmp" "$out_dir/model.tar.gz"
     printf '# wrote %s (%s bytes)\n' "$out_dir/model.tar.gz" "$(wc -c < "$out_dir/model.tar.gz")"
   fi

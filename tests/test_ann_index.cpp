@@ -147,7 +147,7 @@ TEST_CASE("corrupt, truncated, foreign and mismatched index files are refused, n
                     Catch::Contains("idx.bin") && Catch::Contains("model.bin"));
 }
 
-TEST_CASE("vr-index writes ann_index.bin; vr-recommend --similar uses it, and refuses a mismatched one") {
+TEST_CASE("vr-index writes ann_index.bin, vr-recommend --similar uses it and refuses a mismatched one") {
   IndexedArtifacts artifacts;
   REQUIRE(vr::test::file_exists(artifacts.dir.file("ann_index.bin")));
   const auto similar = [&](const std::vector<std::string>& extra) {

@@ -283,7 +283,7 @@ TEST_CASE("vr-recommend --explain: each video's contributions sum to its score")
   CHECK(split(fields[2], ',').size() == 3);  // --explain-top defaults to 3
 }
 
-TEST_CASE("vr-recommend --scan full and --scan pruned write the same bytes; --verbose reports the share scanned") {
+TEST_CASE("vr-recommend --scan full and --scan pruned write the same bytes, and --verbose reports the share scanned") {
   GeneratedArtifacts artifacts;
   for (const std::vector<std::string>& mode :
        {std::vector<std::string>{"--all-users", "-k", "7"}, {"--users", "-"}, {"--user", "u007", "--exclude", "v001,v002"},

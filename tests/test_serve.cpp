@@ -1017,3 +1017,48 @@ TEST_CASE("vr-serve: /docs (Swagger UI) and /redoc (ReDoc) render in headless Ch
   CHECK(spec_fetched);
   CHECK(server.stop() == 0);
 }
+
+TEST_CASE("vr-serve: model and ANN index are reloaded together, a stale index keeps the old pair, /metrics reports the share scanned") {
+  vr::test::TempDir temp;
+  make_model(temp.file("a"), 1);
+  make_model(temp.file("b"), 2);
+  REQUIRE(vr::test::run_command({vr::test::tool("vr-index"), "--dir", temp.file("a"), "--quiet"}).exit_code == 0);
+  // b with a's index: a new model beside an old index, as while a pipeline is still writing.
+  fs::copy_file(temp.file("a/ann_index.bin"), temp.file("b/ann_index.bin"));
+  repoint(temp.file("current"), temp.file("a"));
+  ServerProcess server({"--model-dir", temp.file("current"), "--host", "127.0.0.1", "--port", "0", "--watch-interval",
+                        "0", "--no-access-log", "--retrieval", "ann", "--precompute-k", "0"},
+                       temp.file("serve.log"));
+  server.wait_ready();
+  auto http = server.client();
+  const auto metrics = [&] {
+    auto response = http.Get("/metrics");
+    REQUIRE(response);
+    return response->body;
+  };
+  const auto wait_for = [&](const std::function<bool()>& condition) {
+    for (int attempt = 0; attempt < 2000 && !condition(); ++attempt) std::this_thread::sleep_for(5ms);
+    return condition();
+  };
+  const auto similar = post_json(http, R"({"similar_to": "v001", "k": 3})");
+  REQUIRE(similar);
+  CHECK(similar->status == 200);
+  const std::string version_a = similar->get_header_value("X-Model-Version");
+  REQUIRE(post_json(http, R"({"history": ["v001", "v002"], "k": 2})")->status == 200);
+  CHECK(metric(metrics(), "vr_scan_searches") >= 1);
+  CHECK(metric(metrics(), "vr_scan_share") > 0);
+
+  repoint(temp.file("current"), temp.file("b"));
+  server.signal(SIGHUP);
+  REQUIRE(wait_for([&] { return metric(metrics(), R"(vr_model_reloads_total{result="failed"})") == 1; }));
+  CHECK(post_json(http, R"({"similar_to": "v001", "k": 3})")->get_header_value("X-Model-Version") == version_a);
+  CHECK(server.logged("ann_index.bin"));
+
+  REQUIRE(vr::test::run_command({vr::test::tool("vr-index"), "--dir", temp.file("b"), "--quiet"}).exit_code == 0);
+  server.signal(SIGHUP);
+  REQUIRE(wait_for([&] { return metric(metrics(), R"(vr_model_reloads_total{result="ok"})") == 1; }));
+  const auto after = post_json(http, R"({"similar_to": "v001", "k": 3})");
+  REQUIRE(after->status == 200);
+  CHECK(after->get_header_value("X-Model-Version") != version_a);
+  CHECK(server.stop() == 0);
+}

@@ -44,6 +44,13 @@ second=$(readlink "$out/current")
 check "second run made a new version" test "$first" != "$second"
 check "old version pruned with --keep 1" test ! -e "$out/$first"
 check "new version complete" test -s "$out/current/als_model.bin"
+check "no ANN index below --index-min-videos (default 100000)" test ! -e "$out/current/ann_index.bin"
+
+# --index-min-videos 0 builds the similar-video index, and vr-recommend --similar uses it.
+VR_BIN_DIR=$bin_dir "$pipeline" --keep 1 --index-min-videos 0 "$input" "$out" 2> "$work/run-index.log"
+check "--index-min-videos 0 builds ann_index.bin" test -s "$out/current/ann_index.bin"
+check "--similar answers from the index" "$bin_dir/vr-recommend" --dir "$out/current" --similar v001 --retrieval ann -k 2
+second=$(readlink "$out/current")
 
 # While another run holds the lock, a run exits 75 and changes nothing.
 status=0
