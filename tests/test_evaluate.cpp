@@ -138,7 +138,7 @@ TEST_CASE("vr-evaluate on MovieLens 100K reproduces the reference figures") {
   CHECK(nlohmann::json::parse(last.out)["split"]["test_ratings"] == 943);
 }
 
-TEST_CASE("--interactions goes through vr-features' parser: range checks, delimiters, letter case") {
+TEST_CASE("vr-evaluate --interactions goes through vr-features' parser: range checks, delimiters, letter case") {
   const auto read = [](const std::string& csv) {
     std::istringstream input(csv);
     return vr::read_timed_interactions(input, "events.csv", vr::FeaturesConfig{});

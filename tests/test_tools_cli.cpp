@@ -74,7 +74,7 @@ TEST_CASE("bad input: vr-features exits 1 naming the line, creates nothing and c
   }
 }
 
-TEST_CASE("--help explains every option with its default, and --version names the formats") {
+TEST_CASE("every tool's --help explains every option with its default, and --version names the formats") {
   for (const char* name : {"vr-features", "vr-train", "vr-generate"}) {
     const auto help = run_command({tool(name), "--help"});
     CHECK(help.exit_code == 0);

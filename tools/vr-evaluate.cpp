@@ -68,10 +68,10 @@ int main(int argc, char** argv) {
                            ->check(vr::cli::ExistingFileOrDash);
   app.add_option("--weights", options.weights, "Event weights for --interactions")->capture_default_str();
   auto* half_life = app.add_option("--half-life", options.half_life,
-                                   "--interactions: time decay as vr-features --half-life, e.g. 30d (default: none)")
+                                   "With --interactions: time decay as vr-features --half-life, e.g. 30d (default: none)")
                         ->needs(interactions);
   app.add_option("--now", options.now,
-                 "--half-life's reference time, ISO 8601 or epoch seconds (default: the newest timestamp)")
+                 "The reference time of --half-life, ISO 8601 or epoch seconds (default: the newest timestamp)")
       ->needs(half_life);
   vr::cli::add_delimiter_flag(app, options.delimiter);
   app.add_option("--split", options.split, "random, leave-last-out or last-fraction")

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
                  "win) or full (score every video); the answers are identical")
       ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
   app.add_option("--retrieval", options.retrieval,
-                 "--similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"
+                 "With --similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"
                  "built by vr-index) or auto (the index when there is one)")
       ->capture_default_str()->check(CLI::IsMember({"exact", "ann", "auto"}));
   app.add_option("--ef", options.ef, "--similar with an index: the search's candidate list (more = better recall, slower)")

@@ -50,10 +50,14 @@ const CLI::IsMember kBatchStrategies({"SINGLE_RECORD", "MULTI_RECORD"});
 
 // The value of environment variable `name`, checked by `check` as a flag's value is: nullopt
 // when unset or empty; a bad value fails the start as a bad flag does, naming the variable.
-std::optional<std::string> checked_env(const char* name, const CLI::Validator& check) {
+// `whole_number`: the value must be digits (a flag gets that check from CLI11's conversion).
+std::optional<std::string> checked_env(const char* name, const CLI::Validator& check, bool whole_number = true) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') return std::nullopt;
   std::string text = value;
+  if (whole_number && (text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)) {
+    throw CLI::ValidationError(name, "value " + text + " is not a whole number");
+  }
   if (const std::string problem = check(text); !problem.empty()) throw CLI::ValidationError(name, problem);
   return text;
 }
@@ -184,7 +188,7 @@ int main(int argc, char** argv) {
     }
     port_env = checked_env("SAGEMAKER_BIND_TO_PORT", kPortRange);
     transforms_env = checked_env("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", kTransformsRange);
-    strategy_env = checked_env("SAGEMAKER_BATCH_STRATEGY", kBatchStrategies);
+    strategy_env = checked_env("SAGEMAKER_BATCH_STRATEGY", kBatchStrategies, /*whole_number=*/false);
   });
 
   return vr::cli::run(app, argc, argv, [&] {

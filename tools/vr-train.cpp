@@ -92,10 +92,10 @@ int main(int argc, char** argv) {
                  "other side fixed: users, videos or both (default: none, a full warm-started training)")
       ->check(CLI::IsMember({"users", "videos", "both"}));
   app.add_option("--previous-ratings", options.previous_ratings,
-                 "--refresh: the ratings.csv the --init-from model was trained on (default: ratings.csv beside it)")
+                 "With --refresh: the ratings.csv the --init-from model was trained on (default: ratings.csv beside it)")
       ->check(CLI::ExistingFile);
   app.add_option("--changed", options.changed,
-                 "--refresh: a CSV (kind,id; kind user or video) of the rows to re-solve, instead of comparing\n"
+                 "With --refresh: a CSV (kind,id; kind user or video) of the rows to re-solve, instead of comparing\n"
                  "with --previous-ratings (new ids are always re-solved)")
       ->check(CLI::ExistingFile);
   vr::cli::add_version_flag(app);

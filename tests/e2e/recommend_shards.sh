@@ -15,7 +15,7 @@ cd "$work"
 "$bin/vr-generate" --users 1001 --videos 400 --events 30000 -o events.csv
 "$bin/vr-features" events.csv --dir als 2>/dev/null
 "$bin/vr-train" --dir als --iterations 5 --quiet 2>/dev/null
-cp -r als knn
+cp -r als knn && rm knn/als_model.bin  # one model file per folder: item_knn_model.bin
 "$bin/vr-train" --dir knn --model item-knn --quiet 2>/dev/null
 
 failures=0

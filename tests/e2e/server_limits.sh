@@ -214,11 +214,11 @@ expect_refused() {  # expect_refused NAME=VALUE MESSAGE
     status=1
   fi
 }
-expect_refused SAGEMAKER_BIND_TO_PORT=70000 "SAGEMAKER_BIND_TO_PORT: Value 70000 not in range 0 to 65535"
-expect_refused SAGEMAKER_BIND_TO_PORT=http "SAGEMAKER_BIND_TO_PORT: Value http not in range 0 to 65535"
-expect_refused SAGEMAKER_MAX_PAYLOAD_IN_MB=0 "SAGEMAKER_MAX_PAYLOAD_IN_MB: Value 0 not in range 1 to 100"
-expect_refused SAGEMAKER_MAX_PAYLOAD_IN_MB=101 "SAGEMAKER_MAX_PAYLOAD_IN_MB: Value 101 not in range 1 to 100"
-expect_refused SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=0 "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: Value 0 not in range 1 to 4096"
+expect_refused SAGEMAKER_BIND_TO_PORT=70000 "SAGEMAKER_BIND_TO_PORT: value 70000 is out of range: it must be from 0 to 65535"
+expect_refused SAGEMAKER_BIND_TO_PORT=http "SAGEMAKER_BIND_TO_PORT: value http is not a whole number"
+expect_refused SAGEMAKER_MAX_PAYLOAD_IN_MB=0 "SAGEMAKER_MAX_PAYLOAD_IN_MB: value 0 is out of range: it must be from 1 to 100"
+expect_refused SAGEMAKER_MAX_PAYLOAD_IN_MB=101 "SAGEMAKER_MAX_PAYLOAD_IN_MB: value 101 is out of range: it must be from 1 to 100"
+expect_refused SAGEMAKER_MAX_CONCURRENT_TRANSFORMS=0 "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: value 0 is out of range: it must be from 1 to 4096"
 expect_refused SAGEMAKER_BATCH_STRATEGY=EVERYTHING "SAGEMAKER_BATCH_STRATEGY: EVERYTHING not in {SINGLE_RECORD,MULTI_RECORD}"
 
 # Values in range are used.
