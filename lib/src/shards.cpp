@@ -373,13 +373,7 @@ std::vector<Rating> read_all_shards(const std::string& directory, const std::str
 
 Model run_sharded_training(const TrainJob& job, const std::string& directory, const IterationCallback& on_iteration) {
   if (job.mappings_path.empty()) throw InvalidInput("training from shards needs their mappings.bin");
-  if (job.kind == ModelKind::Als) {
-    validate(job.config);
-  } else {
-    validate(job.item_config);
-  }
-  const auto parent = std::filesystem::path(job.model_path).parent_path();
-  if (!parent.empty()) ensure_directory(parent.string());
+  prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
   const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
   const ShardManifest manifest = load_shard_manifest(manifest_path);

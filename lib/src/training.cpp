@@ -132,7 +132,7 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
   return result;
 }
 
-Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
+void prepare_training(const TrainJob& job) {
   if (job.kind == ModelKind::Als) {
     validate(job.config);
   } else {
@@ -140,6 +140,10 @@ Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
   }
   const auto parent = std::filesystem::path(job.model_path).parent_path();
   if (!parent.empty()) ensure_directory(parent.string());
+}
+
+Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
+  prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
 
   SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);

@@ -58,6 +58,10 @@ HyperparameterFile load_hyperparameters(const std::string& path, const Hyperpara
 // Writes every key of `file` relevant to its kind, after `comment` lines (each prefixed "# ").
 void write_hyperparameters(std::ostream& output, const HyperparameterFile& file, const std::string& comment = "");
 
+// What every training run checks before it reads anything: the job's config for its kind is
+// valid, and the model's folder exists (created if missing).
+void prepare_training(const TrainJob& job);
+
 // Loads the ratings, trains and saves the model atomically (the output is opened before
 // training starts). Throws InvalidInput when ratings refer to indices the mappings lack.
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration = {});
