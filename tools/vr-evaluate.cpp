@@ -17,6 +17,8 @@ struct Options {
   std::string ratings;
   std::string mappings;
   std::string interactions;
+  std::string train;
+  std::string test;
   std::string weights = "watch=1,like=2,complete=3";
   std::string delimiter = "auto";
   std::string split = "random";
@@ -57,7 +59,8 @@ int main(int argc, char** argv) {
       "--interactions with a timestamp column). --models als,ease,item-knn compares model kinds\n"
       "on one table; --tune searches the ALS hyperparameters on a validation split carved from\n"
       "the training part and writes the best to --best-config for vr-train --config; --report DIR\n"
-      "writes report.html (charts, self-contained) and report.json."};
+      "writes report.html (charts, self-contained) and report.json. --train FILE --test FILE\n"
+      "evaluates a given split (a benchmark's published files) instead of splitting."};
   Options options;
   app.add_option("--dir", options.dir, "Artifacts directory (reads ratings.csv and mappings.bin)")->capture_default_str();
   app.add_option("--ratings", options.ratings, "Read ratings from this file instead (- = stdin)")
@@ -66,10 +69,20 @@ int main(int argc, char** argv) {
   auto* interactions = app.add_option("--interactions", options.interactions,
                                       "Read raw interactions (vr-features input, with timestamps) instead (- = stdin)")
                            ->check(vr::cli::ExistingFileOrDash);
-  app.add_option("--weights", options.weights, "Event weights for --interactions")->capture_default_str();
+  auto* train_file = app.add_option("--train", options.train,
+                                    "A given split's training file: interactions (vr-features input) or a ratings file\n"
+                                    "(user_idx,video_idx,rating; shape from --mappings); needs --test")
+                         ->check(CLI::ExistingFile);
+  auto* test_file = app.add_option("--test", options.test,
+                                   "A given split's test file, in the training file's format; its users without\n"
+                                   "training rows are counted and skipped")
+                        ->check(CLI::ExistingFile);
+  train_file->needs(test_file);
+  test_file->needs(train_file);
+  train_file->excludes(interactions);
+  app.add_option("--weights", options.weights, "Event weights for --interactions and --train/--test")->capture_default_str();
   auto* half_life = app.add_option("--half-life", options.half_life,
-                                   "With --interactions: time decay as vr-features --half-life, e.g. 30d (default: none)")
-                        ->needs(interactions);
+                                   "With --interactions or --train: time decay as vr-features --half-life, e.g. 30d (default: none)");
   app.add_option("--now", options.now,
                  "The reference time of --half-life, ISO 8601 or epoch seconds (default: the newest timestamp)")
       ->needs(half_life);
@@ -115,6 +128,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
   app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored for each ALS model to stderr");
   app.get_option("--ratings")->excludes(interactions);
+  train_file->excludes(app.get_option("--ratings"));
+  for (const char* flag : {"--split", "--test-ratio", "--split-seed"}) train_file->excludes(app.get_option(flag));
   app.add_option("--config", options.config,
                  "Read hyperparameters (vr-train --config's key = value file); flags given explicitly override it")
       ->check(CLI::ExistingFile);
@@ -123,7 +138,12 @@ int main(int argc, char** argv) {
   return vr::cli::run(app, argc, argv, [&] {
     const auto paths = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings);
     vr::EvaluateJob job;
+    if (!options.half_life.empty() && options.interactions.empty() && options.train.empty()) {
+      throw vr::InvalidInput("--half-life needs --interactions or --train (raw events with timestamps)");
+    }
     job.interactions_path = options.interactions;
+    job.train_path = options.train;
+    job.test_path = options.test;
     job.ratings_path = paths.ratings;
     job.mappings_path = paths.mappings;
     if (options.mappings == "none" || (options.mappings.empty() && !std::filesystem::exists(paths.mappings))) {
@@ -173,7 +193,7 @@ int main(int argc, char** argv) {
     job.json = options.format == "json";
     job.output_path = options.output;
     job.config.scan = vr::parse_scan_mode(options.scan);
-    if (job.interactions_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
+    if (job.interactions_path.empty() && job.train_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features, or give --interactions)");
     }
     const int total = options.als.iterations;

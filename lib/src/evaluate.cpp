@@ -61,6 +61,7 @@ std::string to_string(SplitMethod method) {
   switch (method) {
     case SplitMethod::LeaveLastOut: return "leave-last-out";
     case SplitMethod::LastFraction: return "last-fraction";
+    case SplitMethod::Given: return "given";
     case SplitMethod::Random: break;
   }
   return "random";
@@ -321,7 +322,7 @@ void validate_config(const EvaluateConfig& config) {
       throw InvalidInput("--tune tunes ALS: the first of --models must be als");
     }
   }
-  if (config.split.method != SplitMethod::LeaveLastOut &&
+  if (config.split.method != SplitMethod::LeaveLastOut && config.split.method != SplitMethod::Given &&
       !(config.split.test_ratio > 0.0 && config.split.test_ratio < 1.0)) {
     throw InvalidInput("test ratio must be between 0 and 1");
   }
@@ -356,6 +357,14 @@ nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_r
       {"test_ratings", split.test_ratings},
       {"users_evaluated", split.users_evaluated},
   };
+  if (split.given) {
+    object["split"]["test_ratio"] = nullptr;
+    object["split"]["seed"] = nullptr;
+    object["split"]["test_only_users"] = split.given->test_only_users;
+    object["split"]["test_only_user_ratings"] = split.given->test_only_user_ratings;
+    object["split"]["test_ratings_in_train"] = split.given->test_ratings_in_train;
+    object["split"]["test_ratings_on_new_videos"] = split.given->test_ratings_on_new_videos;
+  }
   object["config"] = config_json(report.train);
   object["config"]["k"] = report.cutoffs;
   const bool item_models = std::any_of(report.models.begin(), report.models.end(),
@@ -443,6 +452,16 @@ EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config
                         on_iteration, on_trial);
 }
 
+EvaluationReport evaluate(const GivenSplit& given, const EvaluateConfig& config, const IterationCallback& on_iteration,
+                          const TrialCallback& on_trial) {
+  EvaluateConfig given_config = config;
+  given_config.split.method = SplitMethod::Given;
+  validate_config(given_config);
+  EvaluationReport report = evaluate_split(given.split, given_config, on_iteration, on_trial);
+  report.split.given = given.summary;
+  return report;
+}
+
 bool too_few_users_to_evaluate(const SplitSummary& split) {
   return split.users_evaluated < kFewestUsersForMeaningfulMetrics;
 }
@@ -491,10 +510,17 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
   output.flags(flags);
   const auto& split = report.split;
   output << "split: " << to_string(split.config.method);
-  if (split.config.method != SplitMethod::LeaveLastOut) output << ", test ratio " << split.config.test_ratio;
+  if (split.given) output << " train and test files";
+  if (split.config.method != SplitMethod::LeaveLastOut && !split.given) output << ", test ratio " << split.config.test_ratio;
   if (split.config.method == SplitMethod::Random) output << ", seed " << split.config.seed;
   output << "; " << split.users << " users x " << split.videos << " videos, " << split.train_ratings << " train / "
          << split.test_ratings << " test ratings, " << split.users_evaluated << " users evaluated\n";
+  if (split.given) {
+    output << "left out: " << split.given->test_only_users << " users only in the test file ("
+           << split.given->test_only_user_ratings << " test ratings), " << split.given->test_ratings_in_train
+           << " test ratings already in the user's training videos; " << split.given->test_ratings_on_new_videos
+           << " test ratings on videos absent from train count as misses\n";
+  }
   const auto& train = report.train;
   output << (report.tuning ? "tuned model" : "model") << ": factors " << train.factors << ", regularization "
          << train.regularization << ", alpha " << train.alpha << ", iterations " << train.iterations << ", solver "
@@ -549,7 +575,11 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
   EvaluateConfig config = job.config;
   if (!job.report_directory.empty() && config.report_depth == 0) config.report_depth = 20;
   EvaluationReport report;
-  if (!job.interactions_path.empty()) {
+  if (!job.train_path.empty() || !job.test_path.empty()) {
+    if (job.train_path.empty() || job.test_path.empty()) throw InvalidInput("a given split needs both a train and a test file");
+    report = evaluate(load_given_split(job.train_path, job.test_path, job.mappings_path, job.features), config,
+                      on_iteration, on_trial);
+  } else if (!job.interactions_path.empty()) {
     TimedRatings data;
     const std::string source_name = job.interactions_path == "-" ? std::string("<stdin>") : job.interactions_path;
     FeaturesConfig features = job.features;

@@ -238,7 +238,11 @@ std::string html_page(const EvaluationReport& report) {
        << "</head>\n<body>\n<h1>vr-evaluate report</h1>\n";
   const auto& split = report.split;
   html << "<p class=\"note\">Split " << escaped(to_string(split.config.method));
-  if (split.config.method != SplitMethod::LeaveLastOut) html << ", test ratio " << split.config.test_ratio;
+  if (split.given) {
+    html << " (train and test files; " << split.given->test_only_users << " users only in the test file skipped)";
+  } else if (split.config.method != SplitMethod::LeaveLastOut) {
+    html << ", test ratio " << split.config.test_ratio;
+  }
   html << "; " << split.users << " users &times; " << split.videos << " videos, " << split.train_ratings << " train / "
        << split.test_ratings << " test ratings, " << split.users_evaluated
        << " users evaluated. Top K over all videos minus each user's training videos; binary relevance.</p>\n";

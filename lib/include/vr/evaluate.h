@@ -15,6 +15,7 @@
 
 #include "vr/als.h"
 #include "vr/evaluation.h"
+#include "vr/given_split.h"
 #include "vr/interaction_rows.h"
 #include "vr/interactions.h"
 #include "vr/item_models.h"
@@ -30,6 +31,7 @@ enum class SplitMethod {
   Random,        // a seeded random test_ratio of each user's ratings (split_per_user_random)
   LeaveLastOut,  // each user's most recent video (needs timestamps)
   LastFraction,  // each user's most recent test_ratio of videos (needs timestamps)
+  Given,         // a train file and a test file (given_split.h); not parsed from text
 };
 
 std::string to_string(SplitMethod method);
@@ -74,6 +76,7 @@ struct SplitSummary {
   std::uint64_t train_ratings = 0;
   std::uint64_t test_ratings = 0;
   std::uint64_t users_evaluated = 0;  // users with at least one test video
+  std::optional<GivenSplitSummary> given;  // with SplitMethod::Given: what was left out
 };
 
 // One evaluated model (or the baseline) on the test split.
@@ -128,6 +131,10 @@ EvaluationReport evaluate(const SparseMatrix& ratings, const EvaluateConfig& con
 // The same for timestamped data (any split method).
 EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config,
                           const IterationCallback& on_iteration = {}, const TrialCallback& on_trial = {});
+// The same on a given train/test pair (config.split is ignored; the report's split method is
+// Given, with the counts of what the pair left out).
+EvaluationReport evaluate(const GivenSplit& given, const EvaluateConfig& config,
+                          const IterationCallback& on_iteration = {}, const TrialCallback& on_trial = {});
 
 // Below this many users with a test video, averaged metrics are noise: one user moves them by
 // 1/users (a handful of users can score a perfect 1.0).
@@ -158,6 +165,8 @@ struct EvaluateJob {
   std::string ratings_path;       // ratings.csv ("-" = stdin); used when interactions_path is empty
   std::string mappings_path;      // mappings.bin for the shape; empty = from the largest indices
   std::string interactions_path;  // raw interactions CSV ("-" = stdin); needed for time splits
+  std::string train_path;         // with test_path: a given split (load_given_split), used instead of
+  std::string test_path;          // ratings_path and interactions_path; mappings_path gives ratings files' shape
   FeaturesConfig features;        // event weights for interactions_path
   EvaluateConfig config;
   bool json = false;              // write_report_json instead of the table
