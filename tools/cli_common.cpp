@@ -73,8 +73,8 @@ void add_als_flags(CLI::App& app, AlsFlags& flags) {
   app.add_option("--solver", flags.solver, "cg (conjugate gradient) or cholesky (exact)")
       ->capture_default_str()->check(CLI::IsMember({"cg", "cholesky"}));
   app.add_option("--cg-steps", flags.cg_steps, "Conjugate-gradient steps per row")->capture_default_str()->check(InRange(1, 4096));
-  app.add_option("--scaling", flags.scaling, "Confidence scaling of r: raw, or log = log(1 + r/eps)")
-      ->capture_default_str()->check(CLI::IsMember({"raw", "log"}));
+  app.add_option("--scaling", flags.scaling, "Confidence scaling of r: raw, log = log(1 + r/eps), or binary = 1 for every r > 0")
+      ->capture_default_str()->check(CLI::IsMember({"raw", "log", "binary"}));
   app.add_option("--eps", flags.eps, "eps of --scaling log")->capture_default_str()->check(GreaterThan(0));
   app.add_option("--threads", flags.threads, "Worker threads (0 = all cores); never changes the result")
       ->capture_default_str()->check(AtLeast(0));

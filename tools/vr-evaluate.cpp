@@ -216,6 +216,10 @@ int main(int argc, char** argv) {
                << std::setprecision(2) << trial.seconds << " s";
           vr::cli::end_progress();
           std::cerr << line.str() << "\n";
+        },
+        [](const std::string& warning) {
+          vr::cli::end_progress();
+          std::cerr << "vr-evaluate: warning: " << warning << "\n";
         });
     vr::cli::end_progress();
     if (options.verbose) {

@@ -216,7 +216,11 @@ int main(int argc, char** argv) {
     } else
 #endif
     {
-      model = shard_directory.empty() ? vr::run_training(job, progress)
+      const vr::WarningCallback warn = [](const std::string& warning) {
+        vr::cli::end_progress();
+        std::cerr << "vr-train: warning: " << warning << "\n";
+      };
+      model = shard_directory.empty() ? vr::run_training(job, progress, warn)
                                       : vr::run_sharded_training(job, shard_directory, progress);
     }
     vr::cli::end_progress();

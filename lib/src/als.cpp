@@ -160,7 +160,12 @@ std::string to_string(Solver solver) {
 }
 
 std::string to_string(ConfidenceScaling scaling) {
-  return scaling == ConfidenceScaling::Log ? "log" : "raw";
+  switch (scaling) {
+    case ConfidenceScaling::Log: return "log";
+    case ConfidenceScaling::Binary: return "binary";
+    case ConfidenceScaling::Raw: break;
+  }
+  return "raw";
 }
 
 Solver parse_solver(const std::string& text) {
@@ -172,7 +177,8 @@ Solver parse_solver(const std::string& text) {
 ConfidenceScaling parse_scaling(const std::string& text) {
   if (text == "raw") return ConfidenceScaling::Raw;
   if (text == "log") return ConfidenceScaling::Log;
-  throw InvalidInput("unknown scaling '" + text + "' (expected raw or log)");
+  if (text == "binary") return ConfidenceScaling::Binary;
+  throw InvalidInput("unknown scaling '" + text + "' (expected raw, log or binary)");
 }
 
 void validate(const TrainConfig& config) {
@@ -191,6 +197,8 @@ float confidence_of(float rating, const TrainConfig& config) {
   float scaled = rating;
   if (config.scaling == ConfidenceScaling::Log) {
     scaled = std::copysign(std::log1p(std::fabs(rating) / config.eps), rating);
+  } else if (config.scaling == ConfidenceScaling::Binary) {
+    scaled = std::copysign(1.0f, rating);
   }
   return config.alpha * scaled;
 }

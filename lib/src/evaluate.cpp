@@ -560,7 +560,7 @@ std::string report_json_text(const EvaluationReport& report, bool with_report_da
 }
 
 EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration,
-                                const TrialCallback& on_trial) {
+                                const TrialCallback& on_trial, const WarningCallback& on_warning) {
   validate_config(job.config);
   if (!job.best_config_path.empty() && !job.config.tune) throw InvalidInput("a best-config file needs tuning");
   AtomicFileWriter writer(job.output_path);
@@ -574,11 +574,18 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
   if (!job.report_directory.empty()) ensure_directory(job.report_directory);
   EvaluateConfig config = job.config;
   if (!job.report_directory.empty() && config.report_depth == 0) config.report_depth = 20;
+  const bool advise = on_warning && !config.tune &&
+                      std::find(config.models.begin(), config.models.end(), ModelKind::Als) != config.models.end();
+  const auto check_tail = [&](const SparseMatrix& ratings) {
+    if (!advise) return;
+    if (const auto warning = heavy_tail_warning(ratings, config.train)) on_warning(*warning);
+  };
   EvaluationReport report;
   if (!job.train_path.empty() || !job.test_path.empty()) {
     if (job.train_path.empty() || job.test_path.empty()) throw InvalidInput("a given split needs both a train and a test file");
-    report = evaluate(load_given_split(job.train_path, job.test_path, job.mappings_path, job.features), config,
-                      on_iteration, on_trial);
+    const GivenSplit given = load_given_split(job.train_path, job.test_path, job.mappings_path, job.features);
+    check_tail(given.split.train);
+    report = evaluate(given, config, on_iteration, on_trial);
   } else if (!job.interactions_path.empty()) {
     TimedRatings data;
     const std::string source_name = job.interactions_path == "-" ? std::string("<stdin>") : job.interactions_path;
@@ -603,9 +610,12 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
       features.decay_now = read([&](std::istream& input) { return newest_timestamp(input, source_name, false); });
     }
     data = read([&](std::istream& input) { return read_timed_interactions(input, source_name, features); });
+    check_tail(data.ratings);
     report = evaluate(data, config, on_iteration, on_trial);
   } else {
-    report = evaluate(load_ratings_matrix(job.ratings_path, job.mappings_path), config, on_iteration, on_trial);
+    const SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
+    check_tail(ratings);
+    report = evaluate(ratings, config, on_iteration, on_trial);
   }
   if (job.json) {
     write_report_json(writer.stream(), report);

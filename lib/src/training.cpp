@@ -142,7 +142,7 @@ void prepare_training(const TrainJob& job) {
   if (!parent.empty()) ensure_directory(parent.string());
 }
 
-Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
+Model run_training(const TrainJob& job, const IterationCallback& on_iteration, const WarningCallback& on_warning) {
   prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
 
@@ -152,6 +152,9 @@ Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
     throw InvalidInput("'" + job.ratings_path + "' has " + std::to_string(ratings.cols) +
                        " videos; EASE keeps dense videos x videos matrices and is limited to " +
                        std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
+  }
+  if (job.kind == ModelKind::Als && on_warning) {
+    if (const auto warning = heavy_tail_warning(ratings, job.config)) on_warning(*warning);
   }
   const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
   write_model(model_writer.stream(), model);

@@ -27,11 +27,12 @@ enum class Solver {
 enum class ConfidenceScaling {
   Raw,  // scale(r) = r
   Log,  // scale(r) = sign(r) * log(1 + |r| / eps), for heavy-tailed counts
+  Binary,  // scale(r) = sign(r): every positive pair alike, however large r
 };
 
 std::string to_string(Solver solver);
 std::string to_string(ConfidenceScaling scaling);
-// Parse "cg"/"cholesky" and "raw"/"log"; throw InvalidInput otherwise.
+// Parse "cg"/"cholesky" and "raw"/"log"/"binary"; throw InvalidInput otherwise.
 Solver parse_solver(const std::string& text);
 ConfidenceScaling parse_scaling(const std::string& text);
 

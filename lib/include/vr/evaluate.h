@@ -16,6 +16,7 @@
 #include "vr/als.h"
 #include "vr/evaluation.h"
 #include "vr/given_split.h"
+#include "vr/heavy_tail.h"
 #include "vr/interaction_rows.h"
 #include "vr/interactions.h"
 #include "vr/item_models.h"
@@ -178,7 +179,9 @@ struct EvaluateJob {
 
 // Loads the data, evaluates and writes the report (output opened before training). Throws
 // InvalidInput for a time split without timestamps or a bad configuration.
+// `on_warning` hears, before training, heavy_tail_warning's advice on the training part (not
+// with tuning, which searches the scaling itself).
 EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback& on_iteration = {},
-                                const TrialCallback& on_trial = {});
+                                const TrialCallback& on_trial = {}, const WarningCallback& on_warning = {});
 
 }  // namespace vr

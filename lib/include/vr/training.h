@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vr/als.h"
+#include "vr/heavy_tail.h"
 #include "vr/item_models.h"
 #include "vr/model.h"
 #include "vr/video_panels.h"
@@ -64,7 +65,9 @@ void prepare_training(const TrainJob& job);
 
 // Loads the ratings, trains and saves the model atomically (the output is opened before
 // training starts). Throws InvalidInput when ratings refer to indices the mappings lack.
-Model run_training(const TrainJob& job, const IterationCallback& on_iteration = {});
+// `on_warning` hears, before ALS trains, heavy_tail_warning's advice (vr/heavy_tail.h).
+Model run_training(const TrainJob& job, const IterationCallback& on_iteration = {},
+                   const WarningCallback& on_warning = {});
 
 // Loads ratings.csv as a users x videos matrix. With a mappings file, the shape is the
 // mappings' (and indices beyond it are an error); without, the largest indices + 1.
