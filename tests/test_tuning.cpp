@@ -3,7 +3,9 @@
 // goal on MovieLens 100K: the tuned model reaches nDCG@10 >= 0.48 on the test split.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -135,6 +137,7 @@ TEST_CASE("the search is deterministic, budgeted and starts from the base config
   base.factors = 8;
   base.iterations = 5;
   vr::TuneConfig config;
+  config.search = vr::TuneSearch::Random;
   config.trials = 7;
   config.parallel_trials = 2;
   std::vector<int> seen;
@@ -178,6 +181,7 @@ TEST_CASE("the search is deterministic, budgeted and starts from the base config
   CHECK(hurried.trials[0].number == 1);
 
   config = vr::TuneConfig{};
+  config.search = vr::TuneSearch::Random;
   config.trials = 0;
   CHECK_THROWS_AS(vr::tune_als(ratings, base, config), vr::InvalidInput);
 }
@@ -188,6 +192,7 @@ TEST_CASE("evaluate with tuning reports the tuned model beside the defaults and 
   config.train.factors = 8;
   config.train.iterations = 5;
   config.tune = vr::TuneConfig{};
+  config.tune->search = vr::TuneSearch::Random;
   config.tune->trials = 4;
   const auto report = vr::evaluate(ratings, config);
   REQUIRE(report.tuning);
@@ -212,14 +217,14 @@ TEST_CASE("evaluate with tuning reports the tuned model beside the defaults and 
   CHECK_THROWS_WITH(vr::evaluate(ratings, config), Catch::Contains("first of --models must be als"));
 }
 
-TEST_CASE("vr-evaluate --tune on MovieLens 100K reaches nDCG@10 0.48 on the test split") {
+TEST_CASE("vr-evaluate --tune-search random on MovieLens 100K reaches nDCG@10 0.48 on the test split") {
   const auto movielens = vr::test::require_movielens_interactions_csv();
   vr::test::TempDir dir;
   vr::test::write_file(dir.file("ml.csv"), movielens);
   // The reference protocol (per-user random 75/25 split, top 10 over all films minus the
   // user's training films) with a fixed budget of 16 trials (about 2 x 16 x 0.1 s of training).
   const auto result = run_command({tool("vr-evaluate"), "--interactions", dir.file("ml.csv"), "--tune",
-                                   "--tune-trials", "16", "--best-config", dir.file("best.conf"), "--format", "json",
+                                   "--tune-search", "random", "--tune-trials", "16", "--best-config", dir.file("best.conf"), "--format", "json",
                                    "--quiet"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
@@ -240,4 +245,117 @@ TEST_CASE("vr-evaluate --tune on MovieLens 100K reaches nDCG@10 0.48 on the test
   CHECK(best.config.factors == report["best_config"]["factors"].get<int>());
   CHECK(best.config.regularization == Approx(report["best_config"]["regularization"].get<double>()));
   CHECK(best.config.iterations == report["best_config"]["iterations"].get<int>());
+}
+
+TEST_CASE("successive halving starts from the base, keeps a third per rung, is deterministic and never worse on validation") {
+  const auto ratings = generated_ratings();
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 7;
+  vr::TuneConfig config;  // Halving is the default search
+  REQUIRE(config.search == vr::TuneSearch::Halving);
+  config.trials = 9;
+  config.halving_rounds = 1;
+  config.parallel_trials = 2;
+  const auto result = vr::tune_als(ratings, base, config);
+  // Base, then 9 settings at 5 iterations, the best 3 at 15, the best 1 at 30.
+  REQUIRE(result.trials.size() == 1 + 9 + 3 + 1);
+  CHECK(result.trials[0].rung == -1);
+  CHECK(result.trials[0].config.factors == 8);
+  CHECK(result.trials[0].config.iterations == 7);  // the base keeps its own iterations
+  std::map<int, int> per_rung;
+  double best = 0;
+  for (const auto& trial : result.trials) {
+    ++per_rung[trial.rung];
+    best = std::max(best, trial.validation_ndcg);
+    if (trial.rung >= 0) CHECK(trial.config.iterations <= vr::kHalvingIterations[trial.rung]);
+    CHECK(trial.config.factors >= 8);
+    CHECK(trial.config.factors <= 512);
+  }
+  CHECK(per_rung[0] == 9);
+  CHECK(per_rung[1] == 3);
+  CHECK(per_rung[2] == 1);
+  CHECK(result.best_validation_ndcg == best);
+  CHECK(result.best_validation_ndcg >= result.trials[0].validation_ndcg);
+
+  // A trial's score is the exact validation nDCG of its config: retraining the best config
+  // alone (its iterations included) as the random search's base gives the same figure.
+  vr::TuneConfig check = config;
+  check.search = vr::TuneSearch::Random;
+  check.trials = 1;
+  const auto again = vr::tune_als(ratings, result.best, check);
+  CHECK(again.trials[0].validation_ndcg == Approx(result.best_validation_ndcg).epsilon(1e-12));
+
+  config.parallel_trials = 1;
+  const auto serial = vr::tune_als(ratings, base, config);
+  REQUIRE(serial.trials.size() == result.trials.size());
+  for (std::size_t i = 0; i < serial.trials.size(); ++i) {
+    CHECK(serial.trials[i].config.factors == result.trials[i].config.factors);
+    CHECK(serial.trials[i].config.alpha == result.trials[i].config.alpha);
+    CHECK(serial.trials[i].config.scaling == result.trials[i].config.scaling);
+    CHECK(serial.trials[i].validation_ndcg == result.trials[i].validation_ndcg);
+  }
+  config.seed = 7;
+  const auto other_seed = vr::tune_als(ratings, base, config);
+  CHECK(other_seed.trials[1].config.regularization != result.trials[1].config.regularization);
+
+  // A spent time budget still runs the base config, and nothing else.
+  config.seconds = 1e-9;
+  CHECK(vr::tune_als(ratings, base, config).trials.size() == 1);
+}
+
+TEST_CASE("the halving box widens when the best setting sits at its edge") {
+  vr::TuneBox box;
+  vr::TrainConfig middle;
+  middle.factors = 64;
+  middle.regularization = 3.0f;
+  middle.alpha = 1.0f;
+  CHECK_FALSE(vr::widen_at_edges(box, middle));
+  vr::TrainConfig edge = middle;
+  edge.alpha = 1.5e-3f;  // in the lowest tenth of 1e-3..1e3
+  edge.regularization = 8000.0f;  // in the highest tenth of 1e-3..1e4
+  REQUIRE(vr::widen_at_edges(box, edge));
+  CHECK(box.alpha.low == Approx(1e-6));  // half of six decades further down
+  CHECK(box.alpha.high == Approx(1e3));
+  CHECK(box.regularization.high == Approx(1e7));  // 10^7.5, capped at its limit
+  CHECK(box.factors.high == 512);
+
+  // End to end: planted data with 5 tastes in a first box of 1-2 factors. The best of the
+  // first round sits at the top edge, so the second round searches more factors, and wins.
+  const auto ratings = generated_ratings();
+  vr::TuneConfig config;
+  config.box.factors = {1, 2, 1, 4096};
+  config.box.regularization = {0.5, 5, 1e-6, 1e7};
+  config.box.alpha = {0.5, 5, 1e-6, 1e6};
+  config.trials = 6;
+  config.halving_rounds = 3;
+  vr::TrainConfig base;
+  base.factors = 1;
+  base.iterations = 10;
+  const auto result = vr::tune_als(ratings, base, config);
+  int most_factors = 0;
+  for (const auto& trial : result.trials) most_factors = std::max(most_factors, trial.config.factors);
+  INFO("best factors " << result.best.factors << ", most factors tried " << most_factors);
+  CHECK(most_factors > 2);
+  CHECK(result.best.factors > 2);
+}
+
+TEST_CASE("vr-evaluate --tune (successive halving) on MovieLens 100K reaches nDCG@10 0.48, above its starting settings") {
+  const auto movielens = vr::test::require_movielens_interactions_csv();
+  vr::test::TempDir dir;
+  vr::test::write_file(dir.file("ml.csv"), movielens);
+  const auto result = run_command({tool("vr-evaluate"), "--interactions", dir.file("ml.csv"), "--tune", "--tune-seconds",
+                                   "0", "--best-config", dir.file("best.conf"), "--format", "json", "--quiet"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.err, Catch::Contains("trial   1 base") && Catch::Contains("rung 2"));
+  const auto report = nlohmann::json::parse(result.out);
+  const double tuned = report["model"]["ndcg@10"];
+  const double defaults = report["defaults"]["ndcg@10"];
+  INFO("tuned " << tuned << ", defaults " << defaults << "; best " << report["best_config"].dump());
+  CHECK(tuned >= 0.48);
+  CHECK(tuned > defaults);
+  const auto best = vr::load_hyperparameters(dir.file("best.conf"));
+  CHECK(best.config.factors == report["best_config"]["factors"].get<int>());
+  CHECK(vr::to_string(best.config.scaling) == report["best_config"]["scaling"].get<std::string>());
 }

@@ -31,8 +31,10 @@ struct Options {
   int neighbours = 50;
   std::string similarity = "cosine";
   bool tune = false;
+  std::string tune_search = "halving";
   int tune_trials = 16;
-  double tune_seconds = 0;
+  int halving_rounds = 3;
+  double tune_seconds = 150;
   std::uint64_t tune_seed = 42;
   double validation_ratio = 0.25;
   int parallel_trials = 2;
@@ -105,12 +107,21 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
   app.add_flag("--tune", options.tune, "Tune ALS (factors, regularization, alpha, iterations, scaling) on a validation "
                "split of the training part, then report the best beside the defaults");
-  app.add_option("--tune-trials", options.tune_trials, "Tuning: trials in all (the first is the given config)")
+  app.add_option("--tune-search", options.tune_search,
+                 "Tuning: halving (successive halving over a wide box that widens at its edges, iterations as\n"
+                 "the fidelity) or random (random then refined settings in the narrow box of earlier versions)")
+      ->capture_default_str()->check(CLI::IsMember({"halving", "random"}));
+  app.add_option("--tune-trials", options.tune_trials,
+                 "Tuning: halving: settings sampled per round; random: trials in all (the first is the given config)")
       ->capture_default_str()->check(vr::cli::InRange(1, 100000));
+  app.add_option("--halving-rounds", options.halving_rounds,
+                 "Tuning: halving rounds at most (a round after the first runs when the best sat at an edge)")
+      ->capture_default_str()->check(vr::cli::InRange(1, 100));
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
-  app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out")
+  app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out (when not given: the test split's share of\n"
+                 "the ratings, so validation mimics the test; time splits use the value shown)")
       ->capture_default_str()->check(vr::cli::Between(0.0, 1.0));
   app.add_option("--parallel-trials", options.parallel_trials, "Tuning: trials run at once (one thread each)")
       ->capture_default_str()->check(vr::cli::InRange(1, 1024));
@@ -180,7 +191,10 @@ int main(int argc, char** argv) {
     if (given("--similarity")) job.config.item_config.similarity = vr::parse_similarity(options.similarity);
     if (options.tune) {
       vr::TuneConfig tune;
+      tune.search = vr::parse_tune_search(options.tune_search);
       tune.trials = options.tune_trials;
+      tune.halving_rounds = options.halving_rounds;
+      tune.carve_like_test = app.count("--validation-ratio") == 0;
       tune.seconds = options.tune_seconds;
       tune.seed = options.tune_seed;
       tune.validation_ratio = options.validation_ratio;
@@ -207,7 +221,10 @@ int main(int argc, char** argv) {
         [&](const vr::TrialResult& trial) {
           // Every trial is printed (stderr, so stdout stays the report), even with --quiet.
           std::ostringstream line;
-          line << "trial " << std::setw(3) << trial.number << (trial.refinement ? " refine" : " random")
+          const std::string kind = options.tune_search == "random" ? (trial.refinement ? " refine" : " random")
+                                   : trial.rung < 0 ? " base  "
+                                                    : " rung " + std::to_string(trial.rung);
+          line << "trial " << std::setw(3) << trial.number << kind
                << "  factors " << std::setw(2) << trial.config.factors << "  regularization " << std::setw(7)
                << trial.config.regularization << "  alpha " << std::setw(5) << trial.config.alpha << "  iterations "
                << std::setw(2) << trial.config.iterations << "  scaling " << vr::to_string(trial.config.scaling);

@@ -416,6 +416,7 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const Iter
         solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
                              config.cg_steps, threads, model.item_factors);
     report.iteration = iteration;
+    report.factors = &model;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.loss = config.compute_loss
                       ? training_loss(user_confidence, model.user_factors, model.item_factors,

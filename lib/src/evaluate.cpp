@@ -280,7 +280,12 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
   TrainConfig als = config.train;
   if (config.report_depth > 0) als.compute_loss = true;
   if (config.tune) {
-    report.tuning = tune_als(split.train, config.train, *config.tune, on_trial);
+    TuneConfig tune = *config.tune;
+    if (tune.carve_like_test && config.split.method == SplitMethod::Random) tune.validation_ratio = config.split.test_ratio;
+    if (tune.carve_like_test && config.split.method == SplitMethod::Given) {
+      tune.validation_ratio = static_cast<double>(split.test.nnz()) / static_cast<double>(split.test.nnz() + split.train.nnz());
+    }
+    report.tuning = tune_als(split.train, config.train, tune, on_trial);
     report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr);
     const bool compute_loss = als.compute_loss;
     als = report.tuning->best;

@@ -68,8 +68,22 @@ TrainConfig refined_config(std::mt19937_64& random, const TrainConfig& best) {
 
 }  // namespace
 
+std::string to_string(TuneSearch search) { return search == TuneSearch::Random ? "random" : "halving"; }
+
+TuneSearch parse_tune_search(const std::string& text) {
+  if (text == "halving") return TuneSearch::Halving;
+  if (text == "random") return TuneSearch::Random;
+  throw InvalidInput("unknown tune search '" + text + "' (expected halving or random)");
+}
+
 void validate(const TuneConfig& config) {
   if (config.trials < 1) throw InvalidInput("tune trials must be >= 1");
+  if (config.halving_rounds < 1) throw InvalidInput("halving rounds must be >= 1");
+  for (const TuneRange* range : {&config.box.factors, &config.box.regularization, &config.box.alpha, &config.box.eps}) {
+    if (!(range->low > 0 && range->low <= range->high && range->limit_low <= range->low && range->high <= range->limit_high)) {
+      throw InvalidInput("a tuning range must satisfy 0 < limit_low <= low <= high <= limit_high");
+    }
+  }
   if (!(config.seconds >= 0)) throw InvalidInput("tune seconds must be >= 0");
   if (!(config.validation_ratio > 0 && config.validation_ratio < 1)) {
     throw InvalidInput("validation ratio must be between 0 and 1");
@@ -83,6 +97,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
                       const std::function<void(const TrialResult&)>& on_trial) {
   validate(config);
   validate(base);
+  if (config.search == TuneSearch::Halving) return tune_als_halving(train, base, config, on_trial);
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   // Seeds apart from the test split's, so validation never mirrors the test split. Each

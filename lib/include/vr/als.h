@@ -54,6 +54,8 @@ struct TrainConfig {
 // Throws InvalidInput naming the first out-of-range field.
 void validate(const TrainConfig& config);
 
+struct AlsFactors;
+
 // Progress of one iteration, reported to the caller.
 struct IterationReport {
   int iteration = 0;     // 1-based
@@ -61,6 +63,8 @@ struct IterationReport {
   double seconds = 0;    // wall time of this iteration (excluding the loss)
   std::uint64_t cg_stopped_rows = 0;  // user and video rows whose CG the step guard stopped
                                       // (p^T A p <= 0 or a value not finite); 0 for Cholesky
+  const AlsFactors* factors = nullptr;  // train_als: the factors after this iteration, valid during
+                                        // the call (the tuner scores several iteration counts in one run)
 };
 
 using IterationCallback = std::function<void(const IterationReport&)>;

@@ -1,10 +1,12 @@
-// Hyperparameter search for ALS (vr-evaluate --tune): a seeded random search followed by a
-// local refinement around the best trial, scored by nDCG@k on a validation split carved from
-// the training data only (the test split is never seen).
+// Hyperparameter search for ALS (vr-evaluate --tune), scored by nDCG@k on a validation split
+// carved from the training data only (the test split is never seen): successive halving over
+// a wide box that widens at its edges (the default), or a seeded random search followed by a
+// local refinement around the best trial.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "vr/als.h"
@@ -12,12 +14,56 @@
 
 namespace vr {
 
+// How the search proposes settings.
+enum class TuneSearch {
+  Halving,  // tune_als_halving: successive halving, iterations as the fidelity (default)
+  Random,   // random then refined settings in a narrow box (factors 8-64, alpha 0.5-4)
+};
+std::string to_string(TuneSearch search);
+// Parses "halving" or "random"; throws InvalidInput otherwise.
+TuneSearch parse_tune_search(const std::string& text);
+
+// Successive halving's rungs: a round trains its settings to kHalvingIterations[0] iterations,
+// the best third of them again to [1], the best third of those to [2].
+inline constexpr int kHalvingIterations[] = {5, 15, 30};
+
+// One dimension of the halving search's box, sampled on a log scale within [low, high].
+// Widening moves a bound out by half the range's log width (at least a factor of 4), never
+// past [limit_low, limit_high].
+struct TuneRange {
+  double low = 1, high = 1;
+  double limit_low = 1, limit_high = 1;
+  // -1 when `value` lies in the lowest tenth of the range (log scale) and the low bound can
+  // still move, +1 likewise for the highest tenth, else 0.
+  int edge(double value) const;
+  void widen(int side);
+};
+
+// The halving search's box.
+struct TuneBox {
+  TuneRange factors{8, 512, 2, 4096};
+  TuneRange regularization{1e-3, 1e4, 1e-6, 1e7};
+  TuneRange alpha{1e-3, 1e3, 1e-6, 1e6};
+  TuneRange eps{0.1, 10, 1e-3, 1e3};  // of the log scaling
+};
+
+// Widens every range of `box` whose edge `best` sits at; true when one moved.
+bool widen_at_edges(TuneBox& box, const TrainConfig& best);
+
 struct TuneConfig {
-  int trials = 16;                 // trials in all (the first is the base config), >= 1
+  TuneBox box;  // Halving: the first round's box
+  TuneSearch search = TuneSearch::Halving;
+  int trials = 16;                 // Random: trials in all (the first is the base config);
+                                   // Halving: settings sampled per round (besides the base), >= 1
+  int halving_rounds = 3;          // Halving: rounds at most; a round after the first runs only
+                                   // when the best setting sat at an edge of the box, >= 1
   double seconds = 0;              // wall-clock budget, 0 = none; trials not started by then are
                                    // skipped (the first always runs)
   std::uint64_t seed = 42;         // seeds the search and the validation split
   double validation_ratio = 0.25;  // share of each user's training videos held out, in (0, 1)
+  bool carve_like_test = false;    // evaluate(): set validation_ratio to the test split's share
+                                   // (a random split's test ratio; a given split's test ratings
+                                   // over all ratings); time splits keep validation_ratio
   int folds = 2;                   // validation splits (different seeds) each trial is averaged over, >= 1
   int k = 10;                      // trials are ranked by nDCG@k, >= 1
   int parallel_trials = 2;         // trials run at once, each on one thread, >= 1
@@ -29,7 +75,8 @@ struct TrialResult {
   TrainConfig config;          // the setting (threads 1)
   double validation_ndcg = 0;  // nDCG@k on the validation splits (mean over folds)
   double seconds = 0;          // wall time of training and scoring
-  bool refinement = false;     // proposed around the best so far, not at random
+  bool refinement = false;     // proposed around the best so far, not at random (Halving: rung > 0)
+  int rung = 0;                // Halving: the rung (0, 1, 2), -1 for the base config's own run
 };
 
 struct TuningResult {
@@ -50,7 +97,21 @@ void validate(const TuneConfig& config);
 // validation); about half the budget samples at random, the rest refines around the best in
 // batches. Deterministic for a given seed and budget of trials (a --seconds budget may cut
 // it short). `on_trial` is called once per finished trial, from one thread at a time.
+// With config.search Random: that search. With Halving: tune_als_halving.
 TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                       const std::function<void(const TrialResult&)>& on_trial = {});
+
+// Successive halving. Trial 1 is `base` as given. Each round samples config.trials settings on
+// a log scale from a box (factors 8-512, regularization 1e-3-1e4, alpha 1e-3-1e3, scaling raw /
+// log with eps 0.1-10 / binary; solver, CG steps and seed from `base`), trains them for
+// kHalvingIterations[0] iterations, and carries the best third to each next rung. One training
+// run scores nDCG@k at several iteration counts (3, 5, 10, 15, 20, 30 up to its own) and the
+// trial keeps the best as its iterations. When the best setting so far lies in the outer tenth
+// of a dimension's range, that bound moves out by half the range and another round runs
+// (config.halving_rounds at most). Trials are compared on one footing (each score is the
+// exact validation nDCG of its config), so the best is never worse than `base` on validation.
+// Deterministic for a seed; config.seconds stops starting trials (trial 1 always runs).
+TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
+                              const std::function<void(const TrialResult&)>& on_trial = {});
 
 }  // namespace vr

@@ -1,0 +1,203 @@
+// vr-evaluate --tune's default search: successive halving over a wide log-scaled box, with
+// the number of ALS iterations as the fidelity, and a box that widens when the best setting
+// sits at its edge. See docs/vr-evaluate.md ("How the search works").
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include "vr/errors.h"
+#include "vr/evaluation.h"
+#include "vr/parallel.h"
+#include "vr/topk.h"
+#include "vr/tuning.h"
+
+namespace vr {
+namespace {
+
+// A float rounded to 3 significant digits, so configs print and read back as typed.
+float rounded(double value) {
+  const double scale = std::pow(10.0, 2 - static_cast<int>(std::floor(std::log10(std::abs(value)))));
+  return static_cast<float>(std::round(value * scale) / scale);
+}
+
+double log_uniform(std::mt19937_64& random, const TuneRange& range);
+
+TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const TrainConfig& base) {
+  TrainConfig config = base;
+  config.factors = static_cast<int>(std::lround(log_uniform(random, box.factors)));
+  config.regularization = rounded(log_uniform(random, box.regularization));
+  config.alpha = rounded(log_uniform(random, box.alpha));
+  std::uniform_int_distribution<int> scaling(0, 2);
+  const int pick = scaling(random);
+  config.scaling = pick == 0 ? ConfidenceScaling::Raw : pick == 1 ? ConfidenceScaling::Log : ConfidenceScaling::Binary;
+  config.eps = config.scaling == ConfidenceScaling::Log ? rounded(log_uniform(random, box.eps)) : base.eps;
+  return config;
+}
+
+// The iteration counts a run to `iterations` is scored at: the checkpoints up to it, and it.
+std::vector<int> checkpoints_up_to(int iterations) {
+  std::vector<int> points;
+  for (const int point : {3, 5, 10, 15, 20, 30, 40}) {
+    if (point < iterations) points.push_back(point);
+  }
+  points.push_back(iterations);
+  return points;
+}
+
+double log_uniform(std::mt19937_64& random, const TuneRange& range) {
+  std::uniform_real_distribution<double> unit(std::log(range.low), std::log(range.high));
+  return std::exp(unit(random));
+}
+
+}  // namespace
+
+int TuneRange::edge(double value) const {
+  const double position = (std::log(value) - std::log(low)) / (std::log(high) - std::log(low));
+  if (position <= 0.1 && low > limit_low) return -1;
+  if (position >= 0.9 && high < limit_high) return 1;
+  return 0;
+}
+
+void TuneRange::widen(int side) {
+  // Half the range, and at least a factor of 4, so a narrow range grows quickly too.
+  const double half_width = std::max(0.5 * (std::log(high) - std::log(low)), std::log(4.0));
+  if (side < 0) low = std::max(limit_low, std::exp(std::log(low) - half_width));
+  if (side > 0) high = std::min(limit_high, std::exp(std::log(high) + half_width));
+}
+
+bool widen_at_edges(TuneBox& box, const TrainConfig& best) {
+  bool widened = false;
+  const auto check = [&](TuneRange& range, double value) {
+    const int side = range.edge(value);
+    if (side != 0) {
+      range.widen(side);
+      widened = true;
+    }
+  };
+  check(box.factors, best.factors);
+  check(box.regularization, std::max<double>(best.regularization, box.regularization.limit_low));
+  check(box.alpha, best.alpha);
+  if (best.scaling == ConfidenceScaling::Log) check(box.eps, best.eps);
+  return widened;
+}
+
+TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
+                              const std::function<void(const TrialResult&)>& on_trial) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  std::vector<Split> validation;
+  for (int fold = 0; fold < config.folds; ++fold) {
+    validation.push_back(split_per_user_random(train, config.validation_ratio,
+                                               config.seed ^ (0x7e57ab1eULL + static_cast<std::uint64_t>(fold))));
+  }
+  TuningResult result;
+  result.k = config.k;
+  result.validation_ratings = validation.front().test.nnz();
+  std::mt19937_64 random(config.seed);
+  std::mutex mutex;
+  int next_number = 1;
+
+  // Trains each proposal to its iterations once per fold, scoring nDCG@k at every checkpoint
+  // on the way; the trial keeps the best checkpoint as its iterations (that checkpoint's model
+  // is exactly the config's with those iterations). Returns the trials in proposal order;
+  // proposals not started within the time budget are left out.
+  const auto run_rung = [&](const std::vector<TrainConfig>& proposals, int rung, bool always_first) {
+    std::vector<TrialResult> finished(proposals.size());
+    std::vector<char> done(proposals.size(), 0);
+    const int first_number = next_number;
+    next_number += static_cast<int>(proposals.size());
+    parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t index, std::size_t) {
+      if (config.seconds > 0 && !(always_first && index == 0) && elapsed() >= config.seconds) return;
+      const auto trial_start = std::chrono::steady_clock::now();
+      TrainConfig trial_config = proposals[index];
+      trial_config.threads = 1;
+      trial_config.compute_loss = false;
+      const std::vector<int> points = rung < 0 ? std::vector<int>{trial_config.iterations}
+                                               : checkpoints_up_to(trial_config.iterations);
+      std::vector<double> scores(points.size(), 0.0);
+      for (const Split& fold : validation) {
+        std::size_t next_point = 0;
+        const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
+          while (next_point < points.size() && points[next_point] == iteration) {
+            // A diverged model (not finite) scores 0 rather than ending the search.
+            if (users.allFinite() && items.allFinite()) {
+              const auto top = top_k_all_users(users, items, config.k, &fold.train, 1);
+              scores[next_point] += ranking_metrics(top, fold.test, config.k).ndcg / static_cast<double>(validation.size());
+            }
+            ++next_point;
+          }
+        };
+        try {
+          const AlsFactors factors = train_als(fold.train, trial_config, [&](const IterationReport& report) {
+            if (report.factors != nullptr) score(report.iteration, report.factors->user_factors, report.factors->item_factors);
+          });
+          if (trial_config.iterations == 0) score(0, factors.user_factors, factors.item_factors);
+        } catch (const NumericalError&) {
+          // Scores stay at what the checkpoints before the failure reached (0 for later ones).
+        }
+      }
+      const auto best_point = static_cast<std::size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+      TrialResult trial;
+      trial.number = first_number + static_cast<int>(index);
+      trial.config = trial_config;
+      trial.config.iterations = points[best_point];
+      trial.validation_ndcg = scores[best_point];
+      trial.refinement = rung > 0;
+      trial.rung = rung;
+      trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
+      std::lock_guard<std::mutex> lock(mutex);
+      if (on_trial) on_trial(trial);
+      finished[index] = trial;
+      done[index] = 1;
+    });
+    std::vector<TrialResult> kept;
+    for (std::size_t i = 0; i < proposals.size(); ++i) {
+      if (!done[i]) continue;
+      kept.push_back(finished[i]);
+      result.trials.push_back(finished[i]);
+      // Ties keep the earlier trial, so the result does not depend on completion order.
+      if (result.trials.size() == 1 || finished[i].validation_ndcg > result.best_validation_ndcg) {
+        result.best = finished[i].config;
+        result.best_validation_ndcg = finished[i].validation_ndcg;
+      }
+    }
+    return kept;
+  };
+  const auto out_of_time = [&] { return config.seconds > 0 && elapsed() >= config.seconds; };
+
+  // Trial 1: the base config as given (its own iterations), so the result is never worse on
+  // validation. Then rounds of successive halving: `trials` settings at the first rung's
+  // iterations, the best third carried to the next rung with three times the iterations.
+  run_rung({base}, -1, true);
+  TuneBox box = config.box;
+  for (int round = 0; round < config.halving_rounds && !out_of_time(); ++round) {
+    std::vector<TrainConfig> proposals;
+    for (int i = 0; i < config.trials; ++i) {
+      TrainConfig proposal = sample_config(random, box, base);
+      proposal.iterations = kHalvingIterations[0];
+      proposals.push_back(proposal);
+    }
+    for (std::size_t rung = 0; rung < std::size(kHalvingIterations) && !proposals.empty(); ++rung) {
+      if (rung > 0) {
+        for (TrainConfig& proposal : proposals) proposal.iterations = kHalvingIterations[rung];
+      }
+      std::vector<TrialResult> rung_results = run_rung(proposals, static_cast<int>(rung), false);
+      if (out_of_time() || rung + 1 == std::size(kHalvingIterations)) break;
+      std::stable_sort(rung_results.begin(), rung_results.end(),
+                       [](const TrialResult& a, const TrialResult& b) { return a.validation_ndcg > b.validation_ndcg; });
+      const std::size_t keep = std::max<std::size_t>(1, (rung_results.size() + 2) / 3);
+      proposals.clear();
+      for (std::size_t i = 0; i < keep && i < rung_results.size(); ++i) proposals.push_back(rung_results[i].config);
+    }
+    if (!widen_at_edges(box, result.best)) break;
+  }
+  result.best.threads = base.threads;
+  result.best.compute_loss = base.compute_loss;
+  result.seconds = elapsed();
+  return result;
+}
+
+}  // namespace vr
