@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vr/evaluation.h"
+#include "vr/ranking_metrics.h"
 #include "vr/interactions.h"
 #include "vr/ratings.h"
 
