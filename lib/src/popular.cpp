@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 #include "vr/topk.h"
 
@@ -24,10 +25,12 @@ PopularVideos::PopularVideos(const SparseMatrix& watched, int depth) {
                 ranked_.end());
 }
 
-std::vector<Recommendation> PopularVideos::top(const IdMap& videos, int k, const std::vector<std::string>& exclude) const {
+std::vector<Recommendation> PopularVideos::top(const IdMap& videos, int k, const std::vector<std::string>& exclude,
+                                               const EligibleVideos* eligible) const {
   std::vector<Recommendation> result;
   for (const ScoredVideo& video : ranked_) {
     if (static_cast<int>(result.size()) >= k) break;
+    if (eligible != nullptr && !eligible->allows(video.video)) continue;
     const std::string& id = videos.id(video.video);
     if (std::find(exclude.begin(), exclude.end(), id) != exclude.end()) continue;
     result.push_back(Recommendation{id, video.score, {}});

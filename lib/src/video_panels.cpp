@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 
 namespace vr {
@@ -71,16 +72,33 @@ void normalise_exclusions(std::vector<std::uint32_t>& excluded, std::size_t vide
   while (!excluded.empty() && excluded.back() >= videos) excluded.pop_back();
 }
 
+// How many videos a query may return: those neither in `excluded` (normalised) nor left out
+// by `eligible`.
+std::size_t available_videos(std::size_t videos, const std::vector<std::uint32_t>& excluded,
+                             const EligibleVideos* eligible) {
+  if (eligible == nullptr) return videos - excluded.size();
+  std::size_t excluded_eligible = 0;
+  for (const std::uint32_t video : excluded) excluded_eligible += eligible->allows(video) ? 1 : 0;
+  return eligible->eligible_count() - excluded_eligible;
+}
+
 // select_top_k over the videos not in `excluded` (sorted, unique, in range), fast: excluded
 // scores become -infinity, and only videos scoring at least the k-th largest of the 64-video
 // panels' maxima can be in the top k (those k panels hold k distinct videos at or above it),
 // so just those candidates go to select_top_k, in video order so that its tie-breaking by
 // lower index is kept. `scores` has panel_count(n_videos) * 64 entries and is overwritten.
+// Videos `eligible` (may be null) does not allow are excluded as well.
 std::vector<ScoredVideo> top_k_without(float* scores, std::uint32_t n_videos, int k,
-                                       const std::vector<std::uint32_t>& excluded) {
+                                       const std::vector<std::uint32_t>& excluded, const EligibleVideos* eligible) {
   constexpr float kExcludedScore = -std::numeric_limits<float>::infinity();
   for (const std::uint32_t video : excluded) scores[video] = kExcludedScore;
-  const std::size_t wanted = std::min<std::size_t>(static_cast<std::size_t>(k), n_videos - excluded.size());
+  if (eligible != nullptr) {
+    for (std::uint32_t video = 0; video < n_videos; ++video) {
+      if (!eligible->allows(video)) scores[video] = kExcludedScore;
+    }
+  }
+  const std::size_t wanted =
+      std::min<std::size_t>(static_cast<std::size_t>(k), available_videos(n_videos, excluded, eligible));
   const std::size_t panels = panel_count(n_videos);
   if (wanted == 0 || wanted > panels / 4) return select_top_k(scores, n_videos, static_cast<int>(wanted), {});
 
@@ -203,41 +221,43 @@ VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode)
 }
 
 std::vector<ScoredVideo> VideoPanels::top_k(const float* user, int k, std::vector<std::uint32_t> excluded,
-                                            std::uint64_t* scored) const {
+                                            std::uint64_t* scored, const EligibleVideos* eligible) const {
   if (mode_ == ScanMode::Full) {
     normalise_exclusions(excluded, videos_);
     if (scored != nullptr) *scored += videos_;
-    return full_top_k(user, k, excluded);
+    return full_top_k(user, k, excluded, eligible);
   }
   std::vector<ScoredVideo> result;
   pruned_block({user}, k, [&](std::size_t, std::vector<std::uint32_t>& out) { out = excluded; },
-               [&](std::size_t, std::vector<ScoredVideo>&& top) { result = std::move(top); }, scored);
+               [&](std::size_t, std::vector<ScoredVideo>&& top) { result = std::move(top); }, scored, eligible);
   return result;
 }
 
 void VideoPanels::top_k_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                               const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
-                              std::uint64_t* scored) const {
+                              std::uint64_t* scored, const EligibleVideos* eligible) const {
   if (mode_ == ScanMode::Pruned) {
-    pruned_block(users, k, exclusions, consume, scored);
+    pruned_block(users, k, exclusions, consume, scored, eligible);
     return;
   }
   if (scored != nullptr) *scored += videos_ * users.size();
-  full_block(users, k, exclusions, consume);
+  full_block(users, k, exclusions, consume, eligible);
 }
 
-std::vector<ScoredVideo> VideoPanels::full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded) const {
+std::vector<ScoredVideo> VideoPanels::full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded,
+                                                 const EligibleVideos* eligible) const {
   const std::size_t panel_size = factors_ * kVideosPerPanel;
   std::vector<float> scores(panel_count(videos_) * kVideosPerPanel);
   for (std::size_t panel = 0; panel * panel_size < panels_.size(); ++panel) {
     float* panel_scores = scores.data() + panel * kVideosPerPanel;
     score_panel_for_two_users(user, user, panels_.data() + panel * panel_size, factors_, panel_scores, panel_scores);
   }
-  return top_k_without(scores.data(), static_cast<std::uint32_t>(videos_), k, excluded);
+  return top_k_without(scores.data(), static_cast<std::uint32_t>(videos_), k, excluded, eligible);
 }
 
 void VideoPanels::full_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
-                             const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume) const {
+                             const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
+                             const EligibleVideos* eligible) const {
   // Panel-major over the block: each panel is reused from L1 by every user of the block.
   const std::size_t panels = panel_count(videos_);
   const std::size_t panel_size = factors_ * kVideosPerPanel;
@@ -256,13 +276,13 @@ void VideoPanels::full_block(const std::vector<const float*>& users, int k, cons
     excluded.clear();
     if (exclusions) exclusions(i, excluded);
     normalise_exclusions(excluded, videos_);
-    consume(i, top_k_without(scores.data() + i * stride, static_cast<std::uint32_t>(videos_), k, excluded));
+    consume(i, top_k_without(scores.data() + i * stride, static_cast<std::uint32_t>(videos_), k, excluded, eligible));
   }
 }
 
 void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                                const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
-                               std::uint64_t* scored) const {
+                               std::uint64_t* scored, const EligibleVideos* eligible) const {
   std::vector<PrunedSearch> searches(users.size());
   std::vector<std::uint32_t> excluded;
   for (std::size_t i = 0; i < users.size(); ++i) {
@@ -275,7 +295,7 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
     search.skip.reserve(excluded.size());
     for (const std::uint32_t video : excluded) search.skip.push_back(position_of_[video]);
     std::sort(search.skip.begin(), search.skip.end());
-    search.limit = k <= 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(k), videos_ - excluded.size());
+    search.limit = k <= 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(k), available_videos(videos_, excluded, eligible));
     search.active = search.limit > 0;
     search.heap.reserve(search.limit + 1);
   }
@@ -294,6 +314,9 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
         ++search.skip_cursor;
         continue;
       }
+      // Ineligible videos are skipped like excluded ones: they never enter the heap, so they
+      // never count toward k nor raise the bound that stops the scan.
+      if (eligible != nullptr && !eligible->allows(video_at_[position])) continue;
       // Most videos lose to the heap's worst at once; only the rest pay for the comparison.
       if (search.heap.size() == search.limit && scores[lane] < search.heap.front().score) continue;
       search.offer(ScoredVideo{video_at_[position], scores[lane]});

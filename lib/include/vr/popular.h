@@ -29,9 +29,10 @@ class PopularVideos {
   // first `depth` (>= 1).
   explicit PopularVideos(const SparseMatrix& watched, int depth = 1000);
 
-  // The `k` most popular videos not in `exclude`, scored by their user counts (fewer when the
-  // ranked list runs out).
-  std::vector<Recommendation> top(const IdMap& videos, int k, const std::vector<std::string>& exclude) const;
+  // The `k` most popular videos not in `exclude` and allowed by `eligible` (when set), scored
+  // by their user counts (fewer when the ranked list runs out).
+  std::vector<Recommendation> top(const IdMap& videos, int k, const std::vector<std::string>& exclude,
+                                  const EligibleVideos* eligible = nullptr) const;
 
  private:
   std::vector<ScoredVideo> ranked_;
