@@ -510,7 +510,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
   if (job.unknown_user == UnknownUserPolicy::Popular) popular.emplace(recommender->watched());
   const PopularVideos* fallback = popular ? &*popular : nullptr;
   // One reference time for the whole run, so a batch is answered against one catalog state.
-  RecommendOptions options = options;
+  RecommendOptions options = job.options;
   std::optional<CatalogRules> rules;
   std::shared_ptr<const EligibleVideos> eligible;
   if (catalog) {
@@ -525,7 +525,7 @@ BatchSummary run_recommend(const RecommendJob& job) {
     write_history_recommendations(*recommender, job.user_id, job.history, options, style, output);
   } else if (!job.user_id.empty() && fallback != nullptr && !recommender->mappings().users.find(job.user_id)) {
     write_single_answer(output, job.user_id, fallback->top(recommender->mappings().videos, options.k,
-                                                           options.exclude),
+                                                           options.exclude, options.eligible),
                         options, style);
     summary.popular = 1;
   } else if (!job.user_id.empty()) {
