@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "docs.h"
+#include "catalog_watch.h"
 #include "metrics.h"
 #include "ui.h"
 #include "vr/version.h"
@@ -317,6 +318,9 @@ class Server {
   Metrics metrics_;
   Log log_;
   Control control_;
+  // Declared last: its thread logs and reads the model store, so it stops before they go.
+  CatalogWatcher catalog_{config_.catalog_path, config_.catalog_watch_interval_seconds,
+                          [this](const json& line) { log_.write(line); }, [this] { return store_.get(); }};
 };
 
 void Server::answer_error(httplib::Response& response, std::exception_ptr error, const httplib::Request& request) {
@@ -341,11 +345,15 @@ void Server::invocations(const httplib::Request& request, httplib::Response& res
   if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
   const BodyFormat format = parse_content_type(header_value(request.headers, "Content-Type"));
   check_accept(header_value(request.headers, "Accept"), format);
+  // The catalog too is taken once, with the time its windows are checked at.
+  const CatalogContext catalog = catalog_.context_for(*snapshot);
   Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_,
-                       config_.unknown_user_popular ? snapshot->popular.get() : nullptr);
+                       config_.unknown_user_popular ? snapshot->popular.get() : nullptr,
+                       catalog.rules ? &catalog : nullptr);
   metrics_.record_answers(reply.answers.precomputed, reply.answers.scored, reply.answers.popular);
   response.status = reply.status;
   response.set_header("X-Model-Version", snapshot->version);
+  if (catalog.rules) response.set_header("X-Catalog-Version", catalog.rules->catalog().version);
   if (config_.unknown_user_popular) response.set_header("X-Answer-Source", answer_source(reply.answers));
   response.set_content(std::move(reply.body), reply.content_type.c_str());
 }
@@ -469,7 +477,9 @@ void Server::register_routes() {
   });
 
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-    response.set_content(metrics_.render(gauges()), "text/plain; version=0.0.4; charset=utf-8");
+    const auto snapshot = ready_.load(std::memory_order_acquire) ? store_.get() : nullptr;
+    response.set_content(metrics_.render(gauges()) + catalog_.render_metrics(snapshot.get()),
+                         "text/plain; version=0.0.4; charset=utf-8");
   });
 
   server_.Get("/openapi.json", [](const httplib::Request&, httplib::Response& response) {
@@ -545,6 +555,7 @@ void Server::signal_loop(const sigset_t& signals) {
       log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
       request_stop();
     } else if (signal == SIGHUP) {
+      catalog_.request_reload();
       std::lock_guard lock(control_.mutex);
       control_.reload_requested = true;
       control_.changed.notify_all();
@@ -711,10 +722,20 @@ int Server::run() {
       control_.changed.notify_all();
     }
     signal_thread.join();
+    catalog_.stop();
     log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", server_.idle_connections_closed_at_stop()}});
     return code;
   };
 
+  try {
+    catalog_.load_first();
+  } catch (const std::exception& error) {
+    log_.write({{"level", "error"},
+                {"event", "catalog_load_failed"},
+                {"catalog", config_.catalog_path},
+                {"error", std::string("cannot load the catalog: ") + error.what()}});
+    return finish(1);
+  }
   const std::string fingerprint = model_fingerprint(config_.model_dir);
   try {
     auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
@@ -734,6 +755,7 @@ int Server::run() {
                 {"error", std::string("cannot load the model: ") + error.what()}});
     return finish(1);
   }
+  catalog_.start();
 
   std::promise<void> reloader_done;
   auto reloader_finished = reloader_done.get_future();

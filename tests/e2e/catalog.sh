@@ -177,12 +177,12 @@ wait_table() {
   fail "the precomputed table of port $1 never became ready"
 }
 cp videos.csv served.csv
-plain=$(start_server plain --unknown-user popular --precompute-k 3)
-catalog=$(start_server catalog --unknown-user popular --precompute-k 3 --catalog served.csv --catalog-watch-interval 0.2)
+plain=$(start_server plain --unknown-user popular --precompute-k 10)
+catalog=$(start_server catalog --unknown-user popular --precompute-k 10 --catalog served.csv --catalog-watch-interval 0.2)
 wait_table "$plain"
 wait_table "$catalog"
-# With --precompute-k 3 and each user's best hidden, some users' rows still hold 3 eligible
-# videos (answered from the table) and others do not (scored): both paths are exercised.
+# With --precompute-k 10 and each user's best hidden, k = 3 is answered from the rows (filtered)
+# and k = 10 cannot be (a full row lost its best video): both paths are exercised.
 python3 - "$plain" "$catalog" <<'PY'
 import json, sys, urllib.request, urllib.error
 plain, catalog = sys.argv[1], sys.argv[2]
@@ -208,7 +208,7 @@ def returned(answer):
 requests = []
 for user in users:
     requests.append({"user_id": user, "k": 3})   # plain: the table, filtered, or scored
-    requests.append({"user_id": user, "k": 10})  # deeper than the table: scored
+    requests.append({"user_id": user, "k": 10})  # the row lost a video: scored
 requests += [{"user_id": users[0], "k": 5, "explain": True},
              {"history": best[:3], "k": 10},
              {"user_id": users[1], "history": best[3:5], "k": 10},
@@ -365,5 +365,6 @@ assert not failures, f"{len(failures)} requests failed during reloads: {failures
 assert answered[0] > 50, answered[0]
 print("requests answered during reloads:", answered[0], "failed: 0")
 PY
-grep -q '"event":"catalog_reload_failed".*served.csv:2: field hidden' catalog.log || fail "the broken catalog's error was not logged"
+grep '"event":"catalog_reload_failed"' catalog.log | grep -q 'served.csv:2: field hidden' ||
+  { cat catalog.log >&2; fail "the broken catalog's error was not logged"; }
 echo "catalog: all checks passed"
