@@ -23,7 +23,7 @@ for tool in vr-serve vr-train-job vr-recommend; do
   printf '#!/usr/bin/env bash\necho "%s $*"\n' "$tool" > "$work/fake-bin/$tool"
   chmod +x "$work/fake-bin/$tool"
 done
-entry() { env -u SAGEMAKER_BIND_TO_PORT -u VR_MODEL_DIR PATH="$work/fake-bin:$PATH" "$@"; }
+entry() { env -u SAGEMAKER_BIND_TO_PORT -u VR_MODEL_DIR -u VR_CATALOG PATH="$work/fake-bin:$PATH" "$@"; }
 entrypoint="$repo_root/docker/entrypoint.sh"
 check "entrypoint: no argument serves on 0.0.0.0:8080 from /opt/ml/model" \
   test "$(entry "$entrypoint")" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080"
@@ -33,6 +33,14 @@ check "entrypoint: SAGEMAKER_BIND_TO_PORT sets the port" \
   test "$(entry SAGEMAKER_BIND_TO_PORT=9001 "$entrypoint" serve)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 9001"
 check "entrypoint: options after serve replace the defaults, never repeat them" \
   test "$(entry "$entrypoint" serve --port=7000 --model-dir /m --threads 4)" = "vr-serve serve --host 0.0.0.0 --port=7000 --model-dir /m --threads 4"
+mkdir -p "$work/model-with-catalog"
+touch "$work/model-with-catalog/videos.csv"
+check "entrypoint: a videos.csv inside the model directory becomes the catalog" \
+  test "$(entry VR_MODEL_DIR="$work/model-with-catalog" "$entrypoint" serve)" = "vr-serve serve --model-dir $work/model-with-catalog --host 0.0.0.0 --port 8080 --catalog $work/model-with-catalog/videos.csv"
+check "entrypoint: VR_CATALOG (mounted apart) wins over the model's videos.csv" \
+  test "$(entry VR_MODEL_DIR="$work/model-with-catalog" VR_CATALOG=/opt/ml/catalog/videos.csv "$entrypoint" serve)" = "vr-serve serve --model-dir $work/model-with-catalog --host 0.0.0.0 --port 8080 --catalog /opt/ml/catalog/videos.csv"
+check "entrypoint: --catalog given is kept, never repeated" \
+  test "$(entry VR_CATALOG=/x.csv "$entrypoint" serve --catalog /y.csv)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080 --catalog /y.csv"
 check "entrypoint: train runs the training job" test "$(entry "$entrypoint" train)" = "vr-train-job "
 check "entrypoint: any other command runs as given" \
   test "$(entry "$entrypoint" vr-recommend --user u001)" = "vr-recommend --user u001"
