@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vr/catalog.h"
@@ -75,6 +76,8 @@ class CatalogRules {
   std::shared_ptr<const Catalog> catalog_;
   std::vector<std::int64_t> entry_of_;     // model video -> catalog row, -1 when not listed
   std::vector<double> boundaries_;         // every available_from / available_to, ascending, unique
+  // category -> the model videos that have it, ascending (filters touch only these).
+  std::unordered_map<std::string, std::vector<std::uint32_t>> videos_by_category_;
   std::size_t unknown_videos_ = 0;
   std::size_t listed_videos_ = 0;
   std::size_t hidden_videos_ = 0;

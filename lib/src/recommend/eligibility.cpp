@@ -32,6 +32,7 @@ CatalogRules::CatalogRules(std::shared_ptr<const Catalog> catalog, const IdMap& 
     entry_of_[*index] = static_cast<std::int64_t>(row);
     ++listed_videos_;
     if (video.hidden) ++hidden_videos_;
+    for (const std::string& category : video.categories) videos_by_category_[category].push_back(*index);
     if (video.available_from) boundaries_.push_back(*video.available_from);
     if (video.available_to) boundaries_.push_back(*video.available_to);
   }
@@ -59,15 +60,19 @@ std::shared_ptr<const EligibleVideos> CatalogRules::eligible_at(double now, cons
   auto base = eligible_at(now);
   if (filter.empty()) return base;
   std::vector<std::uint8_t> allowed = base->flags();
-  for (std::size_t video = 0; video < allowed.size(); ++video) {
-    if (allowed[video] == 0) continue;
-    const CatalogVideo* row = entry(static_cast<std::uint32_t>(video));
-    const auto has_any = [row](const std::vector<std::string>& names) {
-      return row != nullptr &&
-             std::any_of(names.begin(), names.end(), [row](const std::string& name) { return row->has_category(name); });
-    };
-    if ((!filter.categories.empty() && !has_any(filter.categories)) || has_any(filter.exclude_categories)) {
-      allowed[video] = 0;
+  if (!filter.categories.empty()) {
+    // Only videos listed under one of the categories stay.
+    std::vector<std::uint8_t> listed(allowed.size(), 0);
+    for (const std::string& category : filter.categories) {
+      if (const auto it = videos_by_category_.find(category); it != videos_by_category_.end()) {
+        for (const std::uint32_t video : it->second) listed[video] = 1;
+      }
+    }
+    for (std::size_t video = 0; video < allowed.size(); ++video) allowed[video] &= listed[video];
+  }
+  for (const std::string& category : filter.exclude_categories) {
+    if (const auto it = videos_by_category_.find(category); it != videos_by_category_.end()) {
+      for (const std::uint32_t video : it->second) allowed[video] = 0;
     }
   }
   return std::make_shared<const EligibleVideos>(std::move(allowed));
