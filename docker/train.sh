@@ -13,8 +13,9 @@
 #         /opt/ml/input/data/mappings/{mappings.bin,ratings-shards.json}   (FullyReplicated)
 # The first host in sorted order is the leader: it starts sshd like every host, waits until
 # the others answer over ssh, runs `mpirun` over all of them (processes_per_host each,
-# default: the host's cores) and writes /opt/ml/model/{als_model.bin,mappings.bin,
-# ratings-shards.json}. The others are workers: they start sshd, wait for the leader's Open MPI
+# default: the host's cores) and writes /opt/ml/model/{ratings.csv,mappings.bin,als_model.bin},
+# the files of a one-host job (ratings.csv is the shards' concatenation, each shard sent to
+# the leader by a process that holds it). The others are workers: they start sshd, wait for the leader's Open MPI
 # daemon to come and go, and exit 0. ssh authenticates with the key pair made when the image
 # was built (every container of the image has it); host keys are made at start.
 #
@@ -205,9 +206,9 @@ if [ ${#hosts[@]} -gt 1 ]; then
   log "leader: mpirun -np $total over ${hosts[*]}"
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   run_tool mpirun "${mpirun_options[@]}" "${bin_prefix}vr-train" --dir "$job_dir/data" \
-    --model "$job_dir/als_model.bin" "${train_options[@]}"
+    --model "$job_dir/als_model.bin" --write-ratings "$job_dir/ratings.csv" "${train_options[@]}"
   mkdir -p "$model_dir" || fail "cannot create $model_dir"
-  for file in als_model.bin data/mappings.bin data/ratings-shards.json; do
+  for file in ratings.csv als_model.bin data/mappings.bin; do
     name="$(basename "$file")"
     if ! { cp -L "$job_dir/$file" "$model_dir/.$name.tmp" && mv -f "$model_dir/.$name.tmp" "$model_dir/$name"; }; then
       fail "cannot write $model_dir/$name"

@@ -225,6 +225,29 @@ TEST_CASE("shards: processes that each hold only some shards train the model of 
     REQUIRE(result.exit_code == 0);
     CHECK(read_file(dir.file("from-shards.bin")) == read_file(dir.file("from-csv.bin")));
   }
+  SECTION("--write-ratings: process 0 writes the shards' concatenation, shards sent by the processes holding them") {
+    const auto result = run_command(mpirun(2, {"sh", "-c",
+                                               "exec \"$0\" --dir \"$1/host$OMPI_COMM_WORLD_RANK\" --model \"$2\" "
+                                               "--iterations 2 --threads 1 --write-ratings \"$1/copy/ratings.csv\"",
+                                               tool("vr-train"), dir.path(), dir.file("with-copy.bin")}));
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    CHECK(read_file(dir.file("copy/ratings.csv")) == concatenated);
+    std::size_t files = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.file("copy"))) ++files;
+    CHECK(files == 1);  // no temporary left behind
+  }
+  SECTION("--write-ratings without mpirun, and refused without shards") {
+    REQUIRE(run_command({tool("vr-train"), "--dir", shards, "--model", dir.file("plain-copy.bin"), "--iterations", "1",
+                         "--write-ratings", dir.file("plain-ratings.csv")})
+                .exit_code == 0);
+    CHECK(read_file(dir.file("plain-ratings.csv")) == concatenated);
+    const auto refused = run_command({tool("vr-train"), "--dir", single, "--model", dir.file("refused.bin"),
+                                      "--write-ratings", dir.file("refused.csv")});
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.err, Catch::Contains("has no ratings-shards.json"));
+    CHECK_FALSE(vr::test::file_exists(dir.file("refused.csv")));
+  }
   SECTION("plain vr-train and -np 1 read all shards of a folder") {
     REQUIRE(run_command({tool("vr-train"), "--dir", single, "--model", dir.file("plain-csv.bin"), "--iterations", "15"})
                 .exit_code == 0);

@@ -12,9 +12,11 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <string_view>
 
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
+#include "vr/framed_file.h"
 #include "vr/mappings.h"
 #include "vr/parallel.h"
 #include "vr/shards.h"
@@ -296,6 +298,38 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
   return denominator > 0 ? loss / denominator : 0.0;
 }
 
+// Which process reads each shard: the least-loaded (in bytes, so far) of those whose folder
+// holds it. Throws IoError naming a shard no process holds.
+std::vector<int> assign_shards(const World& world, const ShardManifest& manifest, const std::string& shard_directory,
+                               const std::string& manifest_path) {
+  const int shards = static_cast<int>(manifest.shards.size());
+  std::vector<char> present(static_cast<std::size_t>(shards));
+  for (int index = 0; index < shards; ++index) {
+    present[static_cast<std::size_t>(index)] = std::filesystem::exists(
+        std::filesystem::path(shard_directory) / manifest.shards[static_cast<std::size_t>(index)].name);
+  }
+  std::vector<char> all_present(static_cast<std::size_t>(shards) * static_cast<std::size_t>(world.size));
+  check(MPI_Allgather(present.data(), shards, MPI_CHAR, all_present.data(), shards, MPI_CHAR, MPI_COMM_WORLD),
+        "MPI_Allgather");
+  std::vector<std::uint64_t> load(static_cast<std::size_t>(world.size), 0);
+  std::vector<int> readers(static_cast<std::size_t>(shards), -1);
+  for (int index = 0; index < shards; ++index) {
+    int chosen = -1;
+    for (int rank = 0; rank < world.size; ++rank) {
+      if (!all_present[static_cast<std::size_t>(rank) * static_cast<std::size_t>(shards) + static_cast<std::size_t>(index)]) continue;
+      if (chosen < 0 || load[static_cast<std::size_t>(rank)] < load[static_cast<std::size_t>(chosen)]) chosen = rank;
+    }
+    const ShardEntry& entry = manifest.shards[static_cast<std::size_t>(index)];
+    if (chosen < 0) {
+      throw IoError("missing shard '" + (std::filesystem::path(shard_directory) / entry.name).string() +
+                    "': no process has it (listed in " + manifest_path + ")");
+    }
+    load[static_cast<std::size_t>(chosen)] += entry.bytes;
+    readers[static_cast<std::size_t>(index)] = chosen;
+  }
+  return readers;
+}
+
 // This process's ratings, as read from its part of the input.
 std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, const std::string& shard_directory,
                                      std::uint32_t& users, std::uint32_t& videos) {
@@ -306,33 +340,11 @@ std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, co
     check_shard_mappings(manifest, manifest_path, job.mappings_path);
     users = manifest.users;
     videos = manifest.videos;
-    // Which shards each process sees; each shard goes to the least-loaded process that has it.
-    const int shards = static_cast<int>(manifest.shards.size());
-    std::vector<char> present(static_cast<std::size_t>(shards));
-    for (int index = 0; index < shards; ++index) {
-      present[static_cast<std::size_t>(index)] = std::filesystem::exists(
-          std::filesystem::path(shard_directory) / manifest.shards[static_cast<std::size_t>(index)].name);
-    }
-    std::vector<char> all_present(static_cast<std::size_t>(shards) * static_cast<std::size_t>(world.size));
-    check(MPI_Allgather(present.data(), shards, MPI_CHAR, all_present.data(), shards, MPI_CHAR, MPI_COMM_WORLD),
-          "MPI_Allgather");
-    std::vector<std::uint64_t> load(static_cast<std::size_t>(world.size), 0);
-    for (int index = 0; index < shards; ++index) {
-      int chosen = -1;
-      for (int rank = 0; rank < world.size; ++rank) {
-        if (!all_present[static_cast<std::size_t>(rank) * static_cast<std::size_t>(shards) + static_cast<std::size_t>(index)]) continue;
-        if (chosen < 0 || load[static_cast<std::size_t>(rank)] < load[static_cast<std::size_t>(chosen)]) chosen = rank;
-      }
-      const ShardEntry& entry = manifest.shards[static_cast<std::size_t>(index)];
-      if (chosen < 0) {
-        throw IoError("missing shard '" + (std::filesystem::path(shard_directory) / entry.name).string() +
-                      "': no process has it (listed in " + manifest_path + ")");
-      }
-      load[static_cast<std::size_t>(chosen)] += entry.bytes;
-      if (chosen == world.rank) {
-        std::vector<Rating> part = read_shard(shard_directory, manifest, index);
-        ratings.insert(ratings.end(), part.begin(), part.end());
-      }
+    const std::vector<int> readers = assign_shards(world, manifest, shard_directory, manifest_path);
+    for (int index = 0; index < static_cast<int>(manifest.shards.size()); ++index) {
+      if (readers[static_cast<std::size_t>(index)] != world.rank) continue;
+      std::vector<Rating> part = read_shard(shard_directory, manifest, index);
+      ratings.insert(ratings.end(), part.begin(), part.end());
     }
     return ratings;
   }
@@ -567,6 +579,56 @@ Model run_distributed_training(const TrainJob& job, const std::string& shard_dir
   getrusage(RUSAGE_SELF, &usage);
   report.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
   return model;
+}
+
+void write_shard_concatenation(const std::string& shard_directory, const std::string& output_path) {
+  World world;
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+  const std::string manifest_path = (std::filesystem::path(shard_directory) / kShardManifestFileName).string();
+  const ShardManifest manifest = load_shard_manifest(manifest_path);
+  const std::vector<int> readers = assign_shards(world, manifest, shard_directory, manifest_path);
+  std::unique_ptr<AtomicFileWriter> writer;
+  if (world.rank == 0) {
+    const auto parent = std::filesystem::path(output_path).parent_path();
+    if (!parent.empty()) ensure_directory(parent.string());
+    writer = std::make_unique<AtomicFileWriter>(output_path);
+  }
+  std::vector<char> piece;
+  for (std::size_t index = 0; index < manifest.shards.size(); ++index) {
+    const ShardEntry& entry = manifest.shards[index];
+    const int reader = readers[index];
+    if (reader == world.rank) {
+      // stream_shard checks the size and checksum; a failure here ends the job before process 0
+      // can commit, and process 0 checks what it received anyway.
+      stream_shard(shard_directory, entry, kWriteChunkBytes, [&](const char* bytes, std::size_t count) {
+        if (world.rank == 0) {
+          writer->stream().write(bytes, static_cast<std::streamsize>(count));
+        } else {
+          check(MPI_Send(bytes, as_count(count, "shard copy"), MPI_BYTE, 0, 11, MPI_COMM_WORLD), "MPI_Send");
+        }
+      });
+    } else if (world.rank == 0) {
+      // The pieces arrive in the sizes stream_shard reads them in: kWriteChunkBytes, the last one shorter.
+      std::uint64_t hash = kFnv1a64Start;
+      for (std::uint64_t received = 0; received < entry.bytes;) {
+        const std::uint64_t count = std::min<std::uint64_t>(kWriteChunkBytes, entry.bytes - received);
+        piece.resize(count);
+        check(MPI_Recv(piece.data(), as_count(count, "shard copy"), MPI_BYTE, reader, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+              "MPI_Recv");
+        hash = fnv1a64_update(hash, std::string_view(piece.data(), piece.size()));
+        writer->stream().write(piece.data(), static_cast<std::streamsize>(piece.size()));
+        received += count;
+      }
+      if (hash != entry.checksum) {
+        throw CorruptFile("'" + entry.name + "' as received from process " + std::to_string(reader) +
+                          ": checksum differs from " + manifest_path);
+      }
+    }
+  }
+  if (writer) writer->commit();
+  // Nobody reports success before the file is in place.
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
 std::vector<ProcessReport> gather_reports(const ProcessReport& report) {

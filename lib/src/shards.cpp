@@ -358,6 +358,45 @@ AggregatedInteractions run_features_sharded(const FeaturesJob& job, const std::s
   return aggregated;
 }
 
+void stream_shard(const std::string& directory, const ShardEntry& entry, std::size_t piece_bytes,
+                  const std::function<void(const char*, std::size_t)>& sink) {
+  const std::string path = (std::filesystem::path(directory) / entry.name).string();
+  if (!std::filesystem::exists(path)) throw IoError("missing shard '" + path + "' (listed in " + kShardManifestFileName + ")");
+  auto input = open_input_file(path);
+  std::vector<char> piece(std::max<std::size_t>(1, piece_bytes));
+  std::uint64_t hash = kFnv1a64Start, bytes = 0;
+  while (input) {
+    input.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    const auto count = static_cast<std::size_t>(input.gcount());
+    if (count == 0) break;
+    hash = fnv1a64_update(hash, std::string_view(piece.data(), count));
+    bytes += count;
+    if (bytes > entry.bytes) break;
+    sink(piece.data(), count);
+  }
+  if (input.bad()) throw IoError("cannot read '" + path + "'");
+  if (bytes != entry.bytes) {
+    throw CorruptFile("'" + path + "': corrupt shard: " + (bytes > entry.bytes ? "more than " : "") + std::to_string(bytes) +
+                      " bytes, " + kShardManifestFileName + " says " + std::to_string(entry.bytes));
+  }
+  if (hash != entry.checksum) {
+    throw CorruptFile("'" + path + "': corrupt shard or a shard of another vr-features run (checksum differs from " +
+                      kShardManifestFileName + ")");
+  }
+}
+
+void write_shard_concatenation(const std::string& directory, const std::string& output_path) {
+  const ShardManifest manifest = load_shard_manifest((std::filesystem::path(directory) / kShardManifestFileName).string());
+  const auto parent = std::filesystem::path(output_path).parent_path();
+  if (!parent.empty()) ensure_directory(parent.string());
+  AtomicFileWriter writer(output_path);
+  for (const ShardEntry& entry : manifest.shards) {
+    stream_shard(directory, entry, std::size_t{1} << 20,
+                 [&](const char* bytes, std::size_t count) { writer.stream().write(bytes, static_cast<std::streamsize>(count)); });
+  }
+  writer.commit();
+}
+
 std::vector<Rating> read_all_shards(const std::string& directory, const std::string& mappings_path) {
   const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
   const ShardManifest manifest = load_shard_manifest(manifest_path);

@@ -70,6 +70,12 @@ struct ProcessReport {
 Model run_distributed_training(const TrainJob& job, const std::string& shard_directory,
                                const IterationCallback& on_iteration, ProcessReport& report);
 
+// Writes the shards of `shard_directory` concatenated in order (the ratings.csv vr-features
+// writes without --shards) to `output_path` on process 0, atomically, each shard read by a
+// process whose folder holds it and sent to process 0 in pieces; sizes and checksums are
+// checked against the manifest. Must be called by every process.
+void write_shard_concatenation(const std::string& shard_directory, const std::string& output_path);
+
 // Gathers every process's report on process 0 (in rank order; empty elsewhere).
 std::vector<ProcessReport> gather_reports(const ProcessReport& report);
 
