@@ -17,6 +17,7 @@
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
 #include "vr/framed_file.h"
+#include "vr/gram_panels.h"
 #include "vr/mappings.h"
 #include "vr/parallel.h"
 #include "vr/shards.h"
@@ -25,9 +26,6 @@
 namespace vr::mpi {
 namespace {
 
-// Rows per block of ownership and of every reduction. Ranges start on block boundaries and
-// sums run block by block in index order, so no result depends on the number of processes.
-constexpr std::uint32_t kBlockRows = 256;
 // Factor rows sent to the writing process per message (~16 MiB at 64 factors).
 constexpr std::uint64_t kWriteChunkBytes = std::uint64_t{16} << 20;
 
@@ -42,17 +40,22 @@ int as_count(std::uint64_t count, const char* what) {
   return static_cast<int>(count);
 }
 
-// Contiguous ranges of `rows` rows for `parts` processes, on block boundaries.
+// Contiguous ranges of `rows` rows for `parts` processes, on boundaries of blocks of
+// `block_rows` rows. The blocks are the panels of the single-process YtY (gram_panels.h):
+// ranges start on block boundaries and every sum runs block by block in row order, so the
+// factors do not depend on the number of processes and equal the single-process ones.
 class Partition {
  public:
-  Partition(std::uint32_t rows, int parts) : first_(static_cast<std::size_t>(parts) + 1) {
-    const std::uint64_t blocks = (static_cast<std::uint64_t>(rows) + kBlockRows - 1) / kBlockRows;
+  Partition(std::uint32_t rows, int parts, std::uint32_t block_rows)
+      : first_(static_cast<std::size_t>(parts) + 1), block_rows_(block_rows) {
+    const std::uint64_t blocks = (static_cast<std::uint64_t>(rows) + block_rows - 1) / block_rows;
     for (int part = 0; part <= parts; ++part) {
       const std::uint64_t block = blocks * static_cast<std::uint64_t>(part) / static_cast<std::uint64_t>(parts);
       first_[static_cast<std::size_t>(part)] =
-          static_cast<std::uint32_t>(std::min<std::uint64_t>(rows, block * kBlockRows));
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(rows, block * block_rows));
     }
   }
+  std::uint32_t block_rows() const { return block_rows_; }
   std::uint32_t begin(int part) const { return first_[static_cast<std::size_t>(part)]; }
   std::uint32_t end(int part) const { return first_[static_cast<std::size_t>(part) + 1]; }
   std::uint32_t size(int part) const { return end(part) - begin(part); }
@@ -62,6 +65,7 @@ class Partition {
 
  private:
   std::vector<std::uint32_t> first_;
+  std::uint32_t block_rows_;
 };
 
 // An MPI datatype of `bytes` contiguous bytes, freed with the object.
@@ -218,23 +222,22 @@ void fold_in_rank_order(const World& world, Total& total, int values, MPI_Dataty
   check(MPI_Bcast(total.data(), values, type, world.size - 1, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
-// YtY over every process's rows (no regularisation), summed block by block in row order.
-Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, int threads) {
+// YtY over every process's rows (no regularisation), summed panel by panel in row order as
+// the single-process regularized_gram sums it (gram_panels.h): the panels' own sums are
+// computed in parallel, their running total is handed from process to process.
+Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, std::uint32_t panel_rows, int threads) {
   const Eigen::Index factors = owned.cols();
   const std::size_t rows = static_cast<std::size_t>(owned.rows());
-  const std::size_t blocks = (rows + kBlockRows - 1) / kBlockRows;
-  std::vector<Eigen::MatrixXf> partials(blocks);
-  parallel_for_blocks(rows, kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    Eigen::MatrixXf& partial = partials[begin / kBlockRows];
-    partial = Eigen::MatrixXf::Zero(factors, factors);
-    partial.selfadjointView<Eigen::Lower>().rankUpdate(
-        owned.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)).transpose());
-    partial.triangularView<Eigen::StrictlyUpper>() = partial.transpose();
+  const std::size_t panels = (rows + panel_rows - 1) / panel_rows;
+  std::vector<Eigen::MatrixXf> panel_sums(panels);
+  parallel_for_blocks(rows, panel_rows, threads, [&](std::size_t begin, std::size_t end) {
+    panel_sums[begin / panel_rows] =
+        panel_gram(owned.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)));
   });
   Eigen::MatrixXf total = Eigen::MatrixXf::Zero(factors, factors);
   fold_in_rank_order<Eigen::MatrixXf>(world, total, static_cast<int>(factors * factors), MPI_FLOAT,
                                       [&](Eigen::MatrixXf& sum) {
-                                        for (const auto& partial : partials) sum += partial;
+                                        for (const auto& panel : panel_sums) sum += panel;
                                       });
   return total;
 }
@@ -250,14 +253,15 @@ struct LossTerms {
 double global_loss(const World& world, const FactorMatrix& users, const FactorMatrix& videos,
                    const SparseMatrix& video_confidence, const FactorMatrix& fetched_users,
                    const Eigen::MatrixXf& video_gram, float regularization, std::uint32_t n_users,
-                   std::uint32_t n_videos, std::uint64_t nnz, int threads) {
+                   std::uint32_t n_videos, std::uint64_t nnz, std::uint32_t user_block_rows,
+                   std::uint32_t video_block_rows, int threads) {
   const Eigen::Index factors = videos.cols();
   using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
-  const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + kBlockRows - 1) / kBlockRows;
-  const std::size_t video_blocks = (static_cast<std::size_t>(videos.rows()) + kBlockRows - 1) / kBlockRows;
+  const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + user_block_rows - 1) / user_block_rows;
+  const std::size_t video_blocks = (static_cast<std::size_t>(videos.rows()) + video_block_rows - 1) / video_block_rows;
   std::vector<LossTerms> user_partials(user_blocks), video_partials(video_blocks);
-  parallel_for_blocks(static_cast<std::size_t>(users.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    LossTerms& partial = user_partials[begin / kBlockRows];
+  parallel_for_blocks(static_cast<std::size_t>(users.rows()), user_block_rows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = user_partials[begin / user_block_rows];
     Eigen::VectorXf projected(factors);
     for (std::size_t row = begin; row < end; ++row) {
       const ConstVectorMap x(users.row(static_cast<Eigen::Index>(row)).data(), factors);
@@ -266,8 +270,8 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
       partial.values[5] += static_cast<double>(x.squaredNorm());
     }
   });
-  parallel_for_blocks(static_cast<std::size_t>(videos.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    LossTerms& partial = video_partials[begin / kBlockRows];
+  parallel_for_blocks(static_cast<std::size_t>(videos.rows()), video_block_rows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = video_partials[begin / video_block_rows];
     for (std::size_t row = begin; row < end; ++row) {
       const ConstVectorMap y(videos.row(static_cast<Eigen::Index>(row)).data(), factors);
       partial.values[3] += static_cast<double>(y.squaredNorm());
@@ -414,8 +418,11 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
 
   std::uint32_t n_users = 0, n_videos = 0;
   std::vector<Rating> ratings = read_own_ratings(world, job, shard_directory, n_users, n_videos);
-  const Partition user_partition(n_users, world.size);
-  const Partition video_partition(n_videos, world.size);
+  // Process 0's panel sizes for everyone: hosts with other cache sizes would pick others.
+  std::uint32_t panel_rows[2] = {gram_panel_rows(n_users, config.factors), gram_panel_rows(n_videos, config.factors)};
+  check(MPI_Bcast(panel_rows, 2, MPI_UINT32_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  const Partition user_partition(n_users, world.size, panel_rows[0]);
+  const Partition video_partition(n_videos, world.size, panel_rows[1]);
   const std::uint32_t first_user = user_partition.begin(world.rank);
   const std::uint32_t first_video = video_partition.begin(world.rank);
   for (const Rating& rating : ratings) {
@@ -471,7 +478,7 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   model.info.n_ratings = nnz;
 
   double bytes_sent = 0;
-  Eigen::MatrixXf video_gram = global_gram(world, videos, threads);
+  Eigen::MatrixXf video_gram = global_gram(world, videos, video_partition.block_rows(), threads);
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
     const FactorMatrix fetched_videos = fetch_rows(world, video_rows_plan, videos, bytes_sent);
@@ -479,16 +486,17 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
     gram.diagonal().array() += config.regularization;
     solve_half_iteration_with_gram(user_confidence, fetched_videos, gram, config.solver, config.cg_steps, threads, users);
     const FactorMatrix fetched_users = fetch_rows(world, user_rows_plan, users, bytes_sent);
-    gram = global_gram(world, users, threads);
+    gram = global_gram(world, users, user_partition.block_rows(), threads);
     gram.diagonal().array() += config.regularization;
     solve_half_iteration_with_gram(video_confidence, fetched_users, gram, config.solver, config.cg_steps, threads, videos);
-    video_gram = global_gram(world, videos, threads);
+    video_gram = global_gram(world, videos, video_partition.block_rows(), threads);
     IterationReport progress;
     progress.iteration = iteration;
     progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.loss = config.compute_loss
                         ? global_loss(world, users, videos, video_confidence, fetched_users, video_gram,
-                                      config.regularization, n_users, n_videos, nnz, threads)
+                                      config.regularization, n_users, n_videos, nnz, user_partition.block_rows(),
+                                      video_partition.block_rows(), threads)
                         : std::numeric_limits<double>::quiet_NaN();
     if (progress.loss == progress.loss) model.info.loss_history.push_back(progress.loss);
     if (world.rank == 0 && on_iteration) on_iteration(progress);
