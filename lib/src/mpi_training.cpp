@@ -177,32 +177,65 @@ ExchangePlan plan_exchange(const World& world, SparseMatrix& matrix, const Parti
   return plan;
 }
 
-// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
-// into the matrix (both sides' counts are known from the plan).
-FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
-  const Eigen::Index factors = owned.cols();
-  const ContiguousType row_type(as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size"));
-  FactorMatrix send(static_cast<Eigen::Index>(plan.send_rows.size()), factors);
-  for (std::size_t k = 0; k < plan.send_rows.size(); ++k) send.row(static_cast<Eigen::Index>(k)) = owned.row(plan.send_rows[k]);
-  const std::size_t processes = static_cast<std::size_t>(world.size);
-  std::vector<int> send_counts(processes), send_displacements(processes), receive_counts(processes),
-      receive_displacements(processes);
-  std::uint64_t sent = 0, received = 0;
-  for (std::size_t part = 0; part < processes; ++part) {
-    send_counts[part] = as_count(plan.send_counts[part], "row exchange");
-    send_displacements[part] = as_count(sent, "row exchange");
-    sent += plan.send_counts[part];
-    receive_counts[part] = as_count(plan.receive_counts[part], "row exchange");
-    receive_displacements[part] = as_count(received, "row exchange");
-    received += plan.receive_counts[part];
-    if (static_cast<int>(part) != world.rank) {
-      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(factors) * sizeof(float);
+// MPI datatypes built for one exchange, freed with the object.
+class DatatypeList {
+ public:
+  explicit DatatypeList(std::size_t count) : types_(count, MPI_DATATYPE_NULL) {}
+  ~DatatypeList() {
+    for (MPI_Datatype& type : types_) {
+      if (type != MPI_DATATYPE_NULL) MPI_Type_free(&type);
     }
   }
+  DatatypeList(const DatatypeList&) = delete;
+  DatatypeList& operator=(const DatatypeList&) = delete;
+  MPI_Datatype* data() { return types_.data(); }
+  MPI_Datatype& operator[](std::size_t index) { return types_[index]; }
+
+ private:
+  std::vector<MPI_Datatype> types_;
+};
+
+// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
+// into the matrix (both sides' counts are known from the plan). The rows to send are picked
+// out of `owned` by an indexed datatype per requester (MPI_Alltoallw), not copied into a send
+// buffer first: with many requesters that buffer was nearly the size of `owned` again.
+FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
+  const Eigen::Index factors = owned.cols();
+  const int row_bytes = as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size");
+  const ContiguousType row_type(row_bytes);
+  const std::size_t processes = static_cast<std::size_t>(world.size);
   FactorMatrix rows(static_cast<Eigen::Index>(plan.received_rows), factors);
-  check(MPI_Alltoallv(send.data(), send_counts.data(), send_displacements.data(), row_type.get(), rows.data(),
-                      receive_counts.data(), receive_displacements.data(), row_type.get(), MPI_COMM_WORLD),
-        "MPI_Alltoallv");
+  std::vector<int> send_counts(processes, 0), receive_counts(processes, 0), zero_displacements(processes, 0);
+  DatatypeList send_types(processes), receive_types(processes);
+  std::uint64_t sent = 0, received = 0;
+  for (std::size_t part = 0; part < processes; ++part) {
+    const int rows_out = as_count(plan.send_counts[part], "row exchange");
+    if (rows_out > 0) {
+      std::vector<int> row_indices(plan.send_rows.begin() + static_cast<std::ptrdiff_t>(sent),
+                                   plan.send_rows.begin() + static_cast<std::ptrdiff_t>(sent + plan.send_counts[part]));
+      check(MPI_Type_create_indexed_block(rows_out, 1, row_indices.data(), row_type.get(), &send_types[part]),
+            "MPI_Type_create_indexed_block");
+      check(MPI_Type_commit(&send_types[part]), "MPI_Type_commit");
+      send_counts[part] = 1;
+    } else {
+      check(MPI_Type_dup(row_type.get(), &send_types[part]), "MPI_Type_dup");
+    }
+    const int rows_in = as_count(plan.receive_counts[part], "row exchange");
+    // Byte offsets into `rows` as MPI_Aint: int displacements would overflow past 2 GiB.
+    const MPI_Aint offset = static_cast<MPI_Aint>(received) * row_bytes;
+    check(MPI_Type_create_hindexed_block(1, std::max(rows_in, 0), &offset, row_type.get(), &receive_types[part]),
+          "MPI_Type_create_hindexed_block");
+    check(MPI_Type_commit(&receive_types[part]), "MPI_Type_commit");
+    receive_counts[part] = rows_in > 0 ? 1 : 0;
+    sent += plan.send_counts[part];
+    received += plan.receive_counts[part];
+    if (static_cast<int>(part) != world.rank) {
+      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(row_bytes);
+    }
+  }
+  check(MPI_Alltoallw(owned.data(), send_counts.data(), zero_displacements.data(), send_types.data(), rows.data(),
+                      receive_counts.data(), zero_displacements.data(), receive_types.data(), MPI_COMM_WORLD),
+        "MPI_Alltoallw");
   return rows;
 }
 

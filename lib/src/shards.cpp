@@ -121,6 +121,30 @@ class StringReader : public std::streambuf {
   }
 };
 
+// Reads `length` bytes of `file` from its current position, a buffer at a time.
+class FileRangeReader : public std::streambuf {
+ public:
+  FileRangeReader(std::ifstream& file, std::uint64_t length) : file_(file), remaining_(length), buffer_(1 << 20) {}
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (remaining_ == 0) return traits_type::eof();
+    const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(buffer_.size(), remaining_));
+    file_.read(buffer_.data(), want);
+    const std::streamsize got = file_.gcount();
+    if (got <= 0) return traits_type::eof();
+    remaining_ -= static_cast<std::uint64_t>(got);
+    setg(buffer_.data(), buffer_.data(), buffer_.data() + got);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  std::ifstream& file_;
+  std::uint64_t remaining_;
+  std::vector<char> buffer_;
+};
+
 std::string read_whole_file(const std::string& path) {
   auto input = open_input_file(path);
   std::string bytes;
@@ -458,14 +482,27 @@ std::vector<Rating> read_ratings_csv_part(const std::string& path, int part, int
   };
   const std::uint64_t begin = part == 0 ? data_begin : boundary(part);
   const std::uint64_t end = std::max(begin, boundary(part + 1));
-  std::string bytes(static_cast<std::size_t>(end - begin), '\0');
-  file.clear();
-  file.seekg(static_cast<std::streamoff>(begin));
-  file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (static_cast<std::uint64_t>(file.gcount()) != bytes.size()) throw IoError("cannot read '" + path + "': short read");
-  StringReader reader(bytes);
+  // The range is streamed, never held whole; a first pass counts its lines so that the
+  // ratings are allocated once (growing by doubling would hold up to three times as much).
+  auto range = open_input_file(path);
+  range.seekg(static_cast<std::streamoff>(begin));
+  std::uint64_t lines = 0;
+  {
+    std::vector<char> buffer(1 << 20);
+    for (std::uint64_t at = begin; at < end;) {
+      const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(buffer.size(), end - at));
+      range.read(buffer.data(), want);
+      if (range.gcount() != want) throw IoError("cannot read '" + path + "': short read");
+      lines += static_cast<std::uint64_t>(std::count(buffer.data(), buffer.data() + want, '\n'));
+      at += static_cast<std::uint64_t>(want);
+    }
+  }
+  range.clear();
+  range.seekg(static_cast<std::streamoff>(begin));
+  FileRangeReader reader(range, end - begin);
   std::istream input(&reader);
   std::vector<Rating> ratings;
+  ratings.reserve(lines + 1);
   read_rating_rows(input, path, columns,
                    [&] {
                      // The real line number, counted only when a row is bad.
