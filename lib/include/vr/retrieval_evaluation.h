@@ -11,7 +11,9 @@
 //      and, when the retrieval mode uses the HNSW index (ann_index.bin, vr/ann_index.h), by the
 //      index at each `ef`: queries/s of each and the index's recall@k against the exact answer
 //      (the share of the exact top k other than the query video that the index found).
-// Times depend on the machine and its load; shares, recall and differing answers do not.
+// Times are the CPU time of the one thread that runs the checks (other work on the machine
+// does not inflate them, though it still competes for caches and memory bandwidth); shares,
+// recall and differing answers do not depend on the machine.
 #pragma once
 
 #include <cstddef>
