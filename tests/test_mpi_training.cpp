@@ -9,6 +9,7 @@
 
 #include "support/test_support.h"
 #include "vr/model.h"
+#include "vr/model_top_k.h"
 #include "vr/training.h"
 
 using vr::test::read_file;

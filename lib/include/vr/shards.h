@@ -23,7 +23,6 @@
 
 #include "vr/interactions.h"
 #include "vr/ratings.h"
-#include "vr/training.h"
 
 namespace vr {
 
@@ -78,11 +77,6 @@ AggregatedInteractions run_features_sharded(const FeaturesJob& job, const std::s
 
 // Every rating of the shards in `directory`, in order (what one process trains on).
 std::vector<Rating> read_all_shards(const std::string& directory, const std::string& mappings_path);
-
-// run_training with the ratings read from the shards of `directory` (job.ratings_path unused;
-// job.mappings_path must be the shards' mappings.bin). The model is the one run_training
-// writes from the shards' concatenation.
-Model run_sharded_training(const TrainJob& job, const std::string& directory, const IterationCallback& on_iteration = {});
 
 // Which input a training run reads from an artifacts folder: DIR/ratings.csv, or the shards
 // listed by DIR/ratings-shards.json. Throws InvalidInput when both are there (which one is

@@ -371,25 +371,6 @@ std::vector<Rating> read_all_shards(const std::string& directory, const std::str
   return ratings;
 }
 
-Model run_sharded_training(const TrainJob& job, const std::string& directory, const IterationCallback& on_iteration) {
-  if (job.mappings_path.empty()) throw InvalidInput("training from shards needs their mappings.bin");
-  prepare_training(job);
-  AtomicFileWriter model_writer(job.model_path);
-  const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
-  const ShardManifest manifest = load_shard_manifest(manifest_path);
-  SparseMatrix ratings = build_sparse_matrix(read_all_shards(directory, job.mappings_path), manifest.users, manifest.videos);
-  if (ratings.nnz() == 0) throw InvalidInput("'" + manifest_path + "' lists no ratings; nothing to train on");
-  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
-    throw InvalidInput("'" + manifest_path + "' has " + std::to_string(ratings.cols) +
-                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
-                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
-  }
-  const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
-  write_model(model_writer.stream(), model);
-  model_writer.commit();
-  return model;
-}
-
 RatingsSource find_ratings_source(const std::string& directory) {
   const auto csv = std::filesystem::path(directory) / kRatingsFileName;
   const auto manifest = std::filesystem::path(directory) / kShardManifestFileName;
