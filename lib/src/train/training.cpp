@@ -83,21 +83,32 @@ void prepare_training(const TrainJob& job) {
   if (!parent.empty()) ensure_directory(parent.string());
 }
 
+namespace {
+
+// The end of every training job: checks what was read from `source`, trains, and commits the
+// model file (opened before reading, so a folder that cannot take it fails first).
+Model train_and_commit(const TrainJob& job, SparseMatrix ratings, const std::string& source,
+                       AtomicFileWriter& model_writer, const IterationCallback& on_iteration) {
+  if (ratings.nnz() == 0) throw InvalidInput("'" + source + "' holds no ratings; nothing to train on");
+  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
+    throw InvalidInput("'" + source + "' has " + std::to_string(ratings.cols) +
+                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
+                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
+  }
+  Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
+  write_model(model_writer.stream(), model);
+  model_writer.commit();
+  return model;
+}
+
+}  // namespace
+
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
   prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
 
-  SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
-  if (ratings.nnz() == 0) throw InvalidInput("'" + job.ratings_path + "' holds no ratings; nothing to train on");
-  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
-    throw InvalidInput("'" + job.ratings_path + "' has " + std::to_string(ratings.cols) +
-                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
-                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
-  }
-  const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
-  write_model(model_writer.stream(), model);
-  model_writer.commit();
-  return model;
+  return train_and_commit(job, load_ratings_matrix(job.ratings_path, job.mappings_path), job.ratings_path,
+                          model_writer, on_iteration);
 }
 
 namespace {
@@ -222,17 +233,9 @@ Model run_sharded_training(const TrainJob& job, const std::string& directory, co
   AtomicFileWriter model_writer(job.model_path);
   const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
   const ShardManifest manifest = load_shard_manifest(manifest_path);
-  SparseMatrix ratings = build_sparse_matrix(read_all_shards(directory, job.mappings_path), manifest.users, manifest.videos);
-  if (ratings.nnz() == 0) throw InvalidInput("'" + manifest_path + "' lists no ratings; nothing to train on");
-  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
-    throw InvalidInput("'" + manifest_path + "' has " + std::to_string(ratings.cols) +
-                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
-                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
-  }
-  const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
-  write_model(model_writer.stream(), model);
-  model_writer.commit();
-  return model;
+  return train_and_commit(
+      job, build_sparse_matrix(read_all_shards(directory, job.mappings_path), manifest.users, manifest.videos),
+      manifest_path, model_writer, on_iteration);
 }
 
 }  // namespace vr
