@@ -13,6 +13,7 @@
 #include "vr/interactions.h"
 #include "vr/item_models.h"
 #include "vr/recommender.h"
+#include "vr/model_top_k.h"
 #include "vr/training.h"
 
 namespace {

@@ -7,7 +7,7 @@
 
 #include "support/test_support.h"
 #include "vr/als.h"
-#include "vr/evaluation.h"
+#include "vr/ranking_metrics.h"
 #include "vr/generate.h"
 #include "vr/interactions.h"
 

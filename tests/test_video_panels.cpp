@@ -12,6 +12,7 @@
 #include "vr/generate.h"
 #include "vr/interactions.h"
 #include "vr/recommender.h"
+#include "vr/model_top_k.h"
 #include "vr/training.h"
 #include "vr/video_panels.h"
 

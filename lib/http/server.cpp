@@ -4,22 +4,15 @@
 #include "server.h"
 
 #include <httplib.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <condition_variable>
-#include <cstdio>
 #include <future>
-#include <limits>
-#include <ctime>
 #include <map>
-#include <mutex>
 #include <semaphore>
 #include <string_view>
 #include <thread>
@@ -28,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "docs.h"
+#include "json_log.h"
+#include "lifecycle.h"
 #include "metrics.h"
 #include "ui.h"
 #include "vr/version.h"
@@ -66,34 +61,6 @@ const char* answer_source(const AnswerCounts& answers) {
   return answers.scored > 0 ? "scored" : "none";
 }
 
-// The time now as ISO 8601 UTC with milliseconds. Every logged request asks: the date and time
-// part is formatted once a second per thread, as snprintf and gmtime_r took a tenth of a plain
-// request's own CPU time.
-std::string utc_now() {
-  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  const int millis =
-      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count());
-  thread_local std::time_t formatted_second = std::numeric_limits<std::time_t>::min();
-  thread_local std::array<char, 96> formatted{};  // room for the widest ints GCC's -Wformat-truncation assumes
-  thread_local std::size_t formatted_size = 0;
-  const std::time_t second = static_cast<std::time_t>(seconds.count());
-  if (second != formatted_second) {
-    std::tm parts{};
-    gmtime_r(&second, &parts);
-    const int written = std::snprintf(formatted.data(), formatted.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
-                                      parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
-                                      parts.tm_min, parts.tm_sec);
-    formatted_size = written > 0 ? std::min(static_cast<std::size_t>(written), formatted.size() - 1) : 0;
-    formatted_second = second;
-  }
-  std::string text(formatted.data(), formatted_size);
-  const char fraction[] = {'.', static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
-                           static_cast<char>('0' + millis % 10), 'Z'};
-  text.append(fraction, sizeof fraction);
-  return text;
-}
-
 // Whether two header names are equal ignoring ASCII case. cpp-httplib's own look-ups call
 // libc's tolower for every character compared, which made header look-ups a tenth of a plain
 // request's CPU time; names are compared here by length first.
@@ -115,161 +82,10 @@ const std::string& header_value(const httplib::Headers& headers, std::string_vie
   return none;
 }
 
-// Appends `text` to `out` as a JSON string. Invalid UTF-8 (a path is whatever the client sent)
-// is replaced, never thrown.
-void append_json_string(std::string& out, std::string_view text) {
-  const bool plain = std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
-  if (plain) {
-    out += '"';
-    out += text;
-    out += '"';
-  } else {
-    out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-}
-
-// One JSON object per line on stderr. Lines are queued in memory and written by one writer
-// thread, whole lines only, so they never interleave, and a request thread never waits for
-// stderr: a log file on a busy disk (dirty-page throttling stalls a write for 100 ms and more)
-// or a slow log collector must not become every request's latency. A line reaches stderr
-// within microseconds when it is not blocked; if it is blocked for so long that 16 MiB are
-// queued, further lines are dropped and a "log_lines_dropped" line says how many.
-class Log {
- public:
-  Log() {
-    // The writer starts with every signal blocked: SIGTERM, SIGINT and SIGHUP belong to the
-    // server's signal thread, and a thread that left them unblocked would take them (and die of
-    // SIGTERM's default action) before the server blocks them in run().
-    sigset_t all;
-    sigset_t previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-    writer_ = std::thread([this] { write_loop(); });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  }
-  ~Log() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    writer_.join();
-  }
-  Log(const Log&) = delete;
-  Log& operator=(const Log&) = delete;
-
-  // Blocks until every line queued so far is written (for an exit that skips destructors).
-  void drain() {
-    std::unique_lock lock(mutex_);
-    draining_ = true;
-    wake_.notify_all();
-    drained_.wait(lock, [this] { return queued_.empty() && !writing_; });
-    draining_ = false;
-  }
-
-  void write(json line) {
-    json out = {{"time", utc_now()}};
-    out.update(line);
-    emit(out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
-  }
-
-  // The access log line of one request, written without building a JSON object (it is written
-  // for every request): the same keys, in the same order, as write() would give them.
-  void write_request(const httplib::Request& request, int status, std::size_t bytes, double duration_ms,
-                     const std::string& model_version) {
-    std::string text;
-    text.reserve(256 + request.path.size());
-    std::array<char, 64> number{};
-    text += R"({"bytes":)";
-    text += std::to_string(bytes);
-    text += R"(,"duration_ms":)";
-    text.append(number.data(), nlohmann::detail::to_chars(number.data(), number.data() + number.size(), duration_ms));
-    text += R"(,"event":"request","method":)";
-    append_json_string(text, request.method);
-    if (!model_version.empty()) {
-      text += R"(,"model_version":)";
-      append_json_string(text, model_version);
-    }
-    text += R"(,"path":)";
-    append_json_string(text, request.path);
-    text += R"(,"remote":)";
-    append_json_string(text, request.remote_addr);
-    text += R"(,"status":)";
-    text += std::to_string(status);
-    text += R"(,"time":)";
-    append_json_string(text, utc_now());
-    text += "}\n";
-    emit(text);
-  }
-
- private:
-  static constexpr std::size_t kMaxQueuedBytes = std::size_t{16} << 20;
-  static constexpr std::chrono::milliseconds kGatherTime{2};
-
-  void emit(const std::string& text) {
-    bool was_empty = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (queued_.size() + text.size() > kMaxQueuedBytes) {
-        ++dropped_;
-        return;
-      }
-      was_empty = queued_.empty();
-      queued_ += text;
-    }
-    // Only the first line of a batch wakes the writer; it then gathers the rest itself.
-    if (was_empty) wake_.notify_one();
-  }
-
-  void write_loop() {
-    std::string writing;
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
-      if (queued_.empty() && stopping_) return;
-      // Gather for a moment: one write per batch, and the request threads' notify finds no
-      // waiter (no wake-up, no system call) while this thread sleeps here.
-      wake_.wait_for(lock, kGatherTime, [this] { return stopping_ || draining_; });
-      writing.swap(queued_);
-      std::uint64_t dropped = std::exchange(dropped_, 0);
-      writing_ = true;
-      lock.unlock();
-      if (dropped > 0) {
-        writing += json{{"time", utc_now()}, {"level", "warning"}, {"event", "log_lines_dropped"}, {"count", dropped}}.dump() + "\n";
-      }
-      std::fwrite(writing.data(), 1, writing.size(), stderr);
-      std::fflush(stderr);
-      writing.clear();
-      lock.lock();
-      writing_ = false;
-      if (queued_.empty()) drained_.notify_all();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;     // lines queued, or stopping
-  std::condition_variable drained_;  // the queue was written out
-  std::string queued_;
-  std::uint64_t dropped_ = 0;
-  bool writing_ = false;
-  bool draining_ = false;
-  bool stopping_ = false;
-  std::thread writer_;
-};
-
 // When the request being handled on this thread was routed; the logger reads it. A request
 // rejected before routing (a malformed request line) has none.
 thread_local Clock::time_point request_started;
 thread_local bool request_timed = false;
-
-// Stop and reload requests from the signal thread, and the wake-ups of the reload thread.
-struct Control {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool stop_requested = false;
-  bool reload_requested = false;
-  bool shutting_down = false;  // tells the helper threads to end
-};
 
 class Server {
  public:
@@ -290,10 +106,6 @@ class Server {
   void invocations(const httplib::Request& request, httplib::Response& response, const std::string& body);
   void log_request(const httplib::Request& request, const httplib::Response& response);
   ModelGauges gauges() const;
-  void signal_loop(const sigset_t& signals);
-  void reload_loop(std::string loaded_fingerprint);
-  void precompute(const ModelSnapshot& snapshot);
-  void request_stop();
 
   // At most compute_threads_ requests score at once (look-ups in the precomputed table do not
   // count).
@@ -315,8 +127,8 @@ class Server {
   ModelStore store_;
   std::atomic<bool> ready_{false};
   Metrics metrics_;
-  Log log_;
-  Control control_;
+  JsonLog log_;
+  ModelLifecycle lifecycle_{config_, store_, metrics_, log_};
 };
 
 void Server::answer_error(httplib::Response& response, std::exception_ptr error, const httplib::Request& request) {
@@ -381,8 +193,8 @@ void Server::log_request(const httplib::Request& request, const httplib::Respons
   request_timed = false;
   metrics_.record(route_label(request.path), response.status, seconds);
   if (!config_.access_log || request.path == "/ping") return;
-  log_.write_request(request, response.status, response.body.size(), seconds * 1000,
-                     header_value(response.headers, "X-Model-Version"));
+  log_.write_request({request.method, request.path, request.remote_addr, response.status, response.body.size(),
+                      seconds * 1000, header_value(response.headers, "X-Model-Version")});
 }
 
 void Server::register_routes() {
@@ -527,121 +339,10 @@ void Server::register_routes() {
   });
 }
 
-void Server::request_stop() {
-  std::lock_guard lock(control_.mutex);
-  control_.stop_requested = true;
-  control_.changed.notify_all();
-}
-
-void Server::signal_loop(const sigset_t& signals) {
-  const timespec tick{0, 200 * 1000 * 1000};
-  for (;;) {
-    {
-      std::lock_guard lock(control_.mutex);
-      if (control_.shutting_down) return;
-    }
-    const int signal = sigtimedwait(&signals, nullptr, &tick);
-    if (signal == SIGTERM || signal == SIGINT) {
-      log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
-      request_stop();
-    } else if (signal == SIGHUP) {
-      std::lock_guard lock(control_.mutex);
-      control_.reload_requested = true;
-      control_.changed.notify_all();
-    }
-  }
-}
-
-void Server::reload_loop(std::string loaded_fingerprint) {
-  std::string failed_fingerprint;
-  const auto interval = std::chrono::duration<double>(config_.watch_interval_seconds);
-  for (;;) {
-    bool forced = false;
-    {
-      std::unique_lock lock(control_.mutex);
-      const auto wake = [this] { return control_.shutting_down || control_.reload_requested; };
-      if (config_.watch_interval_seconds > 0) {
-        control_.changed.wait_for(lock, interval, wake);
-      } else {
-        control_.changed.wait(lock, wake);
-      }
-      if (control_.shutting_down) return;
-      forced = control_.reload_requested;
-      control_.reload_requested = false;
-    }
-    std::string fingerprint = model_fingerprint(config_.model_dir);
-    if (!forced) {
-      if (fingerprint.empty() || fingerprint == loaded_fingerprint || fingerprint == failed_fingerprint) continue;
-      // Let a writer finish: load only once the directory has held still for a moment.
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (model_fingerprint(config_.model_dir) != fingerprint) continue;
-    }
-    const auto previous = store_.get();
-    try {
-      auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
-      // The new model gets its table before it is swapped in, so answers never slow down
-      // across a reload; the old model (with its table) serves meanwhile.
-      precompute(*snapshot);
-      store_.set(snapshot);
-      loaded_fingerprint = fingerprint;
-      failed_fingerprint.clear();
-      metrics_.record_reload(true, forced ? "SIGHUP" : "directory change", snapshot->version);
-      log_.write({{"event", "model_reloaded"},
-                  {"trigger", forced ? "SIGHUP" : "directory change"},
-                  {"model_dir", snapshot->resolved_directory},
-                  {"version", snapshot->version},
-                  {"previous_version", previous ? previous->version : ""},
-                  {"load_seconds", snapshot->load_seconds},
-                  {"users", snapshot->users},
-                  {"videos", snapshot->videos}});
-    } catch (const std::exception& error) {
-      failed_fingerprint = fingerprint;
-      metrics_.record_reload(false, forced ? "SIGHUP" : "directory change");
-      log_.write({{"level", "error"},
-                  {"event", "model_reload_failed"},
-                  {"trigger", forced ? "SIGHUP" : "directory change"},
-                  {"model_dir", config_.model_dir},
-                  {"error", error.what()},
-                  {"serving_version", previous ? previous->version : ""}});
-    }
-  }
-}
-
-void Server::precompute(const ModelSnapshot& snapshot) {
-  // Stop as soon as the server is stopping; a table half computed is dropped.
-  const auto keep_going = [this] {
-    std::lock_guard lock(control_.mutex);
-    return !control_.shutting_down;
-  };
-  const auto outcome = precompute_snapshot(snapshot, config_.precompute_k, config_.precompute_max_bytes, keep_going);
-  switch (outcome.result) {
-    case PrecomputeOutcome::Result::Published:
-      log_.write({{"event", "precomputed"},
-                  {"version", snapshot.version},
-                  {"users", snapshot.users},
-                  {"depth", config_.precompute_k},
-                  {"bytes", outcome.bytes},
-                  {"seconds", outcome.seconds}});
-      break;
-    case PrecomputeOutcome::Result::Stopped:
-      log_.write({{"event", "precompute_abandoned"}, {"version", snapshot.version}, {"seconds", outcome.seconds}});
-      break;
-    case PrecomputeOutcome::Result::Skipped:
-      log_.write({{"event", "precompute_skipped"}, {"version", snapshot.version}, {"reason", outcome.reason}});
-      break;
-  }
-}
-
 int Server::run() {
   // Signals are taken by one thread with sigtimedwait; every thread started from here on
   // inherits the blocked mask, so none of them is interrupted by them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_server_signals();
 
   register_routes();
   server_.set_tcp_nodelay(true);
@@ -700,54 +401,31 @@ int Server::run() {
   // stop() only acts on a running server: make sure the accept loop has started, so a stop
   // right after (a model that fails to load) cannot be lost.
   while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::thread signal_thread([this, signals] { signal_loop(signals); });
+  std::thread signal_thread([this, signals] { lifecycle_.watch_signals(signals); });
   const auto finish = [&](int code) {
     // Closes the idle connections at once and lets the requests in flight finish.
     server_.stop();
     listener.join();
-    {
-      std::lock_guard lock(control_.mutex);
-      control_.shutting_down = true;
-      control_.changed.notify_all();
-    }
+    lifecycle_.shut_down();
     signal_thread.join();
     log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", server_.idle_connections_closed_at_stop()}});
     return code;
   };
 
-  const std::string fingerprint = model_fingerprint(config_.model_dir);
-  try {
-    auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
-    store_.set(snapshot);
-    ready_.store(true, std::memory_order_release);
-    metrics_.record_first_load(snapshot->version);
-    log_.write({{"event", "model_loaded"},
-                {"model_dir", snapshot->resolved_directory},
-                {"version", snapshot->version},
-                {"load_seconds", snapshot->load_seconds},
-                {"users", snapshot->users},
-                {"videos", snapshot->videos}});
-  } catch (const std::exception& error) {
-    log_.write({{"level", "error"},
-                {"event", "model_load_failed"},
-                {"model_dir", config_.model_dir},
-                {"error", std::string("cannot load the model: ") + error.what()}});
-    return finish(1);
-  }
+  const std::optional<std::string> fingerprint = lifecycle_.load_first();
+  if (!fingerprint) return finish(1);
+  ready_.store(true, std::memory_order_release);
 
   std::promise<void> reloader_done;
   auto reloader_finished = reloader_done.get_future();
   // At start-up the model is served at once, scored, while its table is computed; reloads are
   // taken only after that.
-  std::thread reloader([this, fingerprint, done = std::move(reloader_done)]() mutable {
-    if (const auto first = store_.get()) precompute(*first);
-    reload_loop(fingerprint);
+  std::thread reloader([this, loaded = *fingerprint, done = std::move(reloader_done)]() mutable {
+    if (const auto first = store_.get()) lifecycle_.precompute(*first);
+    lifecycle_.reload_loop(std::move(loaded));
     done.set_value();
   });
-  {
-    std::unique_lock lock(control_.mutex);
-    control_.changed.wait(lock, [this] { return control_.stop_requested; });
-  }
+  lifecycle_.wait_for_stop_request();
   // server_.stop() closes the listening socket; the pool then finishes the requests in
   // flight (keep-alive connections end after their current request) before listen returns.
   const int code = finish(0);

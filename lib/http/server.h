@@ -4,7 +4,8 @@
 // GET /openapi.json, GET /docs, GET /redoc (+ their assets under /docs/assets), and the
 // dashboard under /ui (ui.h) unless turned off. Every error
 // is JSON {"detail": ...}. The request and answer logic lives in vr/service.h; this layer
-// moves bytes, sizes the thread pools, logs, counts, and reloads the model.
+// moves bytes, sizes the thread pools, logs (json_log.h), counts (metrics.h), and loads,
+// precomputes and reloads the model on signals and directory changes (lifecycle.h).
 //
 // Threads: one thread watching every connection until a whole request head has arrived
 // (bounded_server.h), `io_threads` threads reading bodies and answering, and at most

@@ -1,4 +1,4 @@
-// Implicit-feedback alternating least squares, as ../shared/reference/als-semantics.md
+// Implicit-feedback alternating least squares, as docs/als.md
 // specifies (the `implicit` 0.7 library's semantics: Hu, Koren & Volinsky 2008 with the
 // conjugate-gradient solver of Takacs, Pilaszy & Tikk 2011).
 #pragma once
@@ -10,12 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "vr/factor_matrix.h"
 #include "vr/ratings.h"
 
 namespace vr {
-
-// Row-major float32 factor matrix: row u is the factor vector of user (or video) u.
-using FactorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // How each half-iteration solves its least-squares systems.
 enum class Solver {

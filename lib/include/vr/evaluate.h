@@ -1,7 +1,7 @@
 // vr-evaluate's job: split ratings into train and test, train one or more models (ALS, EASE,
 // item-knn; ALS optionally tuned on a validation split of the train part) and report ranking
 // metrics at several cut-offs beside the most-popular baseline, as a table, JSON, or an HTML
-// report. Metrics are evaluation.h's (README "Metrics"); the split protocols are below.
+// report. Metrics are ranking_metrics.h's (docs/vr-evaluate.md); the split protocols are below.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "vr/als.h"
-#include "vr/evaluation.h"
+#include "vr/ranking_metrics.h"
 #include "vr/interaction_rows.h"
 #include "vr/interactions.h"
 #include "vr/item_models.h"

@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-#include "vr/als.h"
+#include "vr/factor_matrix.h"
 #include "vr/ratings.h"
 
 namespace vr {

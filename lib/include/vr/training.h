@@ -11,7 +11,6 @@
 #include "vr/als.h"
 #include "vr/item_models.h"
 #include "vr/model.h"
-#include "vr/video_panels.h"
 #include "vr/topk.h"
 
 namespace vr {
@@ -30,14 +29,6 @@ struct TrainJob {
 // after each ALS iteration (EASE and item-knn have none).
 Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& config,
                   const ItemModelConfig& item_config, const IterationCallback& on_iteration = {});
-
-// Top-k for every user of `model` (any kind), excluding the videos of each user's row in
-// `watched` (users x videos, the history ALS users were trained on and EASE / item-knn
-// users are scored from). Result indexed by user. `scan` picks how an ALS model's catalog is
-// searched: Pruned (vr/video_panels.h) or Full, the block matrix products of top_k_all_users.
-std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
-                                                      int threads, ScanMode scan = ScanMode::Pruned,
-                                                      ScanCounters* counters = nullptr);
 
 // A hyperparameter file: one `key = value` per line, '#' starts a comment. Keys: model,
 // factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, seed,
@@ -65,6 +56,11 @@ void prepare_training(const TrainJob& job);
 // Loads the ratings, trains and saves the model atomically (the output is opened before
 // training starts). Throws InvalidInput when ratings refer to indices the mappings lack.
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration = {});
+
+// run_training with the ratings read from the shards of `directory` (job.ratings_path unused;
+// job.mappings_path must be the shards' mappings.bin). The model is the one run_training
+// writes from the shards' concatenation.
+Model run_sharded_training(const TrainJob& job, const std::string& directory, const IterationCallback& on_iteration = {});
 
 // Loads ratings.csv as a users x videos matrix. With a mappings file, the shape is the
 // mappings' (and indices beyond it are an error); without, the largest indices + 1.

@@ -499,7 +499,11 @@ BatchSummary run_recommend(const RecommendJob& job) {
   const auto recommender = job.similar_to.empty() ? Recommender::load(job.artifacts, job.scan)
                                                   : Recommender::load(job.artifacts, job.scan, retrieval);
   std::optional<PopularVideos> popular;
-  if (job.unknown_user == UnknownUserPolicy::Popular) popular.emplace(recommender->watched());
+  if (job.unknown_user == UnknownUserPolicy::Popular) {
+    // popular.csv sits beside ratings.csv when vr-features wrote one (--popular-window).
+    popular.emplace(popular_videos_for(std::filesystem::path(job.artifacts.ratings).parent_path().string(),
+                                       recommender->watched(), recommender->mappings().videos));
+  }
   const PopularVideos* fallback = popular ? &*popular : nullptr;
   std::ostream& output = writer.stream();
   BatchSummary summary;

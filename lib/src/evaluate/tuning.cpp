@@ -8,7 +8,7 @@
 #include <random>
 
 #include "vr/errors.h"
-#include "vr/evaluation.h"
+#include "vr/ranking_metrics.h"
 #include "vr/parallel.h"
 #include "vr/topk.h"
 

@@ -12,6 +12,7 @@
 #include "vr/errors.h"
 #include "vr/mappings.h"
 #include "vr/parallel.h"
+#include "vr/shards.h"
 #include "vr/version.h"
 
 namespace vr {
@@ -72,66 +73,6 @@ Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& confi
   return model;
 }
 
-std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
-                                                      int threads, ScanMode scan, ScanCounters* counters) {
-  const ModelKind kind = model.kind();
-  if (kind == ModelKind::Als && scan == ScanMode::Full) {
-    if (counters != nullptr) {
-      const auto users = static_cast<std::uint64_t>(model.factors.user_factors.rows());
-      const auto videos = static_cast<std::uint64_t>(model.factors.item_factors.rows());
-      counters->queries += users;
-      counters->videos_scored += users * videos;
-      counters->catalog_videos += users * videos;
-    }
-    return top_k_all_users(model.factors.user_factors, model.factors.item_factors, k, &watched, threads);
-  }
-  if (kind == ModelKind::Als) {
-    const FactorMatrix& users = model.factors.user_factors;
-    const VideoPanels panels(model.factors.item_factors, ScanMode::Pruned);
-    std::vector<std::vector<ScoredVideo>> result(static_cast<std::size_t>(users.rows()));
-    std::atomic<std::uint64_t> scored{0};
-    parallel_for_blocks(result.size(), 64, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
-      std::vector<const float*> block;
-      for (std::size_t user = begin; user < end; ++user) block.push_back(users.row(static_cast<Eigen::Index>(user)).data());
-      std::uint64_t block_scored = 0;
-      panels.top_k_block(
-          block, k,
-          [&](std::size_t i, std::vector<std::uint32_t>& excluded) {
-            const std::size_t row = begin + i;
-            if (row >= watched.rows) return;
-            excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
-                            watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
-          },
-          [&](std::size_t i, std::vector<ScoredVideo>&& top) { result[begin + i] = std::move(top); }, &block_scored);
-      scored.fetch_add(block_scored, std::memory_order_relaxed);
-    });
-    if (counters != nullptr) {
-      counters->queries += result.size();
-      counters->videos_scored += scored.load();
-      counters->catalog_videos += result.size() * panels.videos();
-    }
-    return result;
-  }
-  std::vector<std::vector<ScoredVideo>> result(watched.rows);
-  parallel_for_blocks(watched.rows, 16, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
-    std::vector<float> scores(model.info.n_videos);
-    std::vector<std::uint32_t> excluded;
-    for (std::size_t user = begin; user < end; ++user) {
-      const auto row = static_cast<std::uint32_t>(user);
-      const std::vector<std::uint32_t> history = positive_history(watched, row);
-      if (kind == ModelKind::Ease) {
-        score_history(model.item_weights, history, scores.data());
-      } else {
-        score_history(model.neighbours, history, scores.data());
-      }
-      excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
-                      watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
-      result[user] = select_top_k(scores.data(), model.info.n_videos, k, excluded);
-    }
-  });
-  return result;
-}
-
 void prepare_training(const TrainJob& job) {
   if (job.kind == ModelKind::Als) {
     validate(job.config);
@@ -142,21 +83,32 @@ void prepare_training(const TrainJob& job) {
   if (!parent.empty()) ensure_directory(parent.string());
 }
 
+namespace {
+
+// The end of every training job: checks what was read from `source`, trains, and commits the
+// model file (opened before reading, so a folder that cannot take it fails first).
+Model train_and_commit(const TrainJob& job, SparseMatrix ratings, const std::string& source,
+                       AtomicFileWriter& model_writer, const IterationCallback& on_iteration) {
+  if (ratings.nnz() == 0) throw InvalidInput("'" + source + "' holds no ratings; nothing to train on");
+  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
+    throw InvalidInput("'" + source + "' has " + std::to_string(ratings.cols) +
+                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
+                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
+  }
+  Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
+  write_model(model_writer.stream(), model);
+  model_writer.commit();
+  return model;
+}
+
+}  // namespace
+
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration) {
   prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
 
-  SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
-  if (ratings.nnz() == 0) throw InvalidInput("'" + job.ratings_path + "' holds no ratings; nothing to train on");
-  if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
-    throw InvalidInput("'" + job.ratings_path + "' has " + std::to_string(ratings.cols) +
-                       " videos; EASE keeps dense videos x videos matrices and is limited to " +
-                       std::to_string(kEaseMaxVideos) + " (use --model item-knn or als)");
-  }
-  const Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
-  write_model(model_writer.stream(), model);
-  model_writer.commit();
-  return model;
+  return train_and_commit(job, load_ratings_matrix(job.ratings_path, job.mappings_path), job.ratings_path,
+                          model_writer, on_iteration);
 }
 
 namespace {
@@ -273,6 +225,17 @@ void write_hyperparameters(std::ostream& output, const HyperparameterFile& file,
            << "bm25_k1 = " << shortest(config.bm25_k1) << "\n"
            << "bm25_b = " << shortest(config.bm25_b) << "\n";
   }
+}
+
+Model run_sharded_training(const TrainJob& job, const std::string& directory, const IterationCallback& on_iteration) {
+  if (job.mappings_path.empty()) throw InvalidInput("training from shards needs their mappings.bin");
+  prepare_training(job);
+  AtomicFileWriter model_writer(job.model_path);
+  const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
+  const ShardManifest manifest = load_shard_manifest(manifest_path);
+  return train_and_commit(
+      job, build_sparse_matrix(read_all_shards(directory, job.mappings_path), manifest.users, manifest.videos),
+      manifest_path, model_writer, on_iteration);
 }
 
 }  // namespace vr

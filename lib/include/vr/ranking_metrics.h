@@ -1,6 +1,7 @@
-// Offline evaluation: train/test splits and ranking metrics, defined as in the README and as
-// Microsoft Recommenders computes them (binary relevance), so figures compare with published
-// tables.
+// Ranking metrics for offline evaluation (precision, recall, nDCG, MAP, hit rate, coverage at k),
+// with the train/test split and the most-popular baseline they are computed on. Defined as in
+// docs/vr-evaluate.md and as Microsoft Recommenders computes them (binary relevance), so
+// figures compare with published tables.
 #pragma once
 
 #include <cstdint>

@@ -21,6 +21,7 @@
 #include "vr/errors.h"
 #include "vr/id_map.h"
 #include "vr/parallel.h"
+#include "vr/model_top_k.h"
 #include "vr/training.h"
 
 namespace vr {

@@ -889,7 +889,8 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory,
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();
-  snapshot->popular = std::make_shared<const PopularVideos>(snapshot->recommender->watched());
+  snapshot->popular = std::make_shared<const PopularVideos>(popular_videos_for(
+      snapshot->resolved_directory, snapshot->recommender->watched(), snapshot->recommender->mappings().videos));
   snapshot->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   snapshot->loaded_at_unix =

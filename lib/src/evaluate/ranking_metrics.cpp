@@ -1,4 +1,4 @@
-#include "vr/evaluation.h"
+#include "vr/ranking_metrics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,158 @@
+#include "lifecycle.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <thread>
+
+namespace vr::http {
+
+sigset_t block_server_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+std::optional<std::string> ModelLifecycle::load_first() {
+  const std::string fingerprint = model_fingerprint(config_.model_dir);
+  try {
+    auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
+    store_.set(snapshot);
+    metrics_.record_first_load(snapshot->version);
+    log_.write({{"event", "model_loaded"},
+                {"model_dir", snapshot->resolved_directory},
+                {"version", snapshot->version},
+                {"load_seconds", snapshot->load_seconds},
+                {"users", snapshot->users},
+                {"videos", snapshot->videos}});
+    return fingerprint;
+  } catch (const std::exception& error) {
+    log_.write({{"level", "error"},
+                {"event", "model_load_failed"},
+                {"model_dir", config_.model_dir},
+                {"error", std::string("cannot load the model: ") + error.what()}});
+    return std::nullopt;
+  }
+}
+
+void ModelLifecycle::precompute(const ModelSnapshot& snapshot) {
+  // Stop as soon as the server is stopping; a table half computed is dropped.
+  const auto keep_going = [this] { return !shutting_down(); };
+  const auto outcome = precompute_snapshot(snapshot, config_.precompute_k, config_.precompute_max_bytes, keep_going);
+  switch (outcome.result) {
+    case PrecomputeOutcome::Result::Published:
+      log_.write({{"event", "precomputed"},
+                  {"version", snapshot.version},
+                  {"users", snapshot.users},
+                  {"depth", config_.precompute_k},
+                  {"bytes", outcome.bytes},
+                  {"seconds", outcome.seconds}});
+      break;
+    case PrecomputeOutcome::Result::Stopped:
+      log_.write({{"event", "precompute_abandoned"}, {"version", snapshot.version}, {"seconds", outcome.seconds}});
+      break;
+    case PrecomputeOutcome::Result::Skipped:
+      log_.write({{"event", "precompute_skipped"}, {"version", snapshot.version}, {"reason", outcome.reason}});
+      break;
+  }
+}
+
+void ModelLifecycle::reload_loop(std::string loaded_fingerprint) {
+  std::string failed_fingerprint;
+  const auto interval = std::chrono::duration<double>(config_.watch_interval_seconds);
+  for (;;) {
+    bool forced = false;
+    {
+      std::unique_lock lock(mutex_);
+      const auto wake = [this] { return shutting_down_ || reload_requested_; };
+      if (config_.watch_interval_seconds > 0) {
+        changed_.wait_for(lock, interval, wake);
+      } else {
+        changed_.wait(lock, wake);
+      }
+      if (shutting_down_) return;
+      forced = reload_requested_;
+      reload_requested_ = false;
+    }
+    std::string fingerprint = model_fingerprint(config_.model_dir);
+    if (!forced) {
+      if (fingerprint.empty() || fingerprint == loaded_fingerprint || fingerprint == failed_fingerprint) continue;
+      // Let a writer finish: load only once the directory has held still for a moment.
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (model_fingerprint(config_.model_dir) != fingerprint) continue;
+    }
+    const char* trigger = forced ? "SIGHUP" : "directory change";
+    const auto previous = store_.get();
+    try {
+      auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
+      // The new model gets its table before it is swapped in, so answers never slow down
+      // across a reload; the old model (with its table) serves meanwhile.
+      precompute(*snapshot);
+      store_.set(snapshot);
+      loaded_fingerprint = fingerprint;
+      failed_fingerprint.clear();
+      metrics_.record_reload(true, trigger, snapshot->version);
+      log_.write({{"event", "model_reloaded"},
+                  {"trigger", trigger},
+                  {"model_dir", snapshot->resolved_directory},
+                  {"version", snapshot->version},
+                  {"previous_version", previous ? previous->version : ""},
+                  {"load_seconds", snapshot->load_seconds},
+                  {"users", snapshot->users},
+                  {"videos", snapshot->videos}});
+    } catch (const std::exception& error) {
+      failed_fingerprint = fingerprint;
+      metrics_.record_reload(false, trigger);
+      log_.write({{"level", "error"},
+                  {"event", "model_reload_failed"},
+                  {"trigger", trigger},
+                  {"model_dir", config_.model_dir},
+                  {"error", error.what()},
+                  {"serving_version", previous ? previous->version : ""}});
+    }
+  }
+}
+
+void ModelLifecycle::watch_signals(const sigset_t& signals) {
+  const timespec tick{0, 200 * 1000 * 1000};
+  while (!shutting_down()) {
+    const int signal = sigtimedwait(&signals, nullptr, &tick);
+    if (signal == SIGTERM || signal == SIGINT) {
+      log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      request_stop();
+    } else if (signal == SIGHUP) {
+      std::lock_guard lock(mutex_);
+      reload_requested_ = true;
+      changed_.notify_all();
+    }
+  }
+}
+
+void ModelLifecycle::request_stop() {
+  std::lock_guard lock(mutex_);
+  stop_requested_ = true;
+  changed_.notify_all();
+}
+
+void ModelLifecycle::wait_for_stop_request() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return stop_requested_; });
+}
+
+void ModelLifecycle::shut_down() {
+  std::lock_guard lock(mutex_);
+  shutting_down_ = true;
+  changed_.notify_all();
+}
+
+bool ModelLifecycle::shutting_down() {
+  std::lock_guard lock(mutex_);
+  return shutting_down_;
+}
+
+}  // namespace vr::http

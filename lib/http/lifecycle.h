@@ -1,0 +1,69 @@
+// The model's life in vr-serve, apart from answering requests: the first load, precomputing
+// each loaded model's table, reloading on SIGHUP or when the model directory changes, and the
+// stop requested by SIGTERM or SIGINT.
+//
+// Threads: the signal thread (watch_signals) takes SIGTERM, SIGINT and SIGHUP with
+// sigtimedwait; the reload thread precomputes the first model's table and then runs
+// reload_loop. Both end when shut_down() is called.
+#pragma once
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "json_log.h"
+#include "metrics.h"
+#include "server.h"
+
+namespace vr::http {
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every thread it starts
+// from then on, so that only watch_signals takes them; ignores SIGPIPE (a client that went
+// away must not end the server). Returns the set for watch_signals.
+sigset_t block_server_signals();
+
+class ModelLifecycle {
+ public:
+  ModelLifecycle(const ServerConfig& config, ModelStore& store, Metrics& metrics, JsonLog& log)
+      : config_(config), store_(store), metrics_(metrics), log_(log) {}
+
+  // Loads the model directory and publishes it in the store, logging either way. Returns the
+  // directory's fingerprint at the time of loading (what reload_loop compares against), or
+  // nothing if the model could not be loaded.
+  std::optional<std::string> load_first();
+
+  // Computes the snapshot's precomputed table (vr/precomputed.h) unless it is switched off or
+  // too large, and logs what happened; gives up as soon as shut_down() is called.
+  void precompute(const ModelSnapshot& snapshot);
+
+  // Until shut_down(): reloads the model on SIGHUP, or when the directory's fingerprint has
+  // changed and held still for a moment. A model that fails to load is logged, counted and
+  // not retried until the directory changes again; the previous one keeps serving.
+  void reload_loop(std::string loaded_fingerprint);
+
+  // Until shut_down(): SIGTERM or SIGINT request a stop, SIGHUP a reload.
+  void watch_signals(const sigset_t& signals);
+
+  void request_stop();
+  void wait_for_stop_request();
+  void shut_down();  // tells watch_signals, reload_loop and precompute to end
+
+ private:
+  bool shutting_down();
+
+  const ServerConfig& config_;
+  ModelStore& store_;
+  Metrics& metrics_;
+  JsonLog& log_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stop_requested_ = false;
+  bool reload_requested_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace vr::http
