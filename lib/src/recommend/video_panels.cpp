@@ -7,6 +7,10 @@
 #include <limits>
 #include <numeric>
 
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "vr/eligibility.h"
 #include "vr/errors.h"
 
@@ -28,6 +32,23 @@ inline Float8 load_float8(const float* values) {
   return loaded;
 }
 
+// a + x * r in every lane, rounded once (fused) where the CPU has FMA and twice where it has
+// not: as Eigen's products round it (its pmadd is an explicit fused multiply-add under FMA), so
+// vr-evaluate's block products (top_k_all_users) and these panels give the same bits. Written
+// as `a += x * r`, the fusing would be the optimiser's choice: GCC fuses at -O2 and above but
+// not at -O1, where the panels' scores then differed from Eigen's in the last bit.
+inline Float8 multiply_add(float x, const Float8& r, const Float8& a) {
+#if defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(_mm256_set1_ps(x), r, a);
+#elif defined(__FP_FAST_FMAF)
+  Float8 result;
+  for (int lane = 0; lane < 8; ++lane) result[lane] = __builtin_fmaf(x, r[lane], a[lane]);
+  return result;
+#else
+  return a + x * r;  // no fused multiply-add instruction: nothing can fuse it
+#endif
+}
+
 // Scores are computed by this one kernel for single queries, batches and both scan modes, so
 // a user's score for a video is bit for bit the same on every path (Eigen's matrix-matrix and
 // matrix-vector products round differently, and differently again by block shape). Each lane
@@ -47,10 +68,12 @@ __attribute__((noinline)) void score_panel_for_two_users(const float* first_user
                  r6 = load_float8(row + 48), r7 = load_float8(row + 56);
     const float x = first_user[k];
     const float y = second_user[k];
-    a0 += x * r0; a1 += x * r1; a2 += x * r2; a3 += x * r3;
-    a4 += x * r4; a5 += x * r5; a6 += x * r6; a7 += x * r7;
-    b0 += y * r0; b1 += y * r1; b2 += y * r2; b3 += y * r3;
-    b4 += y * r4; b5 += y * r5; b6 += y * r6; b7 += y * r7;
+    a0 = multiply_add(x, r0, a0); a1 = multiply_add(x, r1, a1); a2 = multiply_add(x, r2, a2);
+    a3 = multiply_add(x, r3, a3); a4 = multiply_add(x, r4, a4); a5 = multiply_add(x, r5, a5);
+    a6 = multiply_add(x, r6, a6); a7 = multiply_add(x, r7, a7);
+    b0 = multiply_add(y, r0, b0); b1 = multiply_add(y, r1, b1); b2 = multiply_add(y, r2, b2);
+    b3 = multiply_add(y, r3, b3); b4 = multiply_add(y, r4, b4); b5 = multiply_add(y, r5, b5);
+    b6 = multiply_add(y, r6, b6); b7 = multiply_add(y, r7, b7);
   }
   const Float8 first[kFloat8PerPanelRow] = {a0, a1, a2, a3, a4, a5, a6, a7};
   const Float8 second[kFloat8PerPanelRow] = {b0, b1, b2, b3, b4, b5, b6, b7};
