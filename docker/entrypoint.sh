@@ -3,7 +3,9 @@
 # endpoints and batch transform, and as `IMAGE train` for training jobs.
 #
 #   serve [vr-serve options]   vr-serve on 0.0.0.0:${SAGEMAKER_BIND_TO_PORT:-8080}, model
-#                              from ${VR_MODEL_DIR:-/opt/ml/model}; options given here win
+#                              from ${VR_MODEL_DIR:-/opt/ml/model}, catalog (docs/catalog.md)
+#                              from $VR_CATALOG, else videos.csv in that model directory when
+#                              model.tar.gz carries one; options given here win
 #   train                      the SageMaker training contract (vr-train-job, docker/train.sh)
 #   anything else              run as a command, e.g. `vr-recommend --help` or `bash`
 #
@@ -27,6 +29,14 @@ case "$command" in
     has_option --model-dir "$@" || defaults+=(--model-dir "${VR_MODEL_DIR:-/opt/ml/model}")
     has_option --host "$@" || defaults+=(--host 0.0.0.0)
     has_option --port "$@" || defaults+=(--port "${SAGEMAKER_BIND_TO_PORT:-8080}")
+    # A catalog mounted apart from the model (VR_CATALOG) wins over one inside model.tar.gz.
+    if ! has_option --catalog "$@"; then
+      if [[ -n "${VR_CATALOG:-}" ]]; then
+        defaults+=(--catalog "$VR_CATALOG")
+      elif ! has_option --model-dir "$@" && [[ -f "${VR_MODEL_DIR:-/opt/ml/model}/videos.csv" ]]; then
+        defaults+=(--catalog "${VR_MODEL_DIR:-/opt/ml/model}/videos.csv")
+      fi
+    fi
     exec vr-serve serve "${defaults[@]}" "$@"
     ;;
   train)

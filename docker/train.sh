@@ -13,10 +13,13 @@
 #         /opt/ml/input/data/mappings/{mappings.bin,ratings-shards.json}   (FullyReplicated)
 # The first host in sorted order is the leader: it starts sshd like every host, waits until
 # the others answer over ssh, runs `mpirun` over all of them (processes_per_host each,
-# default: the host's cores) and writes /opt/ml/model/{als_model.bin,mappings.bin,
-# ratings-shards.json}. The others are workers: they start sshd, wait for the leader's Open MPI
-# daemon to come and go, and exit 0. ssh authenticates with the key pair made when the image
-# was built (every container of the image has it); host keys are made at start.
+# default: the host's cores) and writes /opt/ml/model/{ratings.csv,mappings.bin,als_model.bin},
+# the files of a one-host job (ratings.csv is the shards' concatenation, each shard sent to
+# the leader by a process that holds it). The others are workers: they start sshd, wait for the leader's Open MPI
+# daemon to come and go, and exit 0. ssh keys are made at start, none is in the image: every
+# host makes a key pair and runs its own sshd (as the container's user, port VR_SSH_PORT,
+# default 2222) with that key as host key; the workers authorise the key the leader's sshd
+# presents (ssh-keyscan), and the leader logs in with it.
 #
 # Hyperparameters (names with '-' or '_'; values are strings, checked by the tools):
 #   factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, threads,
@@ -141,6 +144,7 @@ if [ ${#hosts[@]} -gt 1 ]; then
   leader="${hosts[0]}"
   [[ " ${hosts[*]} " == *" $current_host "* ]] || fail "current_host '$current_host' is not among the hosts in $resource_file"
   rm -rf "$job_dir" && mkdir -p "$job_dir/data" || fail "cannot create $job_dir"
+  trap 'rm -rf "$job_dir"' EXIT
   for file in mappings.bin ratings-shards.json; do
     [ -f "$mappings_dir/$file" ] || fail "$mappings_dir/$file is missing: the mappings channel (FullyReplicated) needs vr-features --shards' mappings.bin and ratings-shards.json"
     ln -s "$mappings_dir/$file" "$job_dir/data/$file"
@@ -154,9 +158,52 @@ if [ ${#hosts[@]} -gt 1 ]; then
   log "this host holds $shards shard(s) of $(jq -r '.shards | length' "$mappings_dir/ratings-shards.json")"
 
   # VR_MPI_LOCAL=1 (tests) runs every process on this machine, without ssh.
+  ssh_port="${VR_SSH_PORT:-2222}"
+  ssh_dir="$job_dir/ssh"
   if [ "${VR_MPI_LOCAL:-0}" != 1 ]; then
-    mkdir -p /run/sshd && ssh-keygen -A >/dev/null && /usr/sbin/sshd \
-      || fail "cannot start sshd on $current_host"
+    [[ "$ssh_port" =~ ^[1-9][0-9]{0,4}$ ]] || fail "VR_SSH_PORT must be a port number, not '$ssh_port'"
+    # A key pair made now, on every host: the image holds no key. It is also this host's sshd
+    # host key, which is how the workers learn the leader's public key (ssh-keyscan).
+    mkdir -m 700 "$ssh_dir" && ssh-keygen -q -t ed25519 -N '' -C "vr-train-job@$current_host" -f "$ssh_dir/id_ed25519" \
+      || fail "cannot make an ssh key on $current_host"
+    # The leader may log in to itself (Open MPI decides which host names are local).
+    cut -d' ' -f1,2 "$ssh_dir/id_ed25519.pub" > "$ssh_dir/authorized_keys"
+    {
+      echo "Port $ssh_port"
+      [ -n "${VR_SSH_LISTEN:-}" ] && echo "ListenAddress $VR_SSH_LISTEN"
+      echo "HostKey $ssh_dir/id_ed25519"
+      echo "AuthorizedKeysFile $ssh_dir/authorized_keys"
+      echo "PidFile $ssh_dir/sshd.pid"
+      user_name="$(id -un 2>/dev/null)" && echo "AllowUsers $user_name"
+      echo "PubkeyAuthentication yes"
+      echo "PasswordAuthentication no"
+      echo "KbdInteractiveAuthentication no"
+      echo "UsePAM no"
+      # The key files live under /tmp, which is world-writable (sticky): sshd's path check
+      # would refuse them. The folder itself is the user's own, mode 700.
+      echo "StrictModes no"
+      echo "SetEnv PATH=$PATH"
+    } > "$ssh_dir/sshd_config"
+    # As root sshd wants its privilege separation folder; as another user it runs without.
+    if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd || fail "cannot create /run/sshd"; fi
+    /usr/sbin/sshd -f "$ssh_dir/sshd_config" -E "$ssh_dir/sshd.log" \
+      || fail "cannot start sshd on $current_host: $(tail -n 3 "$ssh_dir/sshd.log" 2>/dev/null)"
+    # This job's sshd ends with the job (the container's end would end it too).
+    trap '[ -f "$ssh_dir/sshd.pid" ] && kill "$(cat "$ssh_dir/sshd.pid")" 2>/dev/null; rm -rf "$job_dir"' EXIT
+    ssh_options="-i $ssh_dir/id_ed25519 -p $ssh_port -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes"
+  fi
+
+  if [ "$current_host" != "$leader" ] && [ "${VR_MPI_LOCAL:-0}" != 1 ]; then
+    # The leader's sshd presents the leader's key: authorise it for logging in here.
+    timeout="${VR_WORKER_START_TIMEOUT:-900}"
+    waited=0
+    until leader_key="$(ssh-keyscan -p "$ssh_port" -t ed25519 "$leader" 2>/dev/null | grep -m1 ' ssh-ed25519 ')"; do
+      [ "$waited" -lt "$timeout" ] || fail "worker $current_host: the leader $leader's sshd did not answer within $timeout s"
+      sleep 1
+      waited=$((waited + 1))
+    done
+    cut -d' ' -f2,3 <<< "$leader_key" >> "$ssh_dir/authorized_keys"
+    log "worker: authorised the leader's key"
   fi
 
   if [ "$current_host" != "$leader" ]; then
@@ -171,7 +218,9 @@ if [ ${#hosts[@]} -gt 1 ]; then
       waited=$((waited + 1))
     done
     while pgrep -x orted >/dev/null; do sleep 1; done
-    log "worker: the leader's job has ended"
+    logins=0
+    [ -f "$ssh_dir/sshd.log" ] && logins="$(grep -c 'Accepted publickey' "$ssh_dir/sshd.log")"
+    log "worker: the leader's job has ended ($logins ssh logins from it)"
     exit 0
   fi
 
@@ -187,7 +236,6 @@ if [ ${#hosts[@]} -gt 1 ]; then
   else
     host_list=""
     for host in "${hosts[@]}"; do host_list+="${host_list:+,}$host:$per_host"; done
-    ssh_options="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o BatchMode=yes"
     mpirun_options+=(--host "$host_list" --mca plm_rsh_args "$ssh_options")
     if [ -n "$network_interface" ]; then
       mpirun_options+=(--mca btl_tcp_if_include "$network_interface" --mca oob_tcp_if_include "$network_interface")
@@ -205,15 +253,14 @@ if [ ${#hosts[@]} -gt 1 ]; then
   log "leader: mpirun -np $total over ${hosts[*]}"
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   run_tool mpirun "${mpirun_options[@]}" "${bin_prefix}vr-train" --dir "$job_dir/data" \
-    --model "$job_dir/als_model.bin" "${train_options[@]}"
+    --model "$job_dir/als_model.bin" --write-ratings "$job_dir/ratings.csv" "${train_options[@]}"
   mkdir -p "$model_dir" || fail "cannot create $model_dir"
-  for file in als_model.bin data/mappings.bin data/ratings-shards.json; do
+  for file in ratings.csv als_model.bin data/mappings.bin; do
     name="$(basename "$file")"
     if ! { cp -L "$job_dir/$file" "$model_dir/.$name.tmp" && mv -f "$model_dir/.$name.tmp" "$model_dir/$name"; }; then
       fail "cannot write $model_dir/$name"
     fi
   done
-  rm -rf "$job_dir"
   log "model written to $model_dir by ${#hosts[@]} hosts"
   exit 0
 fi

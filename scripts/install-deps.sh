@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libeigen3-dev libfccp-dev libcereal-dev libcpp-httplib-dev libhnswlib-dev
   nlohmann-json3-dev catch2
   libopenmpi-dev openmpi-bin libhnswlib-dev
+  openssh-server openssh-client jq procps
   curl python3 help2man
   nodejs npm chromium wrk
 )
@@ -40,5 +41,14 @@ fi
 
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# No service is started by the install: openssh-server is here for the multi-host training
+# tests, which run their own sshd on loopback, not for a daemon on port 22. Debian's
+# policy-rc.d hook denies the start; it is put in place only for the install, and only when
+# the machine has none of its own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  "${as_root[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+  trap '"${as_root[@]}" rm -f "$policy"' EXIT
+fi
 "${as_root[@]}" apt-get update -qq >/dev/null
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

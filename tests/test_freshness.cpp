@@ -468,3 +468,60 @@ TEST_CASE("vr-evaluate --half-life decays the training events of a time split, a
   CHECK(no_interactions.exit_code != 0);
   CHECK_THAT(no_interactions.err, Catch::Contains("--interactions"));
 }
+
+TEST_CASE("vr-features --popular-window: popular.csv counts only recent users and the popular answer follows it") {
+  TempDir dir;
+  // All time, 'old' has the most users (3); in the last 7 days before the newest event
+  // (2026-03-10), 'new' has 2 (u2's like, u4's watch; u1's watch of 03-01 is older) and
+  // 'a,b' 1; 'mid' (02-25) only within 30 days of --now 2026-03-20.
+  write_file(dir.file("events.csv"),
+             "user_id,video_id,event,timestamp\n"
+             "u1,old,watch,2026-01-01T00:00:00Z\n"
+             "u2,old,watch,2026-01-01T00:00:00Z\n"
+             "u3,old,watch,1767312000\n"
+             "u1,new,watch,2026-03-01T00:00:00Z\n"
+             "u2,new,like,2026-03-09T00:00:00Z\n"
+             "u3,mid,watch,2026-02-25T00:00:00Z\n"
+             "u4,new,watch,2026-03-10T00:00:00Z\n"
+             "u4,\"a,b\",watch,2026-03-10T00:00:00Z\n");
+  const auto features = [&](const std::string& folder, std::vector<std::string> flags) {
+    std::vector<std::string> command{tool("vr-features"), dir.file("events.csv"), "--dir", dir.file(folder)};
+    command.insert(command.end(), flags.begin(), flags.end());
+    return run_command(command);
+  };
+  REQUIRE(features("week", {"--popular-window", "7d"}).exit_code == 0);
+  CHECK(read_file(dir.file("week/popular.csv")) == "video_id,users\nnew,2\n\"a,b\",1\n");
+  REQUIRE(features("month", {"--popular-window", "30d", "--now", "2026-03-20"}).exit_code == 0);
+  CHECK(read_file(dir.file("month/popular.csv")) == "video_id,users\nnew,3\n\"a,b\",1\nmid,1\n");
+  REQUIRE(features("all", {}).exit_code == 0);
+  CHECK_FALSE(vr::test::file_exists(dir.file("all/popular.csv")));
+  CHECK(read_file(dir.file("all/ratings.csv")) == read_file(dir.file("week/ratings.csv")));
+
+  const auto popular_answer = [&](const std::string& folder) {
+    REQUIRE(run_command({tool("vr-train"), "--dir", dir.file(folder), "--factors", "4", "--iterations", "2", "--quiet"})
+                .exit_code == 0);
+    const auto result = run_command({tool("vr-recommend"), "--dir", dir.file(folder), "--user", "newcomer",
+                                     "--unknown-user", "popular", "-k", "2"});
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    return result.out;
+  };
+  CHECK(popular_answer("week") == "new\t2\na,b\t1\n");
+  CHECK(popular_answer("all") == "new\t3\nold\t3\n");  // all time: a tie, to the lower index
+
+  SECTION("bad input: no timestamp column, a bad duration, a broken popular.csv") {
+    write_file(dir.file("untimed.csv"), "user_id,video_id,event\nu1,v1,watch\n");
+    const auto untimed = run_command({tool("vr-features"), dir.file("untimed.csv"), "--dir", dir.file("untimed"),
+                                      "--popular-window", "7d"});
+    CHECK(untimed.exit_code == 1);
+    CHECK_THAT(untimed.err, Catch::Contains("untimed.csv:1: missing column 'timestamp'"));
+    CHECK_THAT(untimed.err, Catch::Contains("--popular-window"));
+    CHECK_FALSE(vr::test::file_exists(dir.file("untimed/ratings.csv")));
+    CHECK(features("bad", {"--popular-window", "3x"}).exit_code == 1);
+    write_file(dir.file("week/popular.csv"), "video_id,users\nnew,2\na,zero\n");
+    const auto broken = run_command({tool("vr-recommend"), "--dir", dir.file("week"), "--user", "newcomer",
+                                     "--unknown-user", "popular"});
+    CHECK(broken.exit_code == 1);
+    CHECK_THAT(broken.err, Catch::Contains("popular.csv:3: field 'users': 'zero' is not a whole number from 1"));
+  }
+}

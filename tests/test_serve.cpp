@@ -925,6 +925,22 @@ TEST_CASE("vr-serve --unknown-user popular: popular videos for unknown users, wi
   CHECK(default_metrics->body.find(R"(source="popular")") == std::string::npos);
   CHECK(popular_server.stop() == 0);
   CHECK(default_server.stop() == 0);
+
+  // A popular.csv in the folder (vr-features --popular-window) replaces the all-time counts;
+  // ids the model does not have are left out.
+  std::filesystem::copy(temp.file("model"), temp.file("recent"));
+  vr::test::write_file(temp.file("recent/popular.csv"), "video_id,users\nv004,5\nunknown-video,4\nv002,3\n");
+  ServerProcess recent_server({"--model-dir", temp.file("recent"), "--host", "127.0.0.1", "--port", "0",
+                               "--unknown-user", "popular"},
+                              temp.file("recent.log"));
+  recent_server.wait_ready();
+  auto recent_client = recent_server.client();
+  auto recent = post_json(recent_client, R"({"user_id": "nobody", "k": 3})");
+  REQUIRE(recent);
+  CHECK(recent->get_header_value("X-Answer-Source") == "popular");
+  CHECK(json::parse(recent->body) == json::parse(R"({"userId": "nobody", "recommendations": [
+          {"videoId": "v004", "score": 5}, {"videoId": "v002", "score": 3}]})"));
+  CHECK(recent_server.stop() == 0);
 }
 
 TEST_CASE("metrics: Prometheus text with cumulative histogram buckets") {

@@ -8,7 +8,9 @@
 
 #include "cli_common.h"
 #include "vr/artifacts.h"
+#include "vr/ann_index.h"
 #include "vr/evaluate.h"
+#include "vr/retrieval_evaluation.h"
 #include "vr/training.h"
 
 namespace {
@@ -48,6 +50,10 @@ struct Options {
   std::string now;
   std::string scan = "pruned";
   bool verbose = false;
+  std::string retrieval;
+  std::vector<std::size_t> ef{128};
+  std::size_t retrieval_users = 1000;
+  std::size_t retrieval_videos = 500;
 };
 }  // namespace
 
@@ -62,7 +68,9 @@ int main(int argc, char** argv) {
       "on one table; --tune searches the ALS hyperparameters on a validation split carved from\n"
       "the training part and writes the best to --best-config for vr-train --config; --report DIR\n"
       "writes report.html (charts, self-contained) and report.json. --train FILE --test FILE\n"
-      "evaluates a given split (a benchmark's published files) instead of splitting."};
+      "evaluates a given split (a benchmark's published files) instead of splitting. --retrieval\n"
+      "checks instead how the trained ALS model in --dir is searched: pruned against full top-k, and\n"
+      "the HNSW similar-video index's recall and speed against the exact cosine scan."};
   Options options;
   app.add_option("--dir", options.dir, "Artifacts directory (reads ratings.csv and mappings.bin)")->capture_default_str();
   app.add_option("--ratings", options.ratings, "Read ratings from this file instead (- = stdin)")
@@ -138,15 +146,46 @@ int main(int argc, char** argv) {
                  "win) or full (score every video); the rankings are identical")
       ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
   app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored for each ALS model to stderr");
+  auto* retrieval =
+      app.add_option("--retrieval", options.retrieval,
+                     "Check the trained ALS model in --dir instead of training one: for users sampled evenly, the\n"
+                     "pruned scan's share of the catalog, its time and the full scan's, and whether any answer\n"
+                     "differs; for videos sampled evenly, similar videos by the exact cosine scan and, with\n"
+                     "ann (the index ann_index.bin beside the model is required) or auto (used when present),\n"
+                     "the HNSW index's recall@K and queries/s at each --ef; exact measures no index. One\n"
+                     "thread; K is the largest --k. Default: off (the split-and-train evaluation)")
+          ->check(CLI::IsMember({"exact", "ann", "auto"}));
+  app.add_option("--ef", options.ef, "With --retrieval: the HNSW search's candidate lists to measure (comma-separated)")
+      ->capture_default_str()->delimiter(',')->check(CLI::Range(1, 100000))->needs(retrieval);
+  app.add_option("--retrieval-users", options.retrieval_users, "With --retrieval: users sampled for the top-k check")
+      ->capture_default_str()->check(CLI::Range(1, 100000000))->needs(retrieval);
+  app.add_option("--retrieval-videos", options.retrieval_videos, "With --retrieval: videos sampled for the similar-video check")
+      ->capture_default_str()->check(CLI::Range(1, 100000000))->needs(retrieval);
+  retrieval->excludes(interactions);
   app.get_option("--ratings")->excludes(interactions);
   train_file->excludes(app.get_option("--ratings"));
   for (const char* flag : {"--split", "--test-ratio", "--split-seed"}) train_file->excludes(app.get_option(flag));
   app.add_option("--config", options.config,
                  "Read hyperparameters (vr-train --config's key = value file); flags given explicitly override it")
       ->check(CLI::ExistingFile);
+  for (const char* training_only : {"--tune", "--report", "--models", "--config"}) retrieval->excludes(training_only);
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
+    if (!options.retrieval.empty()) {
+      vr::RetrievalEvaluationConfig config;
+      config.artifacts =
+          vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings, vr::find_model_file(options.dir));
+      config.index_path =
+          (std::filesystem::path(config.artifacts.model).parent_path() / vr::kAnnIndexFileName).string();
+      config.retrieval = vr::parse_retrieval(options.retrieval);
+      config.k = *std::max_element(options.k.begin(), options.k.end());
+      config.users = options.retrieval_users;
+      config.queries = options.retrieval_videos;
+      config.ef = options.ef;
+      vr::run_retrieval_evaluation(config, options.output, options.format == "json");
+      return vr::cli::kExitOk;
+    }
     const auto paths = vr::resolve_artifact_paths(options.dir, options.ratings, options.mappings);
     vr::EvaluateJob job;
     if (!options.half_life.empty() && options.interactions.empty() && options.train.empty()) {

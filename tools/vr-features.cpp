@@ -1,4 +1,5 @@
 // vr-features: raw interaction events (CSV) -> ratings.csv + mappings.bin.
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -7,6 +8,7 @@
 #include "vr/artifacts.h"
 #include "vr/csv.h"
 #include "vr/interactions.h"
+#include "vr/recent_popularity.h"
 #include "vr/timestamp.h"
 #include "vr/shards.h"
 
@@ -21,6 +23,7 @@ struct Options {
   std::string mappings_from;
   std::string half_life;
   std::string now;
+  std::string popular_window;
   int shards = 0;
   std::string delimiter = "auto";
 };
@@ -50,8 +53,12 @@ int main(int argc, char** argv) {
   app.add_option("--half-life", options.half_life,
                  "Time decay: weight each event by 0.5^(age / DURATION), e.g. 30d, 12h, 90m, 2w (needs a\n"
                  "timestamp column, ISO 8601 or epoch seconds; default: none, no decay)");
+  app.add_option("--popular-window", options.popular_window,
+                 "Also write DIR/popular.csv: videos ranked by the users with a positive event in the last\n"
+                 "DURATION (e.g. 7d, 12h; needs a timestamp column); the popular answer of vr-serve and\n"
+                 "vr-recommend (--unknown-user popular) then counts only those (default: none, all-time counts)");
   app.add_option("--now", options.now,
-                 "Time decay: the time ages are measured from, ISO 8601 or epoch seconds (default: the newest\n"
+                 "Time decay and popular window: the time ages are measured from, ISO 8601 or epoch seconds (default: the newest\n"
                  "timestamp in the input, so the output is reproducible)");
   app.add_option("--shards", options.shards,
                  "Write the ratings as N shards DIR/ratings-00000-of-0000N.csv ... (concatenated: ratings.csv) "
@@ -73,11 +80,18 @@ int main(int argc, char** argv) {
     job.previous_mappings_path = options.mappings_from;
     if (!options.half_life.empty()) job.config.half_life_seconds = vr::parse_duration(options.half_life, "--half-life");
     if (!options.now.empty()) {
-      if (options.half_life.empty()) throw vr::InvalidInput("--now is the reference time of --half-life; give both");
+      if (options.half_life.empty() && options.popular_window.empty()) {
+        throw vr::InvalidInput("--now is the reference time of --half-life and --popular-window; give one of them");
+      }
       job.config.decay_now = vr::parse_timestamp(options.now);
       if (!job.config.decay_now) {
         throw vr::InvalidInput("--now: '" + options.now + "' is not an ISO 8601 time or epoch seconds");
       }
+    }
+    if (!options.popular_window.empty()) {
+      job.config.popular_window_seconds = vr::parse_duration(options.popular_window, "--popular-window");
+      if (options.ratings == "-") throw vr::InvalidInput("--popular-window writes popular.csv into --dir; drop --ratings -");
+      job.popular_path = (std::filesystem::path(options.dir) / vr::kPopularFileName).string();
     }
     vr::StableIdsSummary stable_ids;
     const vr::ProgressCallback progress = [](std::uint64_t rows, std::uint64_t bytes) {
@@ -87,8 +101,8 @@ int main(int argc, char** argv) {
       vr::cli::show_progress(line.str());
     };
     if (options.shards > 0 && !options.ratings.empty()) throw vr::InvalidInput("--shards writes into --dir; drop --ratings");
-    if (options.shards > 0 && (!options.mappings_from.empty() || !options.half_life.empty())) {
-      throw vr::InvalidInput("--shards cannot be combined with --mappings-from or --half-life yet: write ratings.csv "
+    if (options.shards > 0 && (!options.mappings_from.empty() || !options.half_life.empty() || !options.popular_window.empty())) {
+      throw vr::InvalidInput("--shards cannot be combined with --mappings-from, --half-life or --popular-window yet: write ratings.csv "
                              "with them, then shard it");
     }
     const auto result = options.shards > 0 ? vr::run_features_sharded(job, options.dir, options.shards, progress)

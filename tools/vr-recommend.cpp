@@ -33,6 +33,10 @@ struct Options {
   std::string retrieval = "auto";
   std::size_t ef = 128;
   bool verbose = false;
+  std::string catalog;
+  std::string now = "now";
+  std::vector<std::string> categories;
+  std::vector<std::string> exclude_categories;
 };
 }  // namespace
 
@@ -97,6 +101,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"exact", "ann", "auto"}));
   app.add_option("--ef", options.ef, "--similar with an index: the search's candidate list (more = better recall, slower)")
       ->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--catalog", options.catalog,
+                 "Videos CSV (video_id, and optionally title, categories, available_from, available_to, hidden):\n"
+                 "hidden videos and videos outside their availability window are never recommended, on any mode")
+      ->check(CLI::ExistingFile);
+  app.add_option("--now", options.now,
+                 "With --catalog: the time availability windows are checked at (ISO 8601 or epoch seconds;\n"
+                 "now = the clock when the run starts); set it to make a batch reproducible")
+      ->capture_default_str();
+  app.add_option("--category", options.categories,
+                 "With --catalog: only videos with one of these categories (comma-separated; empty = any)")
+      ->delimiter(',');
+  app.add_option("--exclude-category", options.exclude_categories,
+                 "With --catalog: no video with one of these categories (comma-separated)")
+      ->delimiter(',');
   app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored to stderr");
   vr::cli::add_version_flag(app);
 
@@ -123,7 +141,19 @@ int main(int argc, char** argv) {
     job.scan = vr::parse_scan_mode(options.scan);
     job.retrieval.mode = vr::parse_retrieval(options.retrieval);
     job.retrieval.ef = options.ef;
+    job.catalog_path = options.catalog;
+    if (!options.catalog.empty()) job.now = vr::parse_reference_time(options.now, "--now");
+    job.categories.categories = options.categories;
+    job.categories.exclude_categories = options.exclude_categories;
     const auto summary = vr::run_recommend(job);
+    if (summary.catalog_unknown_videos > 0) {
+      std::cerr << "vr-recommend: note: " << options.catalog << " lists " << summary.catalog_unknown_videos
+                << " videos the model does not know (ignored)\n";
+    }
+    if (options.verbose && !options.catalog.empty()) {
+      std::cerr << "vr-recommend: catalog " << options.catalog << " leaves out " << summary.ineligible_videos
+                << " of the model's videos\n";
+    }
     if (summary.videos_without_title > 0) {
       std::cerr << "vr-recommend: warning: " << options.titles << " has no title for " << summary.videos_without_title
                 << " of the model's videos (their title is left empty)\n";

@@ -40,6 +40,8 @@ struct Options {
   std::string scan = "pruned";
   std::string retrieval = "auto";
   std::size_t ef = 128;
+  std::string catalog;
+  double catalog_watch_interval = 1.0;
 };
 
 // The ranges of the values SageMaker may set in the environment, the same as the flags'.
@@ -176,6 +178,15 @@ int main(int argc, char** argv) {
   app.add_flag("--no-ui", options.no_ui, "Do not serve the read-only dashboard at /ui");
   app.add_option("--titles", options.titles, "Videos CSV (video_id,title,...) whose titles the dashboard shows")
       ->check(CLI::ExistingFile);
+  app.add_option("--catalog", options.catalog,
+                 "Videos CSV (video_id, and optionally title, categories, available_from, available_to, hidden):\n"
+                 "a hidden video or one outside its availability window is never returned, and requests may\n"
+                 "filter by category; reloaded when the file changes or on SIGHUP, without reloading the model")
+      ->check(CLI::ExistingFile);
+  app.add_option("--catalog-watch-interval", options.catalog_watch_interval,
+                 "Seconds between checks of the catalog file for changes (0 = reload only on SIGHUP)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   vr::cli::add_version_flag(app);
   // Checked while parsing, so a bad value exits as a bad flag does.
   std::optional<std::string> port_env;
@@ -218,6 +229,8 @@ int main(int argc, char** argv) {
     config.snapshot.pruned_scan = options.scan == "pruned";
     config.snapshot.retrieval = options.retrieval;
     config.snapshot.ef = options.ef;
+    config.catalog_path = options.catalog;
+    config.catalog_watch_interval_seconds = options.catalog_watch_interval;
     config.max_concurrent_transforms = transforms_env ? std::stoi(*transforms_env) : 0;
     if (strategy_env) config.batch_strategy = *strategy_env;
     return vr::http::run_server(config);

@@ -33,6 +33,7 @@ struct Options {
   std::string refresh;
   std::string previous_ratings;
   std::string changed;
+  std::string write_ratings;
 };
 
 bool is_model_kind(const std::string& text) { return text == "als" || text == "ease" || text == "item-knn"; }
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
                  "With --refresh: a CSV (kind,id; kind user or video) of the rows to re-solve, instead of comparing\n"
                  "with --previous-ratings (new ids are always re-solved)")
       ->check(CLI::ExistingFile);
+  app.add_option("--write-ratings", options.write_ratings,
+                 "Training from shards: also write their concatenation (the ratings.csv vr-features writes\n"
+                 "without --shards, which vr-recommend, vr-serve and vr-evaluate read) to this file; under\n"
+                 "mpirun process 0 writes it, each shard sent by a process that holds it (default: none)");
   vr::cli::add_version_flag(app);
 
   const int exit_code = vr::cli::run(app, argc, argv, [&] {
@@ -146,6 +151,10 @@ int main(int argc, char** argv) {
     }
     if (shard_directory.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features first)");
+    }
+    if (!options.write_ratings.empty() && shard_directory.empty()) {
+      throw vr::InvalidInput("--write-ratings copies the shards of vr-features --shards; '" + options.dir +
+                             "' has no ratings-shards.json");
     }
     if (options.init_from.empty() &&
         !(options.refresh.empty() && options.init_mappings.empty() && options.previous_ratings.empty() &&
@@ -203,6 +212,7 @@ int main(int argc, char** argv) {
     if (mpi.active()) {
       vr::mpi::ProcessReport process;
       model = vr::mpi::run_distributed_training(job, shard_directory, progress, process);
+      if (!options.write_ratings.empty()) vr::mpi::write_shard_concatenation(shard_directory, options.write_ratings);
       const auto processes = vr::mpi::gather_reports(process);
       summary = mpi.rank() == 0;
       for (const auto& each : processes) {
@@ -222,6 +232,7 @@ int main(int argc, char** argv) {
       };
       model = shard_directory.empty() ? vr::run_training(job, progress, warn)
                                       : vr::run_sharded_training(job, shard_directory, progress);
+      if (!options.write_ratings.empty()) vr::write_shard_concatenation(shard_directory, options.write_ratings);
     }
     vr::cli::end_progress();
     if (!summary) return vr::cli::kExitOk;

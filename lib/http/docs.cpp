@@ -37,7 +37,7 @@ constexpr const char* kOpenApiText = R"json({
     "/invocations": {
       "post": {
         "summary": "Get recommendations",
-        "description": "Top-k videos for a known user (user_id), a user described by what they watched (history, fold-in), both (a known user refreshed with recent watches), or videos similar to one video (similar_to). A JSON body may instead hold {\"instances\": [...]} and is answered with {\"predictions\": [...]}, a failed instance replaced by its error object. An application/jsonlines body holds one request per line and gets exactly one answer line per line, in order.",
+        "description": "Top-k videos for a known user (user_id), a user described by what they watched (history, fold-in), both (a known user refreshed with recent watches), or videos similar to one video (similar_to). With vr-serve --catalog, a hidden video or one outside its availability window is never returned, and categories / exclude_categories filter by the catalog's categories. A JSON body may instead hold {\"instances\": [...]} and is answered with {\"predictions\": [...]}, a failed instance replaced by its error object. An application/jsonlines body holds one request per line and gets exactly one answer line per line, in order.",
         "operationId": "invocations",
         "requestBody": {
           "required": true,
@@ -48,6 +48,7 @@ constexpr const char* kOpenApiText = R"json({
                 "user": {"summary": "A known user", "value": {"user_id": "u001", "k": 3}},
                 "history": {"summary": "Fold-in from watched videos", "value": {"history": ["v001", "v003"], "k": 3}},
                 "similar": {"summary": "Similar videos", "value": {"similar_to": "v003", "k": 3}},
+                "category": {"summary": "Only travel videos, with titles", "value": {"user_id": "u001", "k": 3, "categories": ["travel"], "fields": ["title", "categories"]}},
                 "batch": {"summary": "Batch", "value": {"instances": [{"user_id": "u001"}, {"user_id": "u002", "k": 2}]}}
               }
             },
@@ -120,7 +121,10 @@ constexpr const char* kOpenApiText = R"json({
           "exclude": {"type": "array", "items": {"type": "string"}, "maxItems": 10000, "description": "Video ids to leave out"},
           "include_watched": {"type": "boolean", "default": false, "description": "Keep videos the user already watched"},
           "explain": {"type": "boolean", "default": false, "description": "Add a because list (watched videos' shares of each score)"},
-          "similar_to": {"type": "string", "description": "Answer with the videos most similar to this one (cosine of item factors), itself first"}
+          "similar_to": {"type": "string", "description": "Answer with the videos most similar to this one (cosine of item factors), itself first"},
+          "categories": {"type": "array", "items": {"type": "string"}, "maxItems": 10000, "description": "Only videos with at least one of these categories (from vr-serve --catalog). A category no video has matches nothing; without a catalog no video has a category.", "example": ["travel"]},
+          "exclude_categories": {"type": "array", "items": {"type": "string"}, "maxItems": 10000, "description": "No video with any of these categories", "example": ["music"]},
+          "fields": {"type": "array", "items": {"type": "string", "enum": ["title", "categories"]}, "description": "Add these catalog fields to each recommendation (\"\" and [] for a video the catalog does not list); anything else is a 422 literal_error"}
         }
       },
       "BatchRequest": {"type": "object", "required": ["instances"], "properties": {"instances": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/InvocationRequest"}}}},
@@ -128,7 +132,9 @@ constexpr const char* kOpenApiText = R"json({
       "Recommendation": {
         "type": "object", "required": ["videoId", "score"],
         "properties": {"videoId": {"type": "string", "example": "v005"}, "score": {"type": "number", "example": 0.91},
-                       "because": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"}, "description": "Only with explain"}}
+                       "because": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"}, "description": "Only with explain"},
+                       "title": {"type": "string", "description": "Only when fields has title"},
+                       "categories": {"type": "array", "items": {"type": "string"}, "description": "Only when fields has categories"}}
       },
       "RecommendationResponse": {
         "type": "object", "required": ["userId", "recommendations"],

@@ -118,7 +118,7 @@ void ModelLifecycle::reload_loop(std::string loaded_fingerprint) {
   }
 }
 
-void ModelLifecycle::watch_signals(const sigset_t& signals) {
+void ModelLifecycle::watch_signals(const sigset_t& signals, const std::function<void()>& on_reload_signal) {
   const timespec tick{0, 200 * 1000 * 1000};
   while (!shutting_down()) {
     const int signal = sigtimedwait(&signals, nullptr, &tick);
@@ -126,6 +126,7 @@ void ModelLifecycle::watch_signals(const sigset_t& signals) {
       log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
       request_stop();
     } else if (signal == SIGHUP) {
+      if (on_reload_signal) on_reload_signal();
       std::lock_guard lock(mutex_);
       reload_requested_ = true;
       changed_.notify_all();

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,8 +45,9 @@ class ModelLifecycle {
   // not retried until the directory changes again; the previous one keeps serving.
   void reload_loop(std::string loaded_fingerprint);
 
-  // Until shut_down(): SIGTERM or SIGINT request a stop, SIGHUP a reload.
-  void watch_signals(const sigset_t& signals);
+  // Until shut_down(): SIGTERM or SIGINT request a stop, SIGHUP a reload (and calls
+  // `on_reload_signal` when set: the catalog reloads on SIGHUP too).
+  void watch_signals(const sigset_t& signals, const std::function<void()>& on_reload_signal = {});
 
   void request_stop();
   void wait_for_stop_request();

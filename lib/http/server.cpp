@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "catalog_watch.h"
 #include "docs.h"
 #include "json_log.h"
 #include "lifecycle.h"
@@ -129,6 +130,9 @@ class Server {
   Metrics metrics_;
   JsonLog log_;
   ModelLifecycle lifecycle_{config_, store_, metrics_, log_};
+  // Declared last: its thread logs and reads the model store, so it stops before they go.
+  CatalogWatcher catalog_{config_.catalog_path, config_.catalog_watch_interval_seconds,
+                          [this](const json& line) { log_.write(line); }, [this] { return store_.get(); }};
 };
 
 void Server::answer_error(httplib::Response& response, std::exception_ptr error, const httplib::Request& request) {
@@ -153,11 +157,15 @@ void Server::invocations(const httplib::Request& request, httplib::Response& res
   if (!ready_.load(std::memory_order_acquire) || !snapshot) throw ServiceUnavailable("Model is loading");
   const BodyFormat format = parse_content_type(header_value(request.headers, "Content-Type"));
   check_accept(header_value(request.headers, "Accept"), format);
+  // The catalog too is taken once, with the time its windows are checked at.
+  const CatalogContext catalog = catalog_.context_for(*snapshot);
   Reply reply = invoke(*snapshot->recommender, body, format, config_.limits, snapshot->precomputed(), &compute_,
-                       config_.unknown_user_popular ? snapshot->popular.get() : nullptr);
+                       config_.unknown_user_popular ? snapshot->popular.get() : nullptr,
+                       catalog.rules ? &catalog : nullptr);
   metrics_.record_answers(reply.answers.precomputed, reply.answers.scored, reply.answers.popular);
   response.status = reply.status;
   response.set_header("X-Model-Version", snapshot->version);
+  if (catalog.rules) response.set_header("X-Catalog-Version", catalog.rules->catalog().version);
   if (config_.unknown_user_popular) response.set_header("X-Answer-Source", answer_source(reply.answers));
   response.set_content(std::move(reply.body), reply.content_type.c_str());
 }
@@ -281,7 +289,9 @@ void Server::register_routes() {
   });
 
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-    response.set_content(metrics_.render(gauges()), "text/plain; version=0.0.4; charset=utf-8");
+    const auto snapshot = ready_.load(std::memory_order_acquire) ? store_.get() : nullptr;
+    response.set_content(metrics_.render(gauges()) + catalog_.render_metrics(snapshot.get()),
+                         "text/plain; version=0.0.4; charset=utf-8");
   });
 
   server_.Get("/openapi.json", [](const httplib::Request&, httplib::Response& response) {
@@ -401,20 +411,31 @@ int Server::run() {
   // stop() only acts on a running server: make sure the accept loop has started, so a stop
   // right after (a model that fails to load) cannot be lost.
   while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::thread signal_thread([this, signals] { lifecycle_.watch_signals(signals); });
+  std::thread signal_thread([this, signals] { lifecycle_.watch_signals(signals, [this] { catalog_.request_reload(); }); });
   const auto finish = [&](int code) {
     // Closes the idle connections at once and lets the requests in flight finish.
     server_.stop();
     listener.join();
     lifecycle_.shut_down();
     signal_thread.join();
+    catalog_.stop();
     log_.write({{"event", "stopped"}, {"exit_code", code}, {"idle_connections_closed", server_.idle_connections_closed_at_stop()}});
     return code;
   };
 
+  try {
+    catalog_.load_first();
+  } catch (const std::exception& error) {
+    log_.write({{"level", "error"},
+                {"event", "catalog_load_failed"},
+                {"catalog", config_.catalog_path},
+                {"error", std::string("cannot load the catalog: ") + error.what()}});
+    return finish(1);
+  }
   const std::optional<std::string> fingerprint = lifecycle_.load_first();
   if (!fingerprint) return finish(1);
   ready_.store(true, std::memory_order_release);
+  catalog_.start();
 
   std::promise<void> reloader_done;
   auto reloader_finished = reloader_done.get_future();

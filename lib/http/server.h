@@ -48,12 +48,15 @@ struct ServerConfig {
   bool ui = true;                                // serve the dashboard at /ui (lib/http/ui.h)
   std::string titles_path;                       // videos CSV for the dashboard's titles; "" = none
   SnapshotOptions snapshot;                      // how each loaded model answers scored requests
+  std::string catalog_path;                      // videos.csv whose rules every answer obeys (vr/catalog.h); "" = none
+  double catalog_watch_interval_seconds = 1.0;   // how often to check it for changes; 0 = only on SIGHUP
 };
 
 // Binds, loads the model (answering /ping 503 meanwhile), serves until SIGTERM or SIGINT,
 // then lets in-flight requests finish. SIGHUP, or a change of the model directory, reloads the
-// model in the background. Returns the process exit code: 0 after a clean stop, 1 if the
-// port cannot be bound or the first model cannot be loaded (both logged on stderr).
+// model in the background; SIGHUP, or a change of the catalog file, reloads the catalog (on its
+// own thread, without the model). Returns the process exit code: 0 after a clean stop, 1 if the
+// port cannot be bound or the first model or catalog cannot be loaded (logged on stderr).
 int run_server(const ServerConfig& config);
 
 }  // namespace vr::http

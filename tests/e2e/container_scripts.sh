@@ -23,7 +23,7 @@ for tool in vr-serve vr-train-job vr-recommend; do
   printf '#!/usr/bin/env bash\necho "%s $*"\n' "$tool" > "$work/fake-bin/$tool"
   chmod +x "$work/fake-bin/$tool"
 done
-entry() { env -u SAGEMAKER_BIND_TO_PORT -u VR_MODEL_DIR PATH="$work/fake-bin:$PATH" "$@"; }
+entry() { env -u SAGEMAKER_BIND_TO_PORT -u VR_MODEL_DIR -u VR_CATALOG PATH="$work/fake-bin:$PATH" "$@"; }
 entrypoint="$repo_root/docker/entrypoint.sh"
 check "entrypoint: no argument serves on 0.0.0.0:8080 from /opt/ml/model" \
   test "$(entry "$entrypoint")" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080"
@@ -33,6 +33,14 @@ check "entrypoint: SAGEMAKER_BIND_TO_PORT sets the port" \
   test "$(entry SAGEMAKER_BIND_TO_PORT=9001 "$entrypoint" serve)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 9001"
 check "entrypoint: options after serve replace the defaults, never repeat them" \
   test "$(entry "$entrypoint" serve --port=7000 --model-dir /m --threads 4)" = "vr-serve serve --host 0.0.0.0 --port=7000 --model-dir /m --threads 4"
+mkdir -p "$work/model-with-catalog"
+touch "$work/model-with-catalog/videos.csv"
+check "entrypoint: a videos.csv inside the model directory becomes the catalog" \
+  test "$(entry VR_MODEL_DIR="$work/model-with-catalog" "$entrypoint" serve)" = "vr-serve serve --model-dir $work/model-with-catalog --host 0.0.0.0 --port 8080 --catalog $work/model-with-catalog/videos.csv"
+check "entrypoint: VR_CATALOG (mounted apart) wins over the model's videos.csv" \
+  test "$(entry VR_MODEL_DIR="$work/model-with-catalog" VR_CATALOG=/opt/ml/catalog/videos.csv "$entrypoint" serve)" = "vr-serve serve --model-dir $work/model-with-catalog --host 0.0.0.0 --port 8080 --catalog /opt/ml/catalog/videos.csv"
+check "entrypoint: --catalog given is kept, never repeated" \
+  test "$(entry VR_CATALOG=/x.csv "$entrypoint" serve --catalog /y.csv)" = "vr-serve serve --model-dir /opt/ml/model --host 0.0.0.0 --port 8080 --catalog /y.csv"
 check "entrypoint: train runs the training job" test "$(entry "$entrypoint" train)" = "vr-train-job "
 check "entrypoint: any other command runs as given" \
   test "$(entry "$entrypoint" vr-recommend --user u001)" = "vr-recommend --user u001"
@@ -95,6 +103,59 @@ rm -rf "$ml/input/data/train"/*
 mkdir -p "$ml/input/data/train"
 cp -r "$work/good-model/." "$ml/model/"
 failing "no CSV in the channel" "no .csv files"
+
+# --- train.sh on two hosts over ssh, keys made at start ----------------------------------------
+# Two "hosts" on loopback addresses (127.0.0.2 leader, 127.0.0.3 worker), each running
+# train.sh with its own sshd on the same port: the leader's mpirun reaches the worker over ssh
+# with a key neither had before the job started. They share this machine's file system, so
+# the leader holds every shard (with several real hosts each holds some: see
+# sagemaker_train_multihost.sh and test_mpi_training).
+check "Dockerfile: no ssh key is made at image build" bash -c '! grep -q "ssh-keygen" "$1"' _ "$repo_root/docker/Dockerfile"
+for tool in /usr/sbin/sshd ssh ssh-keyscan mpirun jq "$bin_dir/vr-generate"; do
+  command -v "$tool" >/dev/null || skip "$tool is missing: cannot run train.sh on two hosts over ssh"
+done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+hosts="$work/hosts"
+mkdir -p "$hosts"
+"$bin_dir/vr-generate" --users 800 --videos 300 --events 12000 -o "$hosts/events.csv" 2>/dev/null
+"$bin_dir/vr-features" "$hosts/events.csv" --dir "$hosts/shards" --shards 3 2>/dev/null
+mpirun --oversubscribe -np 2 "$bin_dir/vr-train" --dir "$hosts/shards" --iterations 4 --threads 1 --quiet \
+  --model "$hosts/reference.bin" > /dev/null 2>&1 || skip "vr-train under mpirun failed (built without VR_MPI?)"
+host_tree() {  # host_tree HOST SHARD_GLOB: the SageMaker folders of one host
+  local root="$hosts/$1"
+  mkdir -p "$root/input/config" "$root/input/data/train" "$root/input/data/mappings"
+  printf '{"current_host": "%s", "hosts": ["127.0.0.3", "127.0.0.2"], "network_interface_name": "lo"}\n' "$1" \
+    > "$root/input/config/resourceconfig.json"
+  printf '{"iterations": "4", "processes_per_host": "1"}\n' > "$root/input/config/hyperparameters.json"
+  cp "$hosts/shards/mappings.bin" "$hosts/shards/ratings-shards.json" "$root/input/data/mappings/"
+  cp "$hosts/shards"/ratings-$2-of-00003.csv "$root/input/data/train/"
+}
+host_tree 127.0.0.2 '*'
+host_tree 127.0.0.3 00001
+ssh_port=$((20000 + $$ % 20000))
+run_host() {  # run_host HOST: train.sh as that host, its sshd on HOST:ssh_port
+  VR_ML_ROOT="$hosts/$1" VR_BIN_DIR="$bin_dir" VR_TRAIN_STAGING="$hosts/$1/job" VR_SSH_LISTEN="$1" \
+    VR_SSH_PORT="$ssh_port" VR_SSH_TRIES=30 VR_WORKER_START_TIMEOUT=60 \
+    timeout 180 bash "$repo_root/docker/train.sh" > "$hosts/$1.log" 2>&1
+}
+worker_status=0
+run_host 127.0.0.3 & worker=$!
+leader_status=0
+run_host 127.0.0.2 || leader_status=$?
+wait "$worker" || worker_status=$?
+cat "$hosts/127.0.0.2.log" "$hosts/127.0.0.3.log" | sed 's/^/    /'
+check "two hosts over ssh: the leader's job succeeds" test "$leader_status" -eq 0
+check "two hosts over ssh: the worker exits 0 when the leader's job ends" test "$worker_status" -eq 0
+check "two hosts over ssh: the worker authorised the key the leader made at start" \
+  grep -q "worker: authorised the leader's key" "$hosts/127.0.0.3.log"
+check "two hosts over ssh: the leader logged in to the worker" \
+  grep -Eq "the leader's job has ended \([1-9][0-9]* ssh logins from it\)" "$hosts/127.0.0.3.log"
+check "two hosts over ssh: the model is mpirun vr-train's, byte for byte" \
+  cmp -s "$hosts/127.0.0.2/model/als_model.bin" "$hosts/reference.bin"
+check "two hosts over ssh: the model dir has ratings.csv, mappings.bin and als_model.bin" \
+  test "$(ls "$hosts/127.0.0.2/model" | tr '\n' ' ')" = "als_model.bin mappings.bin ratings.csv "
+check "two hosts over ssh: no sshd of the job is left running" \
+  bash -c '! pgrep -f "$1/127.0.0.[23]/job/ssh/sshd_config" >/dev/null' _ "$hosts"
 
 # --- train.sh as an unprivileged user (the image runs as uid 10001) ---------------------------
 # A model folder that is not the user's own fails the job with the reason, before any tool runs.

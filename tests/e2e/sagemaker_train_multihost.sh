@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # docker/train.sh with several hosts in resourceconfig.json, outside the container: the
 # leader runs mpirun over the hosts' processes (here all on this machine, VR_MPI_LOCAL=1, so
-# no ssh) and writes the model dir; the model equals `mpirun vr-train` on the same shards. A
+# no ssh) and writes the model dir, with the files of a one-host job (ratings.csv the shards'
+# concatenation); the model equals `mpirun vr-train` on the same shards. A
 # missing shard and a worker whose leader never comes end with exit 1 and a failure file.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
@@ -50,8 +51,12 @@ train_job() {  # train_job ROOT: runs docker/train.sh on ROOT's tree
 leader=$(ml_root algo-1 leader)
 check "the leader's job succeeds" train_job "$leader"
 check "the model is mpirun vr-train's, byte for byte" cmp -s "$leader/model/als_model.bin" reference.bin
-check "the model dir has the mappings and the shard manifest" \
-  bash -c '[ "$(ls "$1/model")" = "$(printf "als_model.bin\nmappings.bin\nratings-shards.json")" ]' _ "$leader"
+check "the model dir has a one-host job's files" \
+  bash -c '[ "$(ls "$1/model")" = "$(printf "als_model.bin\nmappings.bin\nratings.csv")" ]' _ "$leader"
+check "its ratings.csv is the shards' concatenation" \
+  bash -c 'cat shards/ratings-0000[0-2]-of-00003.csv | cmp -s - "$1/model/ratings.csv"' _ "$leader"
+check "vr-recommend serves the model dir as it is" \
+  bash -c '"$2/vr-recommend" --dir "$1/model" --all-users -o /dev/null' _ "$leader" "$bin"
 check "mpirun ran two processes" grep -q "mpirun -np 2 over algo-1 algo-2" "$leader/stderr.txt"
 check "no failure file" test ! -e "$leader/output/failure"
 

@@ -27,6 +27,10 @@ struct FeaturesConfig {
   // The reference time of the decay; required when half_life_seconds > 0 (run_features
   // defaults it to the newest timestamp in the input).
   std::optional<double> decay_now;
+  // Recent popularity: also count, per video, the distinct users with a positive event no
+  // older than this many seconds before decay_now (AggregatedInteractions::recent_users).
+  // Needs a `timestamp` column. 0 = not counted (the default).
+  double popular_window_seconds = 0;
   // Field delimiter: ',', ';' or '\t'; 0 = detect it from the header line (detect_delimiter).
   char delimiter = 0;
 };
@@ -47,6 +51,9 @@ struct AggregatedInteractions {
   std::uint64_t rows_read = 0;  // data rows read (excluding header and blank lines)
   char delimiter = ',';         // the field delimiter used (given or detected)
   SkippedRows skipped;
+  // With popular_window_seconds: per video (index in `videos`), the distinct users with a
+  // positive event in the window; empty otherwise.
+  std::vector<std::uint32_t> recent_users;
 };
 
 // Called now and then with (rows read, bytes read) for progress output.
@@ -84,6 +91,9 @@ struct FeaturesJob {
   // An earlier run's mappings.bin: its ids keep their indices, new ids follow (empty = none,
   // every id numbered afresh by sorted id).
   std::string previous_mappings_path;
+  // Where popular.csv goes when config.popular_window_seconds > 0 (the videos ranked by
+  // recent users; read by vr-serve and vr-recommend --unknown-user popular).
+  std::string popular_path;
   FeaturesConfig config;
 };
 

@@ -2,18 +2,19 @@
 // single-process tool trains, each process holding a slice of the data (Spark MLlib's
 // blocked ALS is the design reference):
 //
-//   1. Process r owns a contiguous range of users and one of videos (256-row blocks split
-//      evenly). It reads a line-aligned byte range of ratings.csv, or the shards assigned to it
+//   1. Process r owns a contiguous range of users and one of videos (whole panels of the
+//      YtY sum, vr/gram_panels.h, split evenly). It reads a line-aligned byte range of ratings.csv, or the shards assigned to it
 //      among those its folder holds; MPI_Alltoallv sends every rating to its user's owner, and
 //      the owner sends it on to its video's owner, so each side has its rows as CSR.
 //   2. Each half-iteration, the rows of the other side that a process's ratings refer to (and
 //      only those) arrive by MPI_Alltoallv from their owners; YtY is a reduction; every process
 //      solves its own rows with the single-process row solver.
-//   3. The loss and YtY are sums over fixed 256-row blocks added in block order, passed from
-//      process to process: the result does not depend on the number of processes, so every
-//      -np >= 2 gives a byte-identical model. -np 1 runs the single-process code and is
-//      byte-identical to plain vr-train (whose sums are grouped differently: -np 1 and -np >= 2
-//      agree to float rounding).
+//   3. YtY is summed panel by panel in row order exactly as the single-process rank update
+//      sums it (vr/gram_panels.h), the running total passed from process to process, so every
+//      -np gives the single-process factors bit for bit. The loss is summed over the same
+//      panels in order: every -np >= 2 writes a byte-identical model; -np 1 runs the
+//      single-process code (byte-identical to plain vr-train), whose recorded losses are
+//      grouped differently in their last bits.
 //   4. Process 0 writes the one model file atomically, the rows streamed from their owners.
 //
 // Built only with the CMake option VR_MPI.
@@ -69,6 +70,12 @@ struct ProcessReport {
 // `report` receives this process's figures. Must be called by every process.
 Model run_distributed_training(const TrainJob& job, const std::string& shard_directory,
                                const IterationCallback& on_iteration, ProcessReport& report);
+
+// Writes the shards of `shard_directory` concatenated in order (the ratings.csv vr-features
+// writes without --shards) to `output_path` on process 0, atomically, each shard read by a
+// process whose folder holds it and sent to process 0 in pieces; sizes and checksums are
+// checked against the manifest. Must be called by every process.
+void write_shard_concatenation(const std::string& shard_directory, const std::string& output_path);
 
 // Gathers every process's report on process 0 (in rank order; empty elsewhere).
 std::vector<ProcessReport> gather_reports(const ProcessReport& report);

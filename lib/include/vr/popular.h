@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "vr/id_map.h"
+#include "vr/recent_popularity.h"
 #include "vr/ratings.h"
 #include "vr/recommender.h"
 #include "vr/topk.h"
@@ -28,13 +29,22 @@ class PopularVideos {
   // rating (the popularity baseline vr-evaluate reports), ties to the lower index, keeping the
   // first `depth` (>= 1).
   explicit PopularVideos(const SparseMatrix& watched, int depth = 1000);
+  // The ranking of a popular.csv file (write_popular_csv), its ids looked up in `videos`
+  // (ids the model does not have are left out), keeping the first `depth`. Throws
+  // InvalidInput naming the file and line for a bad header or row.
+  PopularVideos(const std::string& popular_csv_path, const IdMap& videos, int depth = 1000);
 
-  // The `k` most popular videos not in `exclude`, scored by their user counts (fewer when the
-  // ranked list runs out).
-  std::vector<Recommendation> top(const IdMap& videos, int k, const std::vector<std::string>& exclude) const;
+  // The `k` most popular videos not in `exclude` and allowed by `eligible` (when set), scored
+  // by their user counts (fewer when the ranked list runs out).
+  std::vector<Recommendation> top(const IdMap& videos, int k, const std::vector<std::string>& exclude,
+                                  const EligibleVideos* eligible = nullptr) const;
 
  private:
   std::vector<ScoredVideo> ranked_;
 };
+
+// The popular answers for a model folder: from DIR/popular.csv when vr-features wrote one
+// (--popular-window), else counted from `watched` (the training data).
+PopularVideos popular_videos_for(const std::string& model_directory, const SparseMatrix& watched, const IdMap& videos);
 
 }  // namespace vr

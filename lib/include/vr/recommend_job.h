@@ -15,12 +15,14 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "vr/artifacts.h"
+#include "vr/eligibility.h"
 #include "vr/popular.h"
 #include "vr/recommender.h"
 
@@ -82,6 +84,8 @@ struct BatchSummary {
   std::uint64_t popular = 0;    // unknown users answered with popular videos (also in answered)
   ScanCounters scan;            // how much of the catalog the searches scored
   std::uint64_t videos_without_title = 0;  // with a titles file: catalog videos it has no title for
+  std::uint64_t catalog_unknown_videos = 0;  // with a catalog: its rows whose video the model does not know
+  std::uint64_t ineligible_videos = 0;       // with a catalog: model videos left out (hidden, window, category)
 };
 
 // Answers one user per input line, writing one output line per user in input order (JSON
@@ -130,6 +134,9 @@ struct RecommendJob {
   ScanMode scan = ScanMode::Pruned;  // how the catalog is searched (same answers either way)
   SimilarRetrieval retrieval;        // --similar: exact cosine or the ANN index (index_path
                                      // empty = ann_index.bin beside the model)
+  std::string catalog_path;          // videos.csv whose rules every answer obeys (vr/catalog.h); empty = none
+  std::optional<double> now;         // the time availability windows are checked at; none = the clock
+  CategoryFilter categories;         // only / never these categories (needs catalog_path)
 };
 
 // Loads the artifacts (and titles), runs the selected mode and writes the answer. Throws

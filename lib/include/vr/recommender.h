@@ -22,6 +22,8 @@
 
 namespace vr {
 
+class EligibleVideos;
+
 // "Because you watched ...": one watched video's share of a recommendation's score.
 struct Contribution {
   std::string video_id;
@@ -42,6 +44,10 @@ struct RecommendOptions {
   std::vector<std::string> exclude;     // more video ids to leave out (unknown ids are ignored)
   bool explain = false;                 // fill Recommendation::because
   int explain_top = 3;                  // how many contributions per recommendation, >= 1
+  // When set (one flag per model video, vr/eligibility.h; must outlive the call), only the
+  // videos it allows: the others (hidden, out of their window, filtered out by category)
+  // never appear and do not count toward k, on every path, exactly like `exclude`.
+  const EligibleVideos* eligible = nullptr;
 };
 
 class AnnIndex;
@@ -93,7 +99,9 @@ class Recommender {
   // neighbours by similarity, itself with score 1), the video itself first unless excluded via
   // options.exclude. With an ANN index (load with SimilarRetrieval) the neighbours come from
   // the HNSW graph, scored by the same cosine; when exclusions leave fewer than k of them the
-  // exact scan answers. Throws NotFound for an unknown video, InvalidInput for an EASE model.
+  // exact scan answers. With options.eligible the graph is searched wider (in proportion to
+  // the share of ineligible videos), and a video the mask does not allow is never returned,
+  // not even the video itself. Throws NotFound for an unknown video, InvalidInput for an EASE model.
   std::vector<Recommendation> similar(const std::string& video_id, const RecommendOptions& options) const;
   // The similar-video index in use, or null (exact cosine).
   const AnnIndex* ann_index() const { return ann_index_.get(); }
@@ -132,7 +140,7 @@ class Recommender {
   void top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
                            const std::vector<std::uint32_t>& always_excluded,
                            const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume,
-                           std::uint64_t* scored) const;
+                           std::uint64_t* scored, const EligibleVideos* eligible = nullptr) const;
 
   Model model_;
   ModelKind kind_ = ModelKind::Als;

@@ -8,7 +8,8 @@
 //   {"history": ["v001", "v003"], "k": 3}            fold-in for a user the model never saw
 //   {"user_id": "u001", "history": ["v004"]}         a known user refreshed with recent watches
 //   {"similar_to": "v003", "k": 3}                   videos similar to one video
-//   plus "exclude": [ids], "include_watched": bool, "explain": bool
+//   plus "exclude": [ids], "include_watched": bool, "explain": bool,
+//   "categories": [names], "exclude_categories": [names], "fields": ["title", "categories"]
 //   {"instances": [request, ...]}                    batch -> {"predictions": [answer, ...]}
 //   application/jsonlines: one request per line      -> one answer line per line
 #pragma once
@@ -28,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vr/catalog_store.h"
 #include "vr/errors.h"
 
 namespace vr {
@@ -160,6 +162,9 @@ struct InvocationRequest {
   std::vector<std::string> exclude;        // video ids to leave out
   bool include_watched = false;            // keep already-watched videos
   bool explain = false;                    // add "because" lists
+  CategoryFilter filter;                   // "categories" (only these) and "exclude_categories"
+  bool title_field = false;                // "fields" has "title": add each video's title
+  bool categories_field = false;           // "fields" has "categories": add each video's categories
 };
 
 // Validates one request object. `loc` is the location prefix of its issues (["body"], or
@@ -193,9 +198,15 @@ struct AnswerCounts {
 // Anything else is computed inside `gate` when one is given. With `popular` (vr-serve
 // --unknown-user popular), a request for a user the model does not know and no history is
 // answered with the most popular videos (minus "exclude") instead of NotFound.
+// With `catalog` (its rules set), no path returns a video the catalog hides or that is outside
+// its availability window at catalog->now, nor one the request's category filters leave out:
+// the precomputed table is filtered at look-up, and scored when what is left cannot fill k.
+// Without a catalog, "categories" matches nothing and "exclude_categories" nothing either
+// (no video has a category), and "fields" adds empty titles and categories.
 OrderedJson answer(const Recommender& recommender, const InvocationRequest& request,
                    const PrecomputedRecommendations* precomputed = nullptr, AnswerCounts* counts = nullptr,
-                   ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr);
+                   ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr,
+                   const CatalogContext* catalog = nullptr);
 
 // A finished answer to POST /invocations.
 struct Reply {
@@ -231,10 +242,11 @@ nlohmann::json parse_json_body(std::string_view text, const ServiceLimits& limit
 //         error object {"status": 404, "detail": ...} while the others are answered;
 //   JsonLines: exactly one output line per input line (a final newline does not start a
 //         line), in order, a failed line answered by its error object.
-//   `precomputed`, `gate` and `popular`, when given, are used as answer() says.
+//   `precomputed`, `gate`, `popular` and `catalog`, when given, are used as answer() says.
 Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format,
              const ServiceLimits& limits, const PrecomputedRecommendations* precomputed = nullptr,
-             ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr);
+             ScoringGate* gate = nullptr, const PopularVideos* popular = nullptr,
+             const CatalogContext* catalog = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // The loaded model and its hot swap.

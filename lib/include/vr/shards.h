@@ -15,7 +15,9 @@
 // another run is refused with the file's name.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -74,6 +76,17 @@ std::vector<Rating> read_shard(const std::string& directory, const ShardManifest
 // reader never sees a manifest without its files). job.ratings_path is not used.
 AggregatedInteractions run_features_sharded(const FeaturesJob& job, const std::string& directory, int shards,
                                             const ProgressCallback& progress = {});
+
+// Streams shard `entry` of `directory` to `sink` in pieces of at most `piece_bytes`, then
+// checks its size and checksum against the manifest's (IoError if missing, CorruptFile if it
+// differs: `sink` has then seen bytes that must not be published).
+void stream_shard(const std::string& directory, const ShardEntry& entry, std::size_t piece_bytes,
+                  const std::function<void(const char*, std::size_t)>& sink);
+
+// Writes the shards of `directory` concatenated in order (the ratings.csv vr-features writes
+// without --shards) to `output_path`, atomically; every shard must be in `directory`, with the
+// manifest's size and checksum.
+void write_shard_concatenation(const std::string& directory, const std::string& output_path);
 
 // Every rating of the shards in `directory`, in order (what one process trains on).
 std::vector<Rating> read_all_shards(const std::string& directory, const std::string& mappings_path);

@@ -31,6 +31,8 @@
 
 namespace vr {
 
+class EligibleVideos;
+
 // How a catalog is scanned for a user's top k.
 enum class ScanMode {
   Full,    // score every video
@@ -70,24 +72,28 @@ class VideoPanels {
   // The k best videos for the user factor `user` (factors() floats), best first, ties by the
   // lower video index; `excluded` (any order, duplicates allowed) never appear and do not
   // count toward k. Fewer than k when fewer are eligible. Adds the number of videos scored to
-  // *scored when it is not null.
+  // *scored when it is not null. With `eligible` (vr/eligibility.h, one flag per video), the
+  // videos it does not allow are left out exactly like excluded ones.
   std::vector<ScoredVideo> top_k(const float* user, int k, std::vector<std::uint32_t> excluded,
-                                 std::uint64_t* scored = nullptr) const;
+                                 std::uint64_t* scored = nullptr, const EligibleVideos* eligible = nullptr) const;
 
   // top_k for each of `users` (pointers to factors() floats each, at most 64 users so their
   // scores share each panel while it is in L1), with exclusions from `exclusions` (may be
-  // empty). Calls consume(i, top) for each user in order; adds to *scored as top_k does.
+  // empty). Calls consume(i, top) for each user in order; adds to *scored and leaves out what
+  // `eligible` does not allow as top_k does.
   void top_k_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                    const std::function<void(std::size_t i, std::vector<ScoredVideo>&& top)>& consume,
-                   std::uint64_t* scored = nullptr) const;
+                   std::uint64_t* scored = nullptr, const EligibleVideos* eligible = nullptr) const;
 
  private:
-  std::vector<ScoredVideo> full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded) const;
+  std::vector<ScoredVideo> full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded,
+                                      const EligibleVideos* eligible) const;
   void full_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
-                  const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume) const;
+                  const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
+                  const EligibleVideos* eligible) const;
   void pruned_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                     const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
-                    std::uint64_t* scored) const;
+                    std::uint64_t* scored, const EligibleVideos* eligible) const;
 
   ScanMode mode_ = ScanMode::Pruned;
   std::size_t videos_ = 0;

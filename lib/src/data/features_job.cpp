@@ -10,6 +10,7 @@
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
 #include "vr/mappings.h"
+#include "vr/recent_popularity.h"
 #include "vr/stable_ids.h"
 #include "vr/timestamp.h"
 
@@ -28,13 +29,17 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   if (!job.previous_mappings_path.empty()) previous = load_mappings(job.previous_mappings_path);
   AtomicFileWriter ratings_writer(job.ratings_path);
   AtomicFileWriter mappings_writer(job.mappings_path);
+  const bool recent = job.config.popular_window_seconds > 0;
+  if (recent && job.popular_path.empty()) throw InvalidInput("recent popularity needs a path for popular.csv");
+  std::optional<AtomicFileWriter> popular_writer;
+  if (recent) popular_writer.emplace(job.popular_path);
 
   const std::string source_name = job.input_path == "-" ? std::string("<stdin>") : job.input_path;
   FeaturesConfig config = job.config;
   // Time decay's default reference time is the newest event, which takes a pass over the
   // input first (stdin is kept in memory for the second pass).
   std::string stdin_text;
-  const bool scan_twice = config.half_life_seconds > 0 && !config.decay_now;
+  const bool scan_twice = (config.half_life_seconds > 0 || recent) && !config.decay_now;
   if (scan_twice && job.input_path == "-") {
     stdin_text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
@@ -62,6 +67,7 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   if (aggregated.pairs == 0) {
     throw InvalidInput(source_name + ": no valid interactions found; nothing to write");
   }
+  if (recent) write_popular_csv(popular_writer->stream(), aggregated.videos, aggregated.recent_users);
   if (previous) {
     StableNumbering users = keep_previous_indices(previous->users, aggregated.users);
     StableNumbering videos = keep_previous_indices(previous->videos, aggregated.videos);
@@ -82,6 +88,10 @@ AggregatedInteractions run_features(const FeaturesJob& job, const ProgressCallba
   // Both are flushed and synced first, so a full disk fails before either is replaced.
   ratings_writer.prepare();
   mappings_writer.prepare();
+  if (popular_writer) {
+    popular_writer->prepare();
+    popular_writer->commit();
+  }
   mappings_writer.commit();
   ratings_writer.commit();
   aggregated.users = std::move(mappings.users);

@@ -35,8 +35,13 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   const std::vector<std::string> header_names(fields.begin(), fields.end());
   const std::vector<std::string_view> header(header_names.begin(), header_names.end());
   const bool decay = config.half_life_seconds > 0;
+  const bool recent = config.popular_window_seconds > 0;
   const InteractionRowParser parser(find_interaction_columns(header, source_name, reader->delimiter()),
-                                    config.event_weights, /*read_timestamps=*/decay);
+                                    config.event_weights, /*read_timestamps=*/decay || recent);
+  if (recent && !parser.columns().timestamp) {
+    throw InvalidInput(source_name + ":1: missing column 'timestamp' (needed by --popular-window)");
+  }
+  if (recent && !config.decay_now) throw InvalidInput("recent popularity needs a reference time (--now)");
   if (decay && !parser.columns().timestamp) {
     throw InvalidInput(source_name + ":1: missing column 'timestamp' (needed by --half-life)");
   }
@@ -53,6 +58,9 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
   IdInterner user_ids;
   IdInterner video_ids;
   RowBatch batch;
+  // Recent popularity: the (user, video) pairs with a positive event in the window.
+  PairAccumulator recent_pairs;
+  RowBatch recent_batch;
 
   InteractionRowError row_error;
   auto reject = [&](const std::string& reason, const std::string& detail) {
@@ -82,8 +90,13 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
     }
     batch.add(user_id, same_user, video_id, weight);
     if (batch.full()) batch.resolve(user_ids, video_ids, pairs);
+    if (recent && row.weight > 0 && *config.decay_now - row.timestamp <= config.popular_window_seconds) {
+      recent_batch.add(user_id, false, video_id, 1.0f);
+      if (recent_batch.full()) recent_batch.resolve(user_ids, video_ids, recent_pairs);
+    }
   }
   batch.resolve(user_ids, video_ids, pairs);
+  recent_batch.resolve(user_ids, video_ids, recent_pairs);
   if (progress) progress(result.rows_read, reader->bytes_read());
   reader.reset();
 
@@ -100,7 +113,15 @@ AggregatedInteractions aggregate_interactions(std::istream& input, const std::st
     }
     return new_index_of_old;
   };
-  pairs.renumber_and_sort(renumbering(users_by_id), renumbering(videos_by_id));
+  const std::vector<std::uint32_t> new_user_index = renumbering(users_by_id);
+  const std::vector<std::uint32_t> new_video_index = renumbering(videos_by_id);
+  pairs.renumber_and_sort(new_user_index, new_video_index);
+  if (recent) {
+    recent_pairs.compact();
+    recent_pairs.renumber_and_sort(new_user_index, new_video_index);
+    result.recent_users.assign(videos_by_id.size(), 0);
+    recent_pairs.visit_sorted([&](std::uint64_t key, float) { ++result.recent_users[key & 0xffffffffu]; });
+  }
   const RatingSink collect = [&result](const Rating& rating) { result.ratings.push_back(rating); };
   const RatingSink& deliver = sink ? sink : collect;
   pairs.visit_sorted([&](std::uint64_t key, float value) {

@@ -121,6 +121,30 @@ class StringReader : public std::streambuf {
   }
 };
 
+// Reads `length` bytes of `file` from its current position, a buffer at a time.
+class FileRangeReader : public std::streambuf {
+ public:
+  FileRangeReader(std::ifstream& file, std::uint64_t length) : file_(file), remaining_(length), buffer_(1 << 20) {}
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (remaining_ == 0) return traits_type::eof();
+    const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(buffer_.size(), remaining_));
+    file_.read(buffer_.data(), want);
+    const std::streamsize got = file_.gcount();
+    if (got <= 0) return traits_type::eof();
+    remaining_ -= static_cast<std::uint64_t>(got);
+    setg(buffer_.data(), buffer_.data(), buffer_.data() + got);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  std::ifstream& file_;
+  std::uint64_t remaining_;
+  std::vector<char> buffer_;
+};
+
 std::string read_whole_file(const std::string& path) {
   auto input = open_input_file(path);
   std::string bytes;
@@ -358,6 +382,45 @@ AggregatedInteractions run_features_sharded(const FeaturesJob& job, const std::s
   return aggregated;
 }
 
+void stream_shard(const std::string& directory, const ShardEntry& entry, std::size_t piece_bytes,
+                  const std::function<void(const char*, std::size_t)>& sink) {
+  const std::string path = (std::filesystem::path(directory) / entry.name).string();
+  if (!std::filesystem::exists(path)) throw IoError("missing shard '" + path + "' (listed in " + kShardManifestFileName + ")");
+  auto input = open_input_file(path);
+  std::vector<char> piece(std::max<std::size_t>(1, piece_bytes));
+  std::uint64_t hash = kFnv1a64Start, bytes = 0;
+  while (input) {
+    input.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    const auto count = static_cast<std::size_t>(input.gcount());
+    if (count == 0) break;
+    hash = fnv1a64_update(hash, std::string_view(piece.data(), count));
+    bytes += count;
+    if (bytes > entry.bytes) break;
+    sink(piece.data(), count);
+  }
+  if (input.bad()) throw IoError("cannot read '" + path + "'");
+  if (bytes != entry.bytes) {
+    throw CorruptFile("'" + path + "': corrupt shard: " + (bytes > entry.bytes ? "more than " : "") + std::to_string(bytes) +
+                      " bytes, " + kShardManifestFileName + " says " + std::to_string(entry.bytes));
+  }
+  if (hash != entry.checksum) {
+    throw CorruptFile("'" + path + "': corrupt shard or a shard of another vr-features run (checksum differs from " +
+                      kShardManifestFileName + ")");
+  }
+}
+
+void write_shard_concatenation(const std::string& directory, const std::string& output_path) {
+  const ShardManifest manifest = load_shard_manifest((std::filesystem::path(directory) / kShardManifestFileName).string());
+  const auto parent = std::filesystem::path(output_path).parent_path();
+  if (!parent.empty()) ensure_directory(parent.string());
+  AtomicFileWriter writer(output_path);
+  for (const ShardEntry& entry : manifest.shards) {
+    stream_shard(directory, entry, std::size_t{1} << 20,
+                 [&](const char* bytes, std::size_t count) { writer.stream().write(bytes, static_cast<std::streamsize>(count)); });
+  }
+  writer.commit();
+}
+
 std::vector<Rating> read_all_shards(const std::string& directory, const std::string& mappings_path) {
   const std::string manifest_path = (std::filesystem::path(directory) / kShardManifestFileName).string();
   const ShardManifest manifest = load_shard_manifest(manifest_path);
@@ -400,14 +463,27 @@ std::vector<Rating> read_ratings_csv_part(const std::string& path, int part, int
   };
   const std::uint64_t begin = part == 0 ? data_begin : boundary(part);
   const std::uint64_t end = std::max(begin, boundary(part + 1));
-  std::string bytes(static_cast<std::size_t>(end - begin), '\0');
-  file.clear();
-  file.seekg(static_cast<std::streamoff>(begin));
-  file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (static_cast<std::uint64_t>(file.gcount()) != bytes.size()) throw IoError("cannot read '" + path + "': short read");
-  StringReader reader(bytes);
+  // The range is streamed, never held whole; a first pass counts its lines so that the
+  // ratings are allocated once (growing by doubling would hold up to three times as much).
+  auto range = open_input_file(path);
+  range.seekg(static_cast<std::streamoff>(begin));
+  std::uint64_t lines = 0;
+  {
+    std::vector<char> buffer(1 << 20);
+    for (std::uint64_t at = begin; at < end;) {
+      const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(buffer.size(), end - at));
+      range.read(buffer.data(), want);
+      if (range.gcount() != want) throw IoError("cannot read '" + path + "': short read");
+      lines += static_cast<std::uint64_t>(std::count(buffer.data(), buffer.data() + want, '\n'));
+      at += static_cast<std::uint64_t>(want);
+    }
+  }
+  range.clear();
+  range.seekg(static_cast<std::streamoff>(begin));
+  FileRangeReader reader(range, end - begin);
   std::istream input(&reader);
   std::vector<Rating> ratings;
+  ratings.reserve(lines + 1);
   read_rating_rows(input, path, columns,
                    [&] {
                      // The real line number, counted only when a row is bad.

@@ -143,7 +143,7 @@ double newest_timestamp(std::istream& input, const std::string& source_name, boo
   std::vector<std::string_view> fields;
   if (!reader.next_row(fields)) throw InvalidInput(source_name + ": empty input (expected a header line)");
   const auto column = find_column(fields, "timestamp", source_name);
-  if (!column) throw InvalidInput(source_name + ":1: missing column 'timestamp' (needed by --half-life)");
+  if (!column) throw InvalidInput(source_name + ":1: missing column 'timestamp' (needed by --half-life or --popular-window)");
   double newest = -std::numeric_limits<double>::infinity();
   while (reader.next_row(fields)) {
     if (fields.size() <= *column) continue;  // reported with its line by the aggregation

@@ -64,6 +64,20 @@ class PayloadReader {
   std::size_t offset_ = 0;
 };
 
+// hnswlib 0.6.2's searches prefetch the link slot just after the last link they read
+// (`datal + j + 1` in searchBaseLayer and searchKnn). On a node's top layer with a full list
+// (M links) that slot lies past the node's upper-layer block, which addPoint allocates as
+// size_links_per_element_ per layer plus one byte: the 4-byte read overruns it (AddressSanitizer
+// reports it while vr-index builds). Each layer's list starts size_links_per_element_ after the
+// one below, so widening that stride by one link before the first node is added gives every
+// upper-layer list a spare, zeroed slot after its M links, in the blocks addPoint allocates and
+// in those this file's loader allocates. Lists still hold at most M links (maxM_): the graph,
+// and so ann_index.bin, is the same; only the memory layout changes.
+void reserve_slot_after_upper_links(hnswlib::HierarchicalNSW<float>& hnsw) {
+  hnsw.size_links_per_element_ =
+      sizeof(hnswlib::linklistsizeint) + (hnsw.maxM_ + 1) * sizeof(hnswlib::tableint);
+}
+
 }  // namespace
 
 struct AnnIndex::Graph {
@@ -114,6 +128,7 @@ std::unique_ptr<AnnIndex> AnnIndex::build(const FactorMatrix& item_factors, cons
       &index->graph_->space, std::max<std::size_t>(videos, 1), static_cast<std::size_t>(config.m),
       static_cast<std::size_t>(config.ef_construction), config.seed);
   auto& hnsw = *index->graph_->hnsw;
+  reserve_slot_after_upper_links(hnsw);
   std::atomic<std::size_t> done{0};
   const int threads = resolve_thread_count(config.threads);
   const auto insert = [&](std::size_t video) {
@@ -233,6 +248,7 @@ std::unique_ptr<AnnIndex> AnnIndex::read(std::istream& input, const std::string&
   index->graph_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
       &index->graph_->space, std::max<std::size_t>(nodes, 1), m, ef_construction);
   auto& hnsw = *index->graph_->hnsw;
+  reserve_slot_after_upper_links(hnsw);
   for (std::size_t node = 0; node < nodes; ++node) {
     const Node& source = graph[node];
     char* base = hnsw.data_level0_memory_ + node * hnsw.size_data_per_element_;
@@ -246,6 +262,7 @@ std::unique_ptr<AnnIndex> AnnIndex::read(std::istream& input, const std::string&
     hnsw.element_levels_[node] = static_cast<int>(source.level);
     hnsw.linkLists_[node] = nullptr;
     if (source.level > 0) {
+      // As hnswlib's loader does, size_links_per_element_ per layer (spare slot included).
       const std::size_t bytes = hnsw.size_links_per_element_ * source.level;
       hnsw.linkLists_[node] = static_cast<char*>(std::calloc(1, bytes));
       if (hnsw.linkLists_[node] == nullptr) throw std::bad_alloc();

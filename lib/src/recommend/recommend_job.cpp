@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "vr/atomic_file.h"
+#include "vr/catalog.h"
 #include "vr/csv.h"
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 #include "vr/parallel.h"
 
@@ -283,7 +285,7 @@ BatchAnswer answer_batch_request(const Recommender& recommender, const BatchRequ
     if (request.has_history) {
       recommendations = recommender.recommend_for_history(request.history.videos, options, request.history.weights);
     } else if (popular != nullptr && !recommender.mappings().users.find(request.user_id)) {
-      recommendations = popular->top(recommender.mappings().videos, options.k, options.exclude);
+      recommendations = popular->top(recommender.mappings().videos, options.k, options.exclude, options.eligible);
       answer.popular = true;
     } else {
       recommendations = recommender.recommend(request.user_id, options);
@@ -488,6 +490,12 @@ BatchSummary run_recommend(const RecommendJob& job) {
     titles = read_video_titles(input, job.titles_path);
     style.titles = &titles;
   }
+  std::shared_ptr<const Catalog> catalog;
+  if (!job.catalog_path.empty()) {
+    catalog = load_catalog(job.catalog_path);
+  } else if (!job.categories.empty()) {
+    throw InvalidInput("--category and --exclude-category need --catalog");
+  }
   if (job.shards > 1 && !job.all_users) throw InvalidInput("--shard goes with --all-users");
   if (job.shard >= job.shards) throw InvalidInput("--shard index must be below the shard count");
   AtomicFileWriter writer(job.output_path);
@@ -499,29 +507,42 @@ BatchSummary run_recommend(const RecommendJob& job) {
   const auto recommender = job.similar_to.empty() ? Recommender::load(job.artifacts, job.scan)
                                                   : Recommender::load(job.artifacts, job.scan, retrieval);
   std::optional<PopularVideos> popular;
-  if (job.unknown_user == UnknownUserPolicy::Popular) popular.emplace(recommender->watched());
+  if (job.unknown_user == UnknownUserPolicy::Popular) {
+    // popular.csv sits beside ratings.csv when vr-features wrote one (--popular-window).
+    popular.emplace(popular_videos_for(std::filesystem::path(job.artifacts.ratings).parent_path().string(),
+                                       recommender->watched(), recommender->mappings().videos));
+  }
   const PopularVideos* fallback = popular ? &*popular : nullptr;
+  // One reference time for the whole run, so a batch is answered against one catalog state.
+  RecommendOptions options = job.options;
+  std::optional<CatalogRules> rules;
+  std::shared_ptr<const EligibleVideos> eligible;
+  if (catalog) {
+    rules.emplace(catalog, recommender->mappings().videos);
+    eligible = rules->eligible_at(job.now ? *job.now : current_unix_time(), job.categories);
+    options.eligible = eligible.get();
+  }
   std::ostream& output = writer.stream();
   BatchSummary summary;
   summary.answered = 1;
   if (!job.history.videos.empty()) {
-    write_history_recommendations(*recommender, job.user_id, job.history, job.options, style, output);
+    write_history_recommendations(*recommender, job.user_id, job.history, options, style, output);
   } else if (!job.user_id.empty() && fallback != nullptr && !recommender->mappings().users.find(job.user_id)) {
-    write_single_answer(output, job.user_id, fallback->top(recommender->mappings().videos, job.options.k,
-                                                           job.options.exclude),
-                        job.options, style);
+    write_single_answer(output, job.user_id, fallback->top(recommender->mappings().videos, options.k,
+                                                           options.exclude, options.eligible),
+                        options, style);
     summary.popular = 1;
   } else if (!job.user_id.empty()) {
-    write_user_recommendations(*recommender, job.user_id, job.options, style, output);
+    write_user_recommendations(*recommender, job.user_id, options, style, output);
   } else if (!job.similar_to.empty()) {
-    write_similar_videos(*recommender, job.similar_to, job.options, style, output);
+    write_similar_videos(*recommender, job.similar_to, options, style, output);
   } else if (job.all_users) {
-    summary.answered = write_all_recommendations(*recommender, job.options, style, job.threads, output, job.shard, job.shards);
+    summary.answered = write_all_recommendations(*recommender, options, style, job.threads, output, job.shard, job.shards);
   } else if (job.users_path == "-") {
-    summary = write_batch_recommendations(*recommender, std::cin, job.options, style, job.threads, output, fallback);
+    summary = write_batch_recommendations(*recommender, std::cin, options, style, job.threads, output, fallback);
   } else {
     auto users = open_input_file(job.users_path);
-    summary = write_batch_recommendations(*recommender, users, job.options, style, job.threads, output, fallback);
+    summary = write_batch_recommendations(*recommender, users, options, style, job.threads, output, fallback);
   }
   writer.commit();
   if (style.titles != nullptr) {
@@ -530,6 +551,10 @@ BatchSummary run_recommend(const RecommendJob& job) {
     }
   }
   summary.scan = recommender->scan_counters();
+  if (rules) {
+    summary.catalog_unknown_videos = rules->unknown_videos();
+    summary.ineligible_videos = eligible->size() - eligible->eligible_count();
+  }
   return summary;
 }
 

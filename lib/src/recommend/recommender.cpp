@@ -14,6 +14,7 @@
 #include "vr/als.h"
 #include "vr/ann_index.h"
 #include "vr/atomic_file.h"
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 #include "vr/parallel.h"
 
@@ -101,8 +102,8 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   const Eigen::VectorXf user_factor =
       trained_factor != nullptr ? *trained_factor : solve_row_exact(item_gram, items, history);
 
-  auto recommendations =
-      to_recommendations(mappings, video_panels.top_k(user_factor.data(), options.k, std::move(excluded), scored));
+  auto recommendations = to_recommendations(
+      mappings, video_panels.top_k(user_factor.data(), options.k, std::move(excluded), scored, options.eligible));
   if (!options.explain) return recommendations;
 
   // Hu et al. section 5 (implicit's explain): with W_u = A_u^-1 and b_u = sum c_uj y_j over
@@ -178,7 +179,11 @@ std::vector<Recommendation> recommend_from_item_history(const Model& model, cons
   } else {
     score_history(model.neighbours, positive, scores.data());
   }
-  const std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+  std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+  if (options.eligible != nullptr) {
+    const auto ineligible = options.eligible->ineligible();
+    excluded.insert(excluded.end(), ineligible.begin(), ineligible.end());
+  }
   auto recommendations = to_recommendations(mappings, select_top_k(scores.data(), n_videos, options.k, excluded));
   if (!options.explain) return recommendations;
   for (auto& recommendation : recommendations) {
@@ -328,13 +333,17 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
   if (kind_ == ModelKind::ItemKnn) {
     // The video itself first (cosine 1 with itself), then its stored neighbours.
     std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
-    const bool self_excluded = std::find(excluded.begin(), excluded.end(), *video) != excluded.end();
+    const auto left_out = [&](std::uint32_t candidate) {
+      return (options.eligible != nullptr && !options.eligible->allows(candidate)) ||
+             std::find(excluded.begin(), excluded.end(), candidate) != excluded.end();
+    };
+    const bool self_excluded = left_out(*video);
     const auto& neighbours = model_.neighbours;
     std::vector<ScoredVideo> top;
     if (!self_excluded) top.push_back(ScoredVideo{*video, 1.0f});
     std::vector<ScoredVideo> stored;
     for (std::uint64_t k = neighbours.row_offsets[*video]; k < neighbours.row_offsets[*video + 1]; ++k) {
-      if (std::find(excluded.begin(), excluded.end(), neighbours.col_indices[k]) == excluded.end()) {
+      if (!left_out(neighbours.col_indices[k])) {
         stored.push_back(ScoredVideo{neighbours.col_indices[k], neighbours.values[k]});
       }
     }
@@ -353,17 +362,33 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
     std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
     std::sort(excluded.begin(), excluded.end());
     excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
-    const bool self_excluded = std::binary_search(excluded.begin(), excluded.end(), *video);
+    const auto allowed = [&](std::uint32_t candidate) {
+      return (options.eligible == nullptr || options.eligible->allows(candidate)) &&
+             !std::binary_search(excluded.begin(), excluded.end(), candidate);
+    };
+    const bool self_excluded = !allowed(*video);
     const auto others = static_cast<std::size_t>(self_excluded ? options.k : options.k - 1);
-    const std::size_t wanted = others + excluded.size() + 1;
+    std::size_t wanted = others + excluded.size() + 1;
+    // Videos neither excluded nor ineligible, the video itself aside.
+    std::size_t eligible = static_cast<std::size_t>(items.rows()) - excluded.size();
+    if (options.eligible != nullptr) {
+      std::size_t excluded_eligible = 0;
+      for (const std::uint32_t candidate : excluded) excluded_eligible += options.eligible->allows(candidate) ? 1 : 0;
+      eligible = options.eligible->eligible_count() - excluded_eligible;
+      // Ineligible videos take their share of the graph's answers: ask for that many more.
+      const double eligible_share =
+          std::max<double>(1.0, static_cast<double>(options.eligible->eligible_count())) / static_cast<double>(items.rows());
+      wanted = std::min<std::size_t>(static_cast<std::size_t>(items.rows()),
+                                     static_cast<std::size_t>(std::ceil(static_cast<double>(wanted) / eligible_share)));
+    }
+    if (!self_excluded) --eligible;
     std::vector<ScoredVideo> neighbours;
     for (const auto& found : ann_index_->nearest(*video, wanted, std::max(ann_ef_, wanted))) {
-      if (found.video == *video || std::binary_search(excluded.begin(), excluded.end(), found.video)) continue;
+      if (found.video == *video || !allowed(found.video)) continue;
       // The same cosine as the exact scan's, from the model's factors.
       const float cosine = items.row(found.video).dot(items.row(*video)) / (item_norms_[found.video] * own_norm);
       neighbours.push_back(ScoredVideo{found.video, std::clamp(cosine, -1.0f, 1.0f)});
     }
-    const std::size_t eligible = items.rows() - excluded.size() - (self_excluded ? 0 : 1);
     if (neighbours.size() >= std::min(others, eligible)) {
       std::sort(neighbours.begin(), neighbours.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
         return a.score > b.score || (a.score == b.score && a.video < b.video);
@@ -383,6 +408,10 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
     cosines[i] = std::clamp(cosines[i] / (item_norms_[static_cast<std::size_t>(i)] * own_norm), -1.0f, 1.0f);
   }
   std::vector<std::uint32_t> excluded = excluded_videos(mappings_, {}, options);
+  if (options.eligible != nullptr) {
+    const auto ineligible = options.eligible->ineligible();
+    excluded.insert(excluded.end(), ineligible.begin(), ineligible.end());
+  }
   const bool self_excluded = std::find(excluded.begin(), excluded.end(), *video) != excluded.end();
   // The video itself goes first by definition, not by a float comparison that a nearly
   // parallel neighbour could win by rounding.
@@ -426,7 +455,7 @@ void Recommender::recommend_all(const RecommendOptions& options, int threads,
                         [&](std::uint32_t user, std::vector<ScoredVideo>&& top) {
                           delivery.deliver(user, to_recommendations(mappings_, top));
                         },
-                        &scored);
+                        &scored, options.eligible);
     count_scan(end - begin, scored);
   });
 }
@@ -445,7 +474,7 @@ void Recommender::top_videos_for_users(std::uint32_t begin, std::uint32_t end, i
 void Recommender::top_videos_in_block(std::uint32_t begin, std::uint32_t end, int k, bool include_watched,
                                       const std::vector<std::uint32_t>& always_excluded,
                                       const std::function<void(std::uint32_t, std::vector<ScoredVideo>&&)>& consume,
-                                      std::uint64_t* scored) const {
+                                      std::uint64_t* scored, const EligibleVideos* eligible) const {
   const FactorMatrix& user_factors = model_.factors.user_factors;
   std::vector<const float*> users;
   for (std::uint32_t user = begin; user < end; ++user) users.push_back(user_factors.row(static_cast<Eigen::Index>(user)).data());
@@ -459,7 +488,7 @@ void Recommender::top_videos_in_block(std::uint32_t begin, std::uint32_t end, in
                         watched_.col_indices.begin() + static_cast<std::ptrdiff_t>(watched_.row_offsets[user + 1]));
       },
       [&](std::size_t i, std::vector<ScoredVideo>&& top) { consume(begin + static_cast<std::uint32_t>(i), std::move(top)); },
-      scored);
+      scored, eligible);
 }
 
 void Recommender::count_scan(std::uint64_t queries, std::uint64_t videos_scored) const {

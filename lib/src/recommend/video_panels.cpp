@@ -7,6 +7,11 @@
 #include <limits>
 #include <numeric>
 
+#if defined(__FMA__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 
 namespace vr {
@@ -25,6 +30,23 @@ inline Float8 load_float8(const float* values) {
   Float8 loaded;
   std::memcpy(&loaded, values, sizeof(loaded));
   return loaded;
+}
+
+// a + x * r in every lane, rounded once (fused) where the CPU has FMA and twice where it has
+// not: as Eigen's products round it (its pmadd is an explicit fused multiply-add under FMA), so
+// vr-evaluate's block products (top_k_all_users) and these panels give the same bits. Written
+// as `a += x * r`, the fusing would be the optimiser's choice: GCC fuses at -O2 and above but
+// not at -O1, where the panels' scores then differed from Eigen's in the last bit.
+inline Float8 multiply_add(float x, const Float8& r, const Float8& a) {
+#if defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(_mm256_set1_ps(x), r, a);
+#elif defined(__FP_FAST_FMAF)
+  Float8 result;
+  for (int lane = 0; lane < 8; ++lane) result[lane] = __builtin_fmaf(x, r[lane], a[lane]);
+  return result;
+#else
+  return a + x * r;  // no fused multiply-add instruction: nothing can fuse it
+#endif
 }
 
 // Scores are computed by this one kernel for single queries, batches and both scan modes, so
@@ -46,10 +68,12 @@ __attribute__((noinline)) void score_panel_for_two_users(const float* first_user
                  r6 = load_float8(row + 48), r7 = load_float8(row + 56);
     const float x = first_user[k];
     const float y = second_user[k];
-    a0 += x * r0; a1 += x * r1; a2 += x * r2; a3 += x * r3;
-    a4 += x * r4; a5 += x * r5; a6 += x * r6; a7 += x * r7;
-    b0 += y * r0; b1 += y * r1; b2 += y * r2; b3 += y * r3;
-    b4 += y * r4; b5 += y * r5; b6 += y * r6; b7 += y * r7;
+    a0 = multiply_add(x, r0, a0); a1 = multiply_add(x, r1, a1); a2 = multiply_add(x, r2, a2);
+    a3 = multiply_add(x, r3, a3); a4 = multiply_add(x, r4, a4); a5 = multiply_add(x, r5, a5);
+    a6 = multiply_add(x, r6, a6); a7 = multiply_add(x, r7, a7);
+    b0 = multiply_add(y, r0, b0); b1 = multiply_add(y, r1, b1); b2 = multiply_add(y, r2, b2);
+    b3 = multiply_add(y, r3, b3); b4 = multiply_add(y, r4, b4); b5 = multiply_add(y, r5, b5);
+    b6 = multiply_add(y, r6, b6); b7 = multiply_add(y, r7, b7);
   }
   const Float8 first[kFloat8PerPanelRow] = {a0, a1, a2, a3, a4, a5, a6, a7};
   const Float8 second[kFloat8PerPanelRow] = {b0, b1, b2, b3, b4, b5, b6, b7};
@@ -71,16 +95,33 @@ void normalise_exclusions(std::vector<std::uint32_t>& excluded, std::size_t vide
   while (!excluded.empty() && excluded.back() >= videos) excluded.pop_back();
 }
 
+// How many videos a query may return: those neither in `excluded` (normalised) nor left out
+// by `eligible`.
+std::size_t available_videos(std::size_t videos, const std::vector<std::uint32_t>& excluded,
+                             const EligibleVideos* eligible) {
+  if (eligible == nullptr) return videos - excluded.size();
+  std::size_t excluded_eligible = 0;
+  for (const std::uint32_t video : excluded) excluded_eligible += eligible->allows(video) ? 1 : 0;
+  return eligible->eligible_count() - excluded_eligible;
+}
+
 // select_top_k over the videos not in `excluded` (sorted, unique, in range), fast: excluded
 // scores become -infinity, and only videos scoring at least the k-th largest of the 64-video
 // panels' maxima can be in the top k (those k panels hold k distinct videos at or above it),
 // so just those candidates go to select_top_k, in video order so that its tie-breaking by
 // lower index is kept. `scores` has panel_count(n_videos) * 64 entries and is overwritten.
+// Videos `eligible` (may be null) does not allow are excluded as well.
 std::vector<ScoredVideo> top_k_without(float* scores, std::uint32_t n_videos, int k,
-                                       const std::vector<std::uint32_t>& excluded) {
+                                       const std::vector<std::uint32_t>& excluded, const EligibleVideos* eligible) {
   constexpr float kExcludedScore = -std::numeric_limits<float>::infinity();
   for (const std::uint32_t video : excluded) scores[video] = kExcludedScore;
-  const std::size_t wanted = std::min<std::size_t>(static_cast<std::size_t>(k), n_videos - excluded.size());
+  if (eligible != nullptr) {
+    for (std::uint32_t video = 0; video < n_videos; ++video) {
+      if (!eligible->allows(video)) scores[video] = kExcludedScore;
+    }
+  }
+  const std::size_t wanted =
+      std::min<std::size_t>(static_cast<std::size_t>(k), available_videos(n_videos, excluded, eligible));
   const std::size_t panels = panel_count(n_videos);
   if (wanted == 0 || wanted > panels / 4) return select_top_k(scores, n_videos, static_cast<int>(wanted), {});
 
@@ -203,41 +244,43 @@ VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode)
 }
 
 std::vector<ScoredVideo> VideoPanels::top_k(const float* user, int k, std::vector<std::uint32_t> excluded,
-                                            std::uint64_t* scored) const {
+                                            std::uint64_t* scored, const EligibleVideos* eligible) const {
   if (mode_ == ScanMode::Full) {
     normalise_exclusions(excluded, videos_);
     if (scored != nullptr) *scored += videos_;
-    return full_top_k(user, k, excluded);
+    return full_top_k(user, k, excluded, eligible);
   }
   std::vector<ScoredVideo> result;
   pruned_block({user}, k, [&](std::size_t, std::vector<std::uint32_t>& out) { out = excluded; },
-               [&](std::size_t, std::vector<ScoredVideo>&& top) { result = std::move(top); }, scored);
+               [&](std::size_t, std::vector<ScoredVideo>&& top) { result = std::move(top); }, scored, eligible);
   return result;
 }
 
 void VideoPanels::top_k_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                               const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
-                              std::uint64_t* scored) const {
+                              std::uint64_t* scored, const EligibleVideos* eligible) const {
   if (mode_ == ScanMode::Pruned) {
-    pruned_block(users, k, exclusions, consume, scored);
+    pruned_block(users, k, exclusions, consume, scored, eligible);
     return;
   }
   if (scored != nullptr) *scored += videos_ * users.size();
-  full_block(users, k, exclusions, consume);
+  full_block(users, k, exclusions, consume, eligible);
 }
 
-std::vector<ScoredVideo> VideoPanels::full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded) const {
+std::vector<ScoredVideo> VideoPanels::full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded,
+                                                 const EligibleVideos* eligible) const {
   const std::size_t panel_size = factors_ * kVideosPerPanel;
   std::vector<float> scores(panel_count(videos_) * kVideosPerPanel);
   for (std::size_t panel = 0; panel * panel_size < panels_.size(); ++panel) {
     float* panel_scores = scores.data() + panel * kVideosPerPanel;
     score_panel_for_two_users(user, user, panels_.data() + panel * panel_size, factors_, panel_scores, panel_scores);
   }
-  return top_k_without(scores.data(), static_cast<std::uint32_t>(videos_), k, excluded);
+  return top_k_without(scores.data(), static_cast<std::uint32_t>(videos_), k, excluded, eligible);
 }
 
 void VideoPanels::full_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
-                             const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume) const {
+                             const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
+                             const EligibleVideos* eligible) const {
   // Panel-major over the block: each panel is reused from L1 by every user of the block.
   const std::size_t panels = panel_count(videos_);
   const std::size_t panel_size = factors_ * kVideosPerPanel;
@@ -256,13 +299,13 @@ void VideoPanels::full_block(const std::vector<const float*>& users, int k, cons
     excluded.clear();
     if (exclusions) exclusions(i, excluded);
     normalise_exclusions(excluded, videos_);
-    consume(i, top_k_without(scores.data() + i * stride, static_cast<std::uint32_t>(videos_), k, excluded));
+    consume(i, top_k_without(scores.data() + i * stride, static_cast<std::uint32_t>(videos_), k, excluded, eligible));
   }
 }
 
 void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                                const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
-                               std::uint64_t* scored) const {
+                               std::uint64_t* scored, const EligibleVideos* eligible) const {
   std::vector<PrunedSearch> searches(users.size());
   std::vector<std::uint32_t> excluded;
   for (std::size_t i = 0; i < users.size(); ++i) {
@@ -275,7 +318,7 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
     search.skip.reserve(excluded.size());
     for (const std::uint32_t video : excluded) search.skip.push_back(position_of_[video]);
     std::sort(search.skip.begin(), search.skip.end());
-    search.limit = k <= 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(k), videos_ - excluded.size());
+    search.limit = k <= 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(k), available_videos(videos_, excluded, eligible));
     search.active = search.limit > 0;
     search.heap.reserve(search.limit + 1);
   }
@@ -294,6 +337,9 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
         ++search.skip_cursor;
         continue;
       }
+      // Ineligible videos are skipped like excluded ones: they never enter the heap, so they
+      // never count toward k nor raise the bound that stops the scan.
+      if (eligible != nullptr && !eligible->allows(video_at_[position])) continue;
       // Most videos lose to the heap's worst at once; only the rest pay for the comparison.
       if (search.heap.size() == search.limit && scores[lane] < search.heap.front().score) continue;
       search.offer(ScoredVideo{video_at_[position], scores[lane]});

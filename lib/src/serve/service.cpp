@@ -17,6 +17,8 @@
 
 #include "vr/ann_index.h"
 #include "vr/artifacts.h"
+#include "vr/catalog_store.h"
+#include "vr/eligibility.h"
 #include "vr/popular.h"
 #include "vr/precomputed.h"
 #include "vr/recommender.h"
@@ -255,16 +257,46 @@ std::optional<std::span<const ScoredVideo>> precomputed_top(const Recommender& r
   return top.first(std::min<std::size_t>(top.size(), static_cast<std::size_t>(k)));
 }
 
+// The stored top `k` of a known user among the videos `eligible` allows (the whole stored row
+// when it is null): filtered at look-up. Nothing when the table is missing or the user unknown,
+// or when a full row (depth videos) holds fewer than k allowed ones: the answer may then lie
+// below the stored depth, and scoring answers. A row shorter than the depth holds every video
+// the user has not watched, so what it allows is the whole answer.
+std::optional<std::vector<ScoredVideo>> precomputed_top(const Recommender& recommender, std::string_view user_id,
+                                                        int k, const PrecomputedRecommendations* precomputed,
+                                                        const EligibleVideos* eligible) {
+  std::vector<ScoredVideo> kept;
+  if (eligible == nullptr) {
+    const auto top = precomputed_top(recommender, user_id, k, precomputed);
+    if (!top) return std::nullopt;
+    kept.assign(top->begin(), top->end());
+    return kept;
+  }
+  if (precomputed == nullptr) return std::nullopt;
+  const auto user = recommender.mappings().users.find(user_id);
+  if (!user) return std::nullopt;
+  const auto row = precomputed->top(*user);
+  for (const ScoredVideo& scored : row) {
+    if (kept.size() >= static_cast<std::size_t>(k)) break;
+    if (eligible->allows(scored.video)) kept.push_back(scored);
+  }
+  if (kept.size() < static_cast<std::size_t>(k) && row.size() >= static_cast<std::size_t>(precomputed->depth())) {
+    return std::nullopt;
+  }
+  return kept;
+}
+
 // The stored top of a plain request's user (no history, exclusions, explanation or watched
-// videos, k within the table's depth), or nothing when the request needs scoring.
-std::optional<std::span<const ScoredVideo>> precomputed_top(const Recommender& recommender,
-                                                            const InvocationRequest& request,
-                                                            const PrecomputedRecommendations* precomputed) {
+// videos), filtered by `eligible`, or nothing when the request needs scoring.
+std::optional<std::vector<ScoredVideo>> precomputed_top(const Recommender& recommender,
+                                                        const InvocationRequest& request,
+                                                        const PrecomputedRecommendations* precomputed,
+                                                        const EligibleVideos* eligible) {
   if (!request.user_id || !request.history.empty() || request.similar_to || request.explain ||
       request.include_watched || !request.exclude.empty()) {
     return std::nullopt;
   }
-  return precomputed_top(recommender, *request.user_id, request.k, precomputed);
+  return precomputed_top(recommender, *request.user_id, request.k, precomputed, eligible);
 }
 
 // Appends `text` as a JSON string when it needs no escaping (printable ASCII other than '"'
@@ -279,24 +311,22 @@ bool append_plain_json_string(std::string& out, std::string_view text) {
   return true;
 }
 
-// The answer to a plain request from the precomputed table as JSON text, written directly: the
-// bytes nlohmann's dump() writes for answer()'s object (its own shortest round-trip number
-// format), without building that object. Nothing when the user or k is not in the table or an
-// id would need escaping; answer() handles those.
-std::optional<std::string> precomputed_answer_text(const Recommender& recommender, std::string_view user_id, int k,
-                                                   const PrecomputedRecommendations* precomputed) {
-  const auto top = precomputed_top(recommender, user_id, k, precomputed);
-  if (!top) return std::nullopt;
+// The answer to a plain request from `top` (a look-up in the precomputed table) as JSON text,
+// written directly: the bytes nlohmann's dump() writes for answer()'s object (its own shortest
+// round-trip number format), without building that object. Nothing when an id would need
+// escaping; answer() handles those.
+std::optional<std::string> precomputed_answer_text(const Recommender& recommender, std::string_view user_id,
+                                                   std::span<const ScoredVideo> top) {
   // The ids are scattered over the catalog's id table and rarely cached under load: fetching
   // them all at once overlaps the misses, which were over half of this function's time.
-  for (const ScoredVideo& scored : *top) __builtin_prefetch(&recommender.mappings().videos.id(scored.video));
+  for (const ScoredVideo& scored : top) __builtin_prefetch(&recommender.mappings().videos.id(scored.video));
   std::string text = R"({"userId":)";
-  text.reserve(64 + top->size() * 48);
+  text.reserve(64 + top.size() * 48);
   if (!append_plain_json_string(text, user_id)) return std::nullopt;
   text += R"(,"recommendations":[)";
   std::array<char, 64> number{};
-  for (std::size_t i = 0; i < top->size(); ++i) {
-    const ScoredVideo& scored = (*top)[i];
+  for (std::size_t i = 0; i < top.size(); ++i) {
+    const ScoredVideo& scored = top[i];
     text += i == 0 ? R"({"videoId":)" : R"(,{"videoId":)";
     if (!append_plain_json_string(text, recommender.mappings().videos.id(scored.video))) return std::nullopt;
     text += R"(,"score":)";
@@ -312,10 +342,57 @@ std::optional<std::string> precomputed_answer_text(const Recommender& recommende
   return text;
 }
 
+// The mask a request is answered with: the catalog's, narrowed by the request's category
+// filters; null without a catalog (all videos).
+std::shared_ptr<const EligibleVideos> eligibility_of(const CatalogContext* catalog, const CategoryFilter& filter) {
+  if (catalog == nullptr || !catalog->rules) return nullptr;
+  return catalog->rules->eligible_at(catalog->now, filter);
+}
+
+// Adds "title" and/or "categories" to each recommendation of `list`, as the request's
+// "fields" asks: from the catalog, "" and [] for a video it does not list (or without one).
+void add_fields(ojson& list, const Recommender& recommender, const CatalogContext* catalog,
+                const InvocationRequest& request) {
+  const CatalogRules* rules = catalog != nullptr ? catalog->rules.get() : nullptr;
+  for (ojson& item : list) {
+    const CatalogVideo* entry = nullptr;
+    if (rules != nullptr) {
+      if (const auto video = recommender.mappings().videos.find(item["videoId"].get_ref<const std::string&>())) {
+        entry = rules->entry(*video);
+      }
+    }
+    if (request.title_field) item["title"] = entry != nullptr ? entry->title : std::string();
+    if (request.categories_field) {
+      item["categories"] = entry != nullptr ? ojson(entry->categories) : ojson::array();
+    }
+  }
+}
+
+// A plain request for `user_id` answered from the precomputed table as text, or nothing.
+std::optional<std::string> precomputed_answer_text(const Recommender& recommender, std::string_view user_id, int k,
+                                                   const PrecomputedRecommendations* precomputed,
+                                                   const CatalogContext* catalog) {
+  if (precomputed == nullptr) return std::nullopt;
+  if (catalog == nullptr || !catalog->rules) {
+    const auto top = precomputed_top(recommender, user_id, k, precomputed);
+    if (!top) return std::nullopt;
+    return precomputed_answer_text(recommender, user_id, *top);
+  }
+  const auto eligible = eligibility_of(catalog, {});
+  const auto top = precomputed_top(recommender, user_id, k, precomputed, eligible.get());
+  if (!top) return std::nullopt;
+  return precomputed_answer_text(recommender, user_id, *top);
+}
+
 std::optional<std::string> precomputed_answer_text(const Recommender& recommender, const InvocationRequest& request,
-                                                   const PrecomputedRecommendations* precomputed) {
-  if (!precomputed_top(recommender, request, precomputed)) return std::nullopt;
-  return precomputed_answer_text(recommender, *request.user_id, request.k, precomputed);
+                                                   const PrecomputedRecommendations* precomputed,
+                                                   const CatalogContext* catalog) {
+  if (!request.filter.empty() || request.title_field || request.categories_field || !request.user_id ||
+      !request.history.empty() || request.similar_to || request.explain || request.include_watched ||
+      !request.exclude.empty()) {
+    return std::nullopt;
+  }
+  return precomputed_answer_text(recommender, *request.user_id, request.k, precomputed, catalog);
 }
 
 // A request that asks for more work than limits.max_request_items or max_explained_items allow:
@@ -359,8 +436,8 @@ class WorkBudget {
 
 // Answers one request body value (a request object or a batch) as JSON.
 ojson answer_value(const Recommender& recommender, const PrecomputedRecommendations* precomputed, ScoringGate* gate,
-                   const PopularVideos* popular, const json& value, const ServiceLimits& limits,
-                   AnswerCounts& counts, WorkBudget& budget) {
+                   const PopularVideos* popular, const CatalogContext* catalog, const json& value,
+                   const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
   if (value.is_object() && value.contains("instances")) {
     const json& instances = value["instances"];
     const json loc = {"body", "instances"};
@@ -388,7 +465,7 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
       }
       budget.charge(request.k, request.explain);
       try {
-        predictions.push_back(answer(recommender, request, precomputed, &counts, gate, popular));
+        predictions.push_back(answer(recommender, request, precomputed, &counts, gate, popular, catalog));
       } catch (const std::bad_alloc&) {
         throw;
       } catch (...) {
@@ -399,40 +476,42 @@ ojson answer_value(const Recommender& recommender, const PrecomputedRecommendati
   }
   const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
   budget.charge(request.k, request.explain);
-  return answer(recommender, request, precomputed, &counts, gate, popular);
+  return answer(recommender, request, precomputed, &counts, gate, popular, catalog);
 }
 
 // Answers one request body value (a request object or a batch) as JSON text.
 std::string answer_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
-                        ScoringGate* gate, const PopularVideos* popular, const json& value, const ServiceLimits& limits,
-                        AnswerCounts& counts, WorkBudget& budget) {
+                        ScoringGate* gate, const PopularVideos* popular, const CatalogContext* catalog, const json& value,
+                        const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
   if (value.is_object() && !value.contains("instances")) {
     const InvocationRequest request = parse_request(value, json::array({"body"}), limits);
     budget.charge(request.k, request.explain);
-    if (auto text = precomputed_answer_text(recommender, request, precomputed)) {
+    if (auto text = precomputed_answer_text(recommender, request, precomputed, catalog)) {
       ++counts.precomputed;
       return std::move(*text);
     }
-    return answer(recommender, request, precomputed, &counts, gate, popular).dump();
+    return answer(recommender, request, precomputed, &counts, gate, popular, catalog).dump();
   }
-  return answer_value(recommender, precomputed, gate, popular, value, limits, counts, budget).dump();
+  return answer_value(recommender, precomputed, gate, popular, catalog, value, limits, counts, budget).dump();
 }
 
 // The answer text of one JSON body (a request object or a batch): a plain request from the
 // precomputed table straight from the text when it can be, else parsed and validated in full.
 std::string answer_body_text(const Recommender& recommender, const PrecomputedRecommendations* precomputed,
-                             ScoringGate* gate, const PopularVideos* popular, std::string_view body,
-                             const ServiceLimits& limits, AnswerCounts& counts, WorkBudget& budget) {
+                             ScoringGate* gate, const PopularVideos* popular, const CatalogContext* catalog,
+                             std::string_view body, const ServiceLimits& limits, AnswerCounts& counts,
+                             WorkBudget& budget) {
   if (precomputed != nullptr) {
     if (const auto plain = read_plain_request(body); plain && plain->k >= 1 && plain->k <= limits.max_k) {
-      if (auto text = precomputed_answer_text(recommender, plain->user_id, plain->k, precomputed)) {
+      if (auto text = precomputed_answer_text(recommender, plain->user_id, plain->k, precomputed, catalog)) {
         budget.charge(plain->k, false);
         ++counts.precomputed;
         return std::move(*text);
       }
     }
   }
-  return answer_text(recommender, precomputed, gate, popular, parse_json_body(body, limits), limits, counts, budget);
+  return answer_text(recommender, precomputed, gate, popular, catalog, parse_json_body(body, limits), limits, counts,
+                     budget);
 }
 
 }  // namespace
@@ -582,6 +661,31 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
     request.include_watched = lax_bool(*flag, at(loc, "include_watched"), issues).value_or(false);
   }
   if (const json* flag = field("explain")) request.explain = lax_bool(*flag, at(loc, "explain"), issues).value_or(false);
+  if (const json* names = field("categories")) {
+    request.filter.categories = string_list(*names, at(loc, "categories"), limits.max_list_length, issues);
+  }
+  if (const json* names = field("exclude_categories")) {
+    request.filter.exclude_categories =
+        string_list(*names, at(loc, "exclude_categories"), limits.max_list_length, issues);
+  }
+  if (const json* fields = field("fields")) {
+    const json fields_loc = at(loc, "fields");
+    if (!fields->is_array()) {
+      issues.push_back(issue(fields_loc, "Input should be a valid list", "list_type", *fields));
+    } else {
+      for (std::size_t i = 0; i < fields->size() && i < limits.max_list_length; ++i) {
+        const json& name = (*fields)[i];
+        if (name == "title") {
+          request.title_field = true;
+        } else if (name == "categories") {
+          request.categories_field = true;
+        } else {
+          issues.push_back(issue(at(fields_loc, i), "Input should be 'title' or 'categories'", "literal_error", name,
+                                 json{{"expected", "'title' or 'categories'"}}));
+        }
+      }
+    }
+  }
 
   const bool has_user_field = value.contains("user_id") || value.contains("userId");
   const bool has_history = field("history") != nullptr;
@@ -602,17 +706,30 @@ InvocationRequest parse_request(const json& value, const json& loc, const Servic
 
 ojson answer(const Recommender& recommender, const InvocationRequest& request,
              const PrecomputedRecommendations* precomputed, AnswerCounts* counts, ScoringGate* gate,
-             const PopularVideos* popular) {
+             const PopularVideos* popular, const CatalogContext* catalog) {
+  const auto eligible = eligibility_of(catalog, request.filter);
+  // Without a catalog no video has a category: "categories" matches nothing.
+  if (!eligible && !request.filter.categories.empty()) {
+    if (counts != nullptr) ++counts->scored;
+    if (request.similar_to) return ojson{{"similarTo", *request.similar_to}, {"recommendations", ojson::array()}};
+    return ojson{{"userId", request.user_id ? ojson(*request.user_id) : ojson(nullptr)},
+                 {"recommendations", ojson::array()}};
+  }
+  const auto with_fields = [&](ojson list) {
+    if (request.title_field || request.categories_field) add_fields(list, recommender, catalog, request);
+    return list;
+  };
   // A plain request for a known user is a look-up in the precomputed table when there is one
   // deep enough; what it stores is what recommend() below would compute.
-  if (const auto top = precomputed_top(recommender, request, precomputed)) {
+  if (const auto top = precomputed_top(recommender, request, precomputed, eligible.get())) {
     std::vector<Recommendation> recommendations;
     recommendations.reserve(top->size());
     for (const ScoredVideo& scored : *top) {
       recommendations.push_back(Recommendation{recommender.mappings().videos.id(scored.video), scored.score, {}});
     }
     if (counts != nullptr) ++counts->precomputed;
-    return ojson{{"userId", *request.user_id}, {"recommendations", recommendations_json(recommendations, false)}};
+    return ojson{{"userId", *request.user_id},
+                 {"recommendations", with_fields(recommendations_json(recommendations, false))}};
   }
   // An unknown user without a history, under --unknown-user popular: a look-up, no scoring.
   if (popular != nullptr && request.user_id && request.history.empty() && !request.similar_to &&
@@ -620,7 +737,8 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
     if (counts != nullptr) ++counts->popular;
     return ojson{{"userId", *request.user_id},
                  {"recommendations",
-                  recommendations_json(popular->top(recommender.mappings().videos, request.k, request.exclude), false)}};
+                  with_fields(recommendations_json(
+                      popular->top(recommender.mappings().videos, request.k, request.exclude, eligible.get()), false))}};
   }
   // Counts an answer computed below (reached only when it succeeded).
   const auto counted = [counts](ojson answered) {
@@ -643,15 +761,16 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
   options.include_watched = request.include_watched;
   options.exclude = request.exclude;
   options.explain = request.explain;
+  options.eligible = eligible.get();
 
   if (request.similar_to) {
     return counted(ojson{{"similarTo", *request.similar_to},
-                {"recommendations", recommendations_json(recommender.similar(*request.similar_to, options), false)}});
+                {"recommendations", with_fields(recommendations_json(recommender.similar(*request.similar_to, options), false))}});
   }
   ojson user = request.user_id ? ojson(*request.user_id) : ojson(nullptr);
   if (request.history.empty()) {
     return counted(ojson{{"userId", std::move(user)},
-                {"recommendations", recommendations_json(recommender.recommend(*request.user_id, options), request.explain)}});
+                {"recommendations", with_fields(recommendations_json(recommender.recommend(*request.user_id, options), request.explain))}});
   }
   // Fold-in. A known user keeps what they watched (with its weights) and gains the history.
   std::vector<std::string> videos = request.history;
@@ -667,7 +786,7 @@ ojson answer(const Recommender& recommender, const InvocationRequest& request,
   }
   return counted(ojson{{"userId", std::move(user)},
               {"recommendations",
-               recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain)}});
+               with_fields(recommendations_json(recommender.recommend_for_history(videos, options, weights), request.explain))}});
 }
 
 std::optional<PlainRequest> read_plain_request(std::string_view text) {
@@ -762,12 +881,13 @@ json parse_json_body(std::string_view text, const ServiceLimits& limits) {
 }
 
 Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat format, const ServiceLimits& limits,
-             const PrecomputedRecommendations* precomputed, ScoringGate* gate, const PopularVideos* popular) {
+             const PrecomputedRecommendations* precomputed, ScoringGate* gate, const PopularVideos* popular,
+             const CatalogContext* catalog) {
   Reply reply;
   reply.content_type = mime_type(format);
   WorkBudget budget(limits);
   if (format == BodyFormat::Json) {
-    reply.body = answer_body_text(recommender, precomputed, gate, popular, body, limits, reply.answers, budget);
+    reply.body = answer_body_text(recommender, precomputed, gate, popular, catalog, body, limits, reply.answers, budget);
     return reply;
   }
   // JSON Lines: cut at '\n'; a final newline ends the last line rather than starting one.
@@ -789,7 +909,7 @@ Reply invoke(const Recommender& recommender, std::string_view body, BodyFormat f
   }
   for (const auto line : lines) {
     try {
-      reply.body += answer_body_text(recommender, precomputed, gate, popular, line, limits, reply.answers, budget);
+      reply.body += answer_body_text(recommender, precomputed, gate, popular, catalog, line, limits, reply.answers, budget);
     } catch (const std::bad_alloc&) {
       throw;
     } catch (const WorkBudgetExceeded&) {
@@ -889,7 +1009,8 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory,
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();
-  snapshot->popular = std::make_shared<const PopularVideos>(snapshot->recommender->watched());
+  snapshot->popular = std::make_shared<const PopularVideos>(popular_videos_for(
+      snapshot->resolved_directory, snapshot->recommender->watched(), snapshot->recommender->mappings().videos));
   snapshot->load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   snapshot->loaded_at_unix =

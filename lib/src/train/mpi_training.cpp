@@ -12,9 +12,12 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <string_view>
 
 #include "vr/atomic_file.h"
 #include "vr/errors.h"
+#include "vr/framed_file.h"
+#include "vr/gram_panels.h"
 #include "vr/mappings.h"
 #include "vr/parallel.h"
 #include "vr/shards.h"
@@ -23,9 +26,6 @@
 namespace vr::mpi {
 namespace {
 
-// Rows per block of ownership and of every reduction. Ranges start on block boundaries and
-// sums run block by block in index order, so no result depends on the number of processes.
-constexpr std::uint32_t kBlockRows = 256;
 // Factor rows sent to the writing process per message (~16 MiB at 64 factors).
 constexpr std::uint64_t kWriteChunkBytes = std::uint64_t{16} << 20;
 
@@ -40,17 +40,22 @@ int as_count(std::uint64_t count, const char* what) {
   return static_cast<int>(count);
 }
 
-// Contiguous ranges of `rows` rows for `parts` processes, on block boundaries.
+// Contiguous ranges of `rows` rows for `parts` processes, on boundaries of blocks of
+// `block_rows` rows. The blocks are the panels of the single-process YtY (gram_panels.h):
+// ranges start on block boundaries and every sum runs block by block in row order, so the
+// factors do not depend on the number of processes and equal the single-process ones.
 class Partition {
  public:
-  Partition(std::uint32_t rows, int parts) : first_(static_cast<std::size_t>(parts) + 1) {
-    const std::uint64_t blocks = (static_cast<std::uint64_t>(rows) + kBlockRows - 1) / kBlockRows;
+  Partition(std::uint32_t rows, int parts, std::uint32_t block_rows)
+      : first_(static_cast<std::size_t>(parts) + 1), block_rows_(block_rows) {
+    const std::uint64_t blocks = (static_cast<std::uint64_t>(rows) + block_rows - 1) / block_rows;
     for (int part = 0; part <= parts; ++part) {
       const std::uint64_t block = blocks * static_cast<std::uint64_t>(part) / static_cast<std::uint64_t>(parts);
       first_[static_cast<std::size_t>(part)] =
-          static_cast<std::uint32_t>(std::min<std::uint64_t>(rows, block * kBlockRows));
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(rows, block * block_rows));
     }
   }
+  std::uint32_t block_rows() const { return block_rows_; }
   std::uint32_t begin(int part) const { return first_[static_cast<std::size_t>(part)]; }
   std::uint32_t end(int part) const { return first_[static_cast<std::size_t>(part) + 1]; }
   std::uint32_t size(int part) const { return end(part) - begin(part); }
@@ -60,6 +65,7 @@ class Partition {
 
  private:
   std::vector<std::uint32_t> first_;
+  std::uint32_t block_rows_;
 };
 
 // An MPI datatype of `bytes` contiguous bytes, freed with the object.
@@ -171,32 +177,65 @@ ExchangePlan plan_exchange(const World& world, SparseMatrix& matrix, const Parti
   return plan;
 }
 
-// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
-// into the matrix (both sides' counts are known from the plan).
-FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
-  const Eigen::Index factors = owned.cols();
-  const ContiguousType row_type(as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size"));
-  FactorMatrix send(static_cast<Eigen::Index>(plan.send_rows.size()), factors);
-  for (std::size_t k = 0; k < plan.send_rows.size(); ++k) send.row(static_cast<Eigen::Index>(k)) = owned.row(plan.send_rows[k]);
-  const std::size_t processes = static_cast<std::size_t>(world.size);
-  std::vector<int> send_counts(processes), send_displacements(processes), receive_counts(processes),
-      receive_displacements(processes);
-  std::uint64_t sent = 0, received = 0;
-  for (std::size_t part = 0; part < processes; ++part) {
-    send_counts[part] = as_count(plan.send_counts[part], "row exchange");
-    send_displacements[part] = as_count(sent, "row exchange");
-    sent += plan.send_counts[part];
-    receive_counts[part] = as_count(plan.receive_counts[part], "row exchange");
-    receive_displacements[part] = as_count(received, "row exchange");
-    received += plan.receive_counts[part];
-    if (static_cast<int>(part) != world.rank) {
-      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(factors) * sizeof(float);
+// MPI datatypes built for one exchange, freed with the object.
+class DatatypeList {
+ public:
+  explicit DatatypeList(std::size_t count) : types_(count, MPI_DATATYPE_NULL) {}
+  ~DatatypeList() {
+    for (MPI_Datatype& type : types_) {
+      if (type != MPI_DATATYPE_NULL) MPI_Type_free(&type);
     }
   }
+  DatatypeList(const DatatypeList&) = delete;
+  DatatypeList& operator=(const DatatypeList&) = delete;
+  MPI_Datatype* data() { return types_.data(); }
+  MPI_Datatype& operator[](std::size_t index) { return types_[index]; }
+
+ private:
+  std::vector<MPI_Datatype> types_;
+};
+
+// The rows `plan` says this process needs, from their owners' `owned` rows, received straight
+// into the matrix (both sides' counts are known from the plan). The rows to send are picked
+// out of `owned` by an indexed datatype per requester (MPI_Alltoallw), not copied into a send
+// buffer first: with many requesters that buffer was nearly the size of `owned` again.
+FactorMatrix fetch_rows(const World& world, const ExchangePlan& plan, const FactorMatrix& owned, double& bytes_sent) {
+  const Eigen::Index factors = owned.cols();
+  const int row_bytes = as_count(static_cast<std::uint64_t>(factors) * sizeof(float), "row size");
+  const ContiguousType row_type(row_bytes);
+  const std::size_t processes = static_cast<std::size_t>(world.size);
   FactorMatrix rows(static_cast<Eigen::Index>(plan.received_rows), factors);
-  check(MPI_Alltoallv(send.data(), send_counts.data(), send_displacements.data(), row_type.get(), rows.data(),
-                      receive_counts.data(), receive_displacements.data(), row_type.get(), MPI_COMM_WORLD),
-        "MPI_Alltoallv");
+  std::vector<int> send_counts(processes, 0), receive_counts(processes, 0), zero_displacements(processes, 0);
+  DatatypeList send_types(processes), receive_types(processes);
+  std::uint64_t sent = 0, received = 0;
+  for (std::size_t part = 0; part < processes; ++part) {
+    const int rows_out = as_count(plan.send_counts[part], "row exchange");
+    if (rows_out > 0) {
+      std::vector<int> row_indices(plan.send_rows.begin() + static_cast<std::ptrdiff_t>(sent),
+                                   plan.send_rows.begin() + static_cast<std::ptrdiff_t>(sent + plan.send_counts[part]));
+      check(MPI_Type_create_indexed_block(rows_out, 1, row_indices.data(), row_type.get(), &send_types[part]),
+            "MPI_Type_create_indexed_block");
+      check(MPI_Type_commit(&send_types[part]), "MPI_Type_commit");
+      send_counts[part] = 1;
+    } else {
+      check(MPI_Type_dup(row_type.get(), &send_types[part]), "MPI_Type_dup");
+    }
+    const int rows_in = as_count(plan.receive_counts[part], "row exchange");
+    // Byte offsets into `rows` as MPI_Aint: int displacements would overflow past 2 GiB.
+    const MPI_Aint offset = static_cast<MPI_Aint>(received) * row_bytes;
+    check(MPI_Type_create_hindexed_block(1, std::max(rows_in, 0), &offset, row_type.get(), &receive_types[part]),
+          "MPI_Type_create_hindexed_block");
+    check(MPI_Type_commit(&receive_types[part]), "MPI_Type_commit");
+    receive_counts[part] = rows_in > 0 ? 1 : 0;
+    sent += plan.send_counts[part];
+    received += plan.receive_counts[part];
+    if (static_cast<int>(part) != world.rank) {
+      bytes_sent += static_cast<double>(plan.send_counts[part]) * static_cast<double>(row_bytes);
+    }
+  }
+  check(MPI_Alltoallw(owned.data(), send_counts.data(), zero_displacements.data(), send_types.data(), rows.data(),
+                      receive_counts.data(), zero_displacements.data(), receive_types.data(), MPI_COMM_WORLD),
+        "MPI_Alltoallw");
   return rows;
 }
 
@@ -216,23 +255,22 @@ void fold_in_rank_order(const World& world, Total& total, int values, MPI_Dataty
   check(MPI_Bcast(total.data(), values, type, world.size - 1, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
-// YtY over every process's rows (no regularisation), summed block by block in row order.
-Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, int threads) {
+// YtY over every process's rows (no regularisation), summed panel by panel in row order as
+// the single-process regularized_gram sums it (gram_panels.h): the panels' own sums are
+// computed in parallel, their running total is handed from process to process.
+Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, std::uint32_t panel_rows, int threads) {
   const Eigen::Index factors = owned.cols();
   const std::size_t rows = static_cast<std::size_t>(owned.rows());
-  const std::size_t blocks = (rows + kBlockRows - 1) / kBlockRows;
-  std::vector<Eigen::MatrixXf> partials(blocks);
-  parallel_for_blocks(rows, kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    Eigen::MatrixXf& partial = partials[begin / kBlockRows];
-    partial = Eigen::MatrixXf::Zero(factors, factors);
-    partial.selfadjointView<Eigen::Lower>().rankUpdate(
-        owned.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)).transpose());
-    partial.triangularView<Eigen::StrictlyUpper>() = partial.transpose();
+  const std::size_t panels = (rows + panel_rows - 1) / panel_rows;
+  std::vector<Eigen::MatrixXf> panel_sums(panels);
+  parallel_for_blocks(rows, panel_rows, threads, [&](std::size_t begin, std::size_t end) {
+    panel_sums[begin / panel_rows] =
+        panel_gram(owned.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)));
   });
   Eigen::MatrixXf total = Eigen::MatrixXf::Zero(factors, factors);
   fold_in_rank_order<Eigen::MatrixXf>(world, total, static_cast<int>(factors * factors), MPI_FLOAT,
                                       [&](Eigen::MatrixXf& sum) {
-                                        for (const auto& partial : partials) sum += partial;
+                                        for (const auto& panel : panel_sums) sum += panel;
                                       });
   return total;
 }
@@ -248,14 +286,15 @@ struct LossTerms {
 double global_loss(const World& world, const FactorMatrix& users, const FactorMatrix& videos,
                    const SparseMatrix& video_confidence, const FactorMatrix& fetched_users,
                    const Eigen::MatrixXf& video_gram, float regularization, std::uint32_t n_users,
-                   std::uint32_t n_videos, std::uint64_t nnz, int threads) {
+                   std::uint32_t n_videos, std::uint64_t nnz, std::uint32_t user_block_rows,
+                   std::uint32_t video_block_rows, int threads) {
   const Eigen::Index factors = videos.cols();
   using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
-  const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + kBlockRows - 1) / kBlockRows;
-  const std::size_t video_blocks = (static_cast<std::size_t>(videos.rows()) + kBlockRows - 1) / kBlockRows;
+  const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + user_block_rows - 1) / user_block_rows;
+  const std::size_t video_blocks = (static_cast<std::size_t>(videos.rows()) + video_block_rows - 1) / video_block_rows;
   std::vector<LossTerms> user_partials(user_blocks), video_partials(video_blocks);
-  parallel_for_blocks(static_cast<std::size_t>(users.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    LossTerms& partial = user_partials[begin / kBlockRows];
+  parallel_for_blocks(static_cast<std::size_t>(users.rows()), user_block_rows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = user_partials[begin / user_block_rows];
     Eigen::VectorXf projected(factors);
     for (std::size_t row = begin; row < end; ++row) {
       const ConstVectorMap x(users.row(static_cast<Eigen::Index>(row)).data(), factors);
@@ -264,8 +303,8 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
       partial.values[5] += static_cast<double>(x.squaredNorm());
     }
   });
-  parallel_for_blocks(static_cast<std::size_t>(videos.rows()), kBlockRows, threads, [&](std::size_t begin, std::size_t end) {
-    LossTerms& partial = video_partials[begin / kBlockRows];
+  parallel_for_blocks(static_cast<std::size_t>(videos.rows()), video_block_rows, threads, [&](std::size_t begin, std::size_t end) {
+    LossTerms& partial = video_partials[begin / video_block_rows];
     for (std::size_t row = begin; row < end; ++row) {
       const ConstVectorMap y(videos.row(static_cast<Eigen::Index>(row)).data(), factors);
       partial.values[3] += static_cast<double>(y.squaredNorm());
@@ -296,6 +335,38 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
   return denominator > 0 ? loss / denominator : 0.0;
 }
 
+// Which process reads each shard: the least-loaded (in bytes, so far) of those whose folder
+// holds it. Throws IoError naming a shard no process holds.
+std::vector<int> assign_shards(const World& world, const ShardManifest& manifest, const std::string& shard_directory,
+                               const std::string& manifest_path) {
+  const int shards = static_cast<int>(manifest.shards.size());
+  std::vector<char> present(static_cast<std::size_t>(shards));
+  for (int index = 0; index < shards; ++index) {
+    present[static_cast<std::size_t>(index)] = std::filesystem::exists(
+        std::filesystem::path(shard_directory) / manifest.shards[static_cast<std::size_t>(index)].name);
+  }
+  std::vector<char> all_present(static_cast<std::size_t>(shards) * static_cast<std::size_t>(world.size));
+  check(MPI_Allgather(present.data(), shards, MPI_CHAR, all_present.data(), shards, MPI_CHAR, MPI_COMM_WORLD),
+        "MPI_Allgather");
+  std::vector<std::uint64_t> load(static_cast<std::size_t>(world.size), 0);
+  std::vector<int> readers(static_cast<std::size_t>(shards), -1);
+  for (int index = 0; index < shards; ++index) {
+    int chosen = -1;
+    for (int rank = 0; rank < world.size; ++rank) {
+      if (!all_present[static_cast<std::size_t>(rank) * static_cast<std::size_t>(shards) + static_cast<std::size_t>(index)]) continue;
+      if (chosen < 0 || load[static_cast<std::size_t>(rank)] < load[static_cast<std::size_t>(chosen)]) chosen = rank;
+    }
+    const ShardEntry& entry = manifest.shards[static_cast<std::size_t>(index)];
+    if (chosen < 0) {
+      throw IoError("missing shard '" + (std::filesystem::path(shard_directory) / entry.name).string() +
+                    "': no process has it (listed in " + manifest_path + ")");
+    }
+    load[static_cast<std::size_t>(chosen)] += entry.bytes;
+    readers[static_cast<std::size_t>(index)] = chosen;
+  }
+  return readers;
+}
+
 // This process's ratings, as read from its part of the input.
 std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, const std::string& shard_directory,
                                      std::uint32_t& users, std::uint32_t& videos) {
@@ -306,33 +377,11 @@ std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, co
     check_shard_mappings(manifest, manifest_path, job.mappings_path);
     users = manifest.users;
     videos = manifest.videos;
-    // Which shards each process sees; each shard goes to the least-loaded process that has it.
-    const int shards = static_cast<int>(manifest.shards.size());
-    std::vector<char> present(static_cast<std::size_t>(shards));
-    for (int index = 0; index < shards; ++index) {
-      present[static_cast<std::size_t>(index)] = std::filesystem::exists(
-          std::filesystem::path(shard_directory) / manifest.shards[static_cast<std::size_t>(index)].name);
-    }
-    std::vector<char> all_present(static_cast<std::size_t>(shards) * static_cast<std::size_t>(world.size));
-    check(MPI_Allgather(present.data(), shards, MPI_CHAR, all_present.data(), shards, MPI_CHAR, MPI_COMM_WORLD),
-          "MPI_Allgather");
-    std::vector<std::uint64_t> load(static_cast<std::size_t>(world.size), 0);
-    for (int index = 0; index < shards; ++index) {
-      int chosen = -1;
-      for (int rank = 0; rank < world.size; ++rank) {
-        if (!all_present[static_cast<std::size_t>(rank) * static_cast<std::size_t>(shards) + static_cast<std::size_t>(index)]) continue;
-        if (chosen < 0 || load[static_cast<std::size_t>(rank)] < load[static_cast<std::size_t>(chosen)]) chosen = rank;
-      }
-      const ShardEntry& entry = manifest.shards[static_cast<std::size_t>(index)];
-      if (chosen < 0) {
-        throw IoError("missing shard '" + (std::filesystem::path(shard_directory) / entry.name).string() +
-                      "': no process has it (listed in " + manifest_path + ")");
-      }
-      load[static_cast<std::size_t>(chosen)] += entry.bytes;
-      if (chosen == world.rank) {
-        std::vector<Rating> part = read_shard(shard_directory, manifest, index);
-        ratings.insert(ratings.end(), part.begin(), part.end());
-      }
+    const std::vector<int> readers = assign_shards(world, manifest, shard_directory, manifest_path);
+    for (int index = 0; index < static_cast<int>(manifest.shards.size()); ++index) {
+      if (readers[static_cast<std::size_t>(index)] != world.rank) continue;
+      std::vector<Rating> part = read_shard(shard_directory, manifest, index);
+      ratings.insert(ratings.end(), part.begin(), part.end());
     }
     return ratings;
   }
@@ -402,8 +451,11 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
 
   std::uint32_t n_users = 0, n_videos = 0;
   std::vector<Rating> ratings = read_own_ratings(world, job, shard_directory, n_users, n_videos);
-  const Partition user_partition(n_users, world.size);
-  const Partition video_partition(n_videos, world.size);
+  // Process 0's panel sizes for everyone: hosts with other cache sizes would pick others.
+  std::uint32_t panel_rows[2] = {gram_panel_rows(n_users, config.factors), gram_panel_rows(n_videos, config.factors)};
+  check(MPI_Bcast(panel_rows, 2, MPI_UINT32_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  const Partition user_partition(n_users, world.size, panel_rows[0]);
+  const Partition video_partition(n_videos, world.size, panel_rows[1]);
   const std::uint32_t first_user = user_partition.begin(world.rank);
   const std::uint32_t first_video = video_partition.begin(world.rank);
   for (const Rating& rating : ratings) {
@@ -459,7 +511,7 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   model.info.n_ratings = nnz;
 
   double bytes_sent = 0;
-  Eigen::MatrixXf video_gram = global_gram(world, videos, threads);
+  Eigen::MatrixXf video_gram = global_gram(world, videos, video_partition.block_rows(), threads);
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
     const FactorMatrix fetched_videos = fetch_rows(world, video_rows_plan, videos, bytes_sent);
@@ -467,16 +519,17 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
     gram.diagonal().array() += config.regularization;
     solve_half_iteration_with_gram(user_confidence, fetched_videos, gram, config.solver, config.cg_steps, threads, users);
     const FactorMatrix fetched_users = fetch_rows(world, user_rows_plan, users, bytes_sent);
-    gram = global_gram(world, users, threads);
+    gram = global_gram(world, users, user_partition.block_rows(), threads);
     gram.diagonal().array() += config.regularization;
     solve_half_iteration_with_gram(video_confidence, fetched_users, gram, config.solver, config.cg_steps, threads, videos);
-    video_gram = global_gram(world, videos, threads);
+    video_gram = global_gram(world, videos, video_partition.block_rows(), threads);
     IterationReport progress;
     progress.iteration = iteration;
     progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.loss = config.compute_loss
                         ? global_loss(world, users, videos, video_confidence, fetched_users, video_gram,
-                                      config.regularization, n_users, n_videos, nnz, threads)
+                                      config.regularization, n_users, n_videos, nnz, user_partition.block_rows(),
+                                      video_partition.block_rows(), threads)
                         : std::numeric_limits<double>::quiet_NaN();
     if (progress.loss == progress.loss) model.info.loss_history.push_back(progress.loss);
     if (world.rank == 0 && on_iteration) on_iteration(progress);
@@ -567,6 +620,56 @@ Model run_distributed_training(const TrainJob& job, const std::string& shard_dir
   getrusage(RUSAGE_SELF, &usage);
   report.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
   return model;
+}
+
+void write_shard_concatenation(const std::string& shard_directory, const std::string& output_path) {
+  World world;
+  check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+  const std::string manifest_path = (std::filesystem::path(shard_directory) / kShardManifestFileName).string();
+  const ShardManifest manifest = load_shard_manifest(manifest_path);
+  const std::vector<int> readers = assign_shards(world, manifest, shard_directory, manifest_path);
+  std::unique_ptr<AtomicFileWriter> writer;
+  if (world.rank == 0) {
+    const auto parent = std::filesystem::path(output_path).parent_path();
+    if (!parent.empty()) ensure_directory(parent.string());
+    writer = std::make_unique<AtomicFileWriter>(output_path);
+  }
+  std::vector<char> piece;
+  for (std::size_t index = 0; index < manifest.shards.size(); ++index) {
+    const ShardEntry& entry = manifest.shards[index];
+    const int reader = readers[index];
+    if (reader == world.rank) {
+      // stream_shard checks the size and checksum; a failure here ends the job before process 0
+      // can commit, and process 0 checks what it received anyway.
+      stream_shard(shard_directory, entry, kWriteChunkBytes, [&](const char* bytes, std::size_t count) {
+        if (world.rank == 0) {
+          writer->stream().write(bytes, static_cast<std::streamsize>(count));
+        } else {
+          check(MPI_Send(bytes, as_count(count, "shard copy"), MPI_BYTE, 0, 11, MPI_COMM_WORLD), "MPI_Send");
+        }
+      });
+    } else if (world.rank == 0) {
+      // The pieces arrive in the sizes stream_shard reads them in: kWriteChunkBytes, the last one shorter.
+      std::uint64_t hash = kFnv1a64Start;
+      for (std::uint64_t received = 0; received < entry.bytes;) {
+        const std::uint64_t count = std::min<std::uint64_t>(kWriteChunkBytes, entry.bytes - received);
+        piece.resize(count);
+        check(MPI_Recv(piece.data(), as_count(count, "shard copy"), MPI_BYTE, reader, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+              "MPI_Recv");
+        hash = fnv1a64_update(hash, std::string_view(piece.data(), piece.size()));
+        writer->stream().write(piece.data(), static_cast<std::streamsize>(piece.size()));
+        received += count;
+      }
+      if (hash != entry.checksum) {
+        throw CorruptFile("'" + entry.name + "' as received from process " + std::to_string(reader) +
+                          ": checksum differs from " + manifest_path);
+      }
+    }
+  }
+  if (writer) writer->commit();
+  // Nobody reports success before the file is in place.
+  check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
 std::vector<ProcessReport> gather_reports(const ProcessReport& report) {
