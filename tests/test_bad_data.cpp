@@ -203,7 +203,7 @@ TEST_CASE("a missing newline at the end of the file loses nothing") {
 
 TEST_CASE("regression: a file over 48 MiB without a final newline reads exactly its rows") {
   // Before the fix, fccp's LineReader returned ~1000 stale lines more here, then read off its
-  // buffer (found by tests/fuzz/fuzz_interactions; lib/src/csv.cpp now ends every input in '\n').
+  // buffer (found by tests/fuzz/fuzz_interactions; lib/src/data/csv.cpp now ends every input in '\n').
   std::size_t rows = 0;
   const std::string csv = stale_newline_layout(rows);
   const auto result = aggregate(csv);
