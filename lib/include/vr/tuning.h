@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vr/als.h"
+#include "vr/ranking_metrics.h"
 #include "vr/ratings.h"
 
 namespace vr {
@@ -113,5 +114,9 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
 // Deterministic for a seed; config.seconds stops starting trials (trial 1 always runs).
 TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                               const std::function<void(const TrialResult&)>& on_trial = {});
+
+// The validation splits both searches score trials on: config.folds per-user random carves of
+// config.validation_ratio, seeded apart from the test split's so validation never mirrors it.
+std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config);
 
 }  // namespace vr

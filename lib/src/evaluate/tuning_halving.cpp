@@ -88,11 +88,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
                               const std::function<void(const TrialResult&)>& on_trial) {
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  std::vector<Split> validation;
-  for (int fold = 0; fold < config.folds; ++fold) {
-    validation.push_back(split_per_user_random(train, config.validation_ratio,
-                                               config.seed ^ (0x7e57ab1eULL + static_cast<std::uint64_t>(fold))));
-  }
+  const std::vector<Split> validation = validation_folds(train, config);
   TuningResult result;
   result.k = config.k;
   result.validation_ratings = validation.front().test.nnz();
