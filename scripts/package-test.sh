@@ -170,7 +170,7 @@ check "vr-serve.service does not restart on exit status 78" \
   grep -q '^RestartPreventExitStatus=78' "$work/unpacked/usr/lib/systemd/system/vr-serve.service"
 
 # --- 5. man and completion --------------------------------------------------------------------
-check "man vr-train renders, with --factors" in_container 'MANWIDTH=100 man vr-train 2>/dev/null | col -b | grep -q -- "--factors"'
+check "man vr-train renders, with --factors" in_container 'MANWIDTH=100 man vr-train 2>/dev/null | col -b | grep -- "--factors" >/dev/null'
 check "bash completion loads and completes vr-train --fa" in_container '
   set +euo pipefail  # bash_completion is not written for set -u
   source /usr/share/bash-completion/bash_completion
@@ -229,7 +229,7 @@ if [ -n "$systemd_image" ] && podman run -d --pull=never --name "$systemd_contai
     sleep 7  # longer than RestartSec
     test "$(systemctl show vr-serve -p ExecMainStatus --value)" = 78
     test "$(systemctl show vr-serve -p NRestarts --value)" = 0
-    journalctl -u vr-serve --no-pager | grep -q "vr-serve: no model in /var/lib/vr/models/current (als_model.bin is missing)"'
+    journalctl -u vr-serve --no-pager | grep "vr-serve: no model in /var/lib/vr/models/current (als_model.bin is missing)" >/dev/null'
   check "systemd: vr-pipeline.service trains from /etc/default/vr-pipeline" in_systemd '
     sed -i "s|^VR_PIPELINE_INPUT=.*|VR_PIPELINE_INPUT=/usr/share/vr/examples/interactions.csv|" /etc/default/vr-pipeline
     systemctl start vr-pipeline
@@ -243,7 +243,7 @@ if [ -n "$systemd_image" ] && podman run -d --pull=never --name "$systemd_contai
     test \"\$(ps -o user= -p \$(systemctl show vr-serve -p MainPID --value) | tr -d ' ')\" = vr"
   check "systemd: systemctl reload vr-serve reloads the model (SIGHUP)" in_systemd '
     systemctl reload vr-serve
-    for i in $(seq 50); do journalctl -u vr-serve --no-pager | grep -q "\"trigger\":\"SIGHUP\"" && exit 0; sleep 0.2; done
+    for i in $(seq 50); do journalctl -u vr-serve --no-pager | grep "\"trigger\":\"SIGHUP\"" >/dev/null && exit 0; sleep 0.2; done
     false'
   check "systemd: a killed vr-serve is restarted (Restart=on-failure)" in_systemd "
     systemctl kill -s KILL vr-serve
