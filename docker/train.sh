@@ -15,8 +15,8 @@
 # the others answer over ssh, runs `mpirun` over all of them (processes_per_host each,
 # default: the host's cores) and writes /opt/ml/model/{ratings.csv,mappings.bin,als_model.bin},
 # the files of a one-host job (ratings.csv is the shards' concatenation, each shard sent to
-# the leader by a process that holds it). The others are workers: they start sshd, wait for the leader's Open MPI
-# daemon to come and go, and exit 0. ssh keys are made at start, none is in the image: every
+# the leader by a process that holds it). The others are workers: they start sshd, wait until
+# the leader logs in to say its job has ended (its Open MPI daemon runs here meanwhile), and exit 0. ssh keys are made at start, none is in the image: every
 # host makes a key pair and runs its own sshd (as the container's user, port VR_SSH_PORT,
 # default 2222) with that key as host key; the workers authorise the key the leader's sshd
 # presents (ssh-keyscan), and the leader logs in with it.
@@ -59,9 +59,13 @@ run_tool() {
   # waited for it, and under load the failure reason was read before tee had written it.
   { "$@" 2>&1 1>&3 3>&- | tee "$errors" >&2 3>&-; status=${PIPESTATUS[0]}; } 3>&1
   if [ "$status" -ne 0 ]; then
-    if [ "$1" = mpirun ] && grep -q '^error: ' "$errors"; then
-      # The processes' own errors, not Open MPI's banner about ending the job.
-      fail "vr-train on several hosts failed: $(grep '^error: ' "$errors" | grep -v 'failed; ending the job' | sort -u | head -n 3)"
+    if [ "$1" = mpirun ]; then
+      # The processes' own words, not Open MPI's banner about ending the job (it starts at
+      # the first line of dashes) nor each process's line saying that it ends the job.
+      local reason
+      reason="$(sed -n '/^-----/q; p' "$errors" | grep -v -e '^$' -e '^Run with --help' -e '^error: process [0-9]* of [0-9]* failed; ending the job' \
+        | sort -u | head -n 3)"
+      [ -n "$reason" ] && fail "vr-train on several hosts failed: $reason"
     fi
     fail "$(basename "$1") failed: $(grep -v -e '^$' -e '^Run with --help' "$errors" | tail -n 5)"
   fi
@@ -182,7 +186,8 @@ if [ ${#hosts[@]} -gt 1 ]; then
       # The key files live under /tmp, which is world-writable (sticky): sshd's path check
       # would refuse them. The folder itself is the user's own, mode 700.
       echo "StrictModes no"
-      echo "SetEnv PATH=$PATH"
+      # The leader ends a worker's wait by writing its job's exit status to this file.
+      echo "SetEnv PATH=$PATH VR_LEADER_DONE_FILE=$ssh_dir/leader-done"
     } > "$ssh_dir/sshd_config"
     # As root sshd wants its privilege separation folder; as another user it runs without.
     if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd || fail "cannot create /run/sshd"; fi
@@ -207,20 +212,35 @@ if [ ${#hosts[@]} -gt 1 ]; then
   fi
 
   if [ "$current_host" != "$leader" ]; then
-    # A worker: the leader's mpirun starts an Open MPI daemon (orted) here over ssh; the
-    # job is over for this host when that daemon has come and gone.
+    # A worker: the leader's mpirun starts an Open MPI daemon (orted) here over ssh, and when
+    # its job has ended (well or not) the leader logs in once more to write its exit status to
+    # VR_LEADER_DONE_FILE. That word, not the daemon's absence, ends the wait: a short job's
+    # daemon can come and go between two looks. If the leader dies without a word, the
+    # daemon's end followed by VR_WORKER_END_GRACE seconds of silence ends it too.
     timeout="${VR_WORKER_START_TIMEOUT:-900}"
+    grace="${VR_WORKER_END_GRACE:-60}"
+    done_file="$ssh_dir/leader-done"
     log "worker: waiting up to $timeout s for the leader ($leader) to start its processes here"
-    waited=0
-    until pgrep -x orted >/dev/null; do
-      [ "$waited" -lt "$timeout" ] || fail "worker $current_host: the leader $leader did not start any process here within $timeout s"
-      sleep 1
-      waited=$((waited + 1))
+    waited=0 daemon_seen=0 silent=0
+    until [ -s "$done_file" ]; do
+      if pgrep -x orted >/dev/null; then
+        daemon_seen=1 silent=0
+      elif [ "$daemon_seen" = 1 ]; then
+        silent=$((silent + 1))
+        [ "$silent" -lt $((grace * 5)) ] || break
+      else
+        [ "$waited" -lt $((timeout * 5)) ] || fail "worker $current_host: the leader $leader did not start any process here within $timeout s"
+        waited=$((waited + 1))
+      fi
+      sleep 0.2
     done
-    while pgrep -x orted >/dev/null; do sleep 1; done
     logins=0
     [ -f "$ssh_dir/sshd.log" ] && logins="$(grep -c 'Accepted publickey' "$ssh_dir/sshd.log")"
-    log "worker: the leader's job has ended ($logins ssh logins from it)"
+    if [ -s "$done_file" ]; then
+      log "worker: the leader's job has ended ($logins ssh logins from it); its exit status: $(head -c 16 "$done_file")"
+    else
+      log "worker: the leader's job has ended ($logins ssh logins from it); no word from the leader within $grace s of its processes' end"
+    fi
     exit 0
   fi
 
@@ -240,6 +260,14 @@ if [ ${#hosts[@]} -gt 1 ]; then
     if [ -n "$network_interface" ]; then
       mpirun_options+=(--mca btl_tcp_if_include "$network_interface" --mca oob_tcp_if_include "$network_interface")
     fi
+    # However the job ends from here on (fail exits too), every worker hears of it and exits.
+    # shellcheck disable=SC2016,SC2086
+    trap 'status=$?
+      for host in "${hosts[@]:1}"; do
+        ssh $ssh_options "$host" "echo $status > \"\$VR_LEADER_DONE_FILE\"" 2>/dev/null \
+          || log "leader: could not tell $host that the job has ended"
+      done
+      [ -f "$ssh_dir/sshd.pid" ] && kill "$(cat "$ssh_dir/sshd.pid")" 2>/dev/null; rm -rf "$job_dir"' EXIT
     for host in "${hosts[@]:1}"; do
       tries=0
       # shellcheck disable=SC2086

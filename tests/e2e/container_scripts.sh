@@ -121,12 +121,13 @@ mkdir -p "$hosts"
 "$bin_dir/vr-features" "$hosts/events.csv" --dir "$hosts/shards" --shards 3 2>/dev/null
 mpirun --oversubscribe -np 2 "$bin_dir/vr-train" --dir "$hosts/shards" --iterations 4 --threads 1 --quiet \
   --model "$hosts/reference.bin" > /dev/null 2>&1 || skip "vr-train under mpirun failed (built without VR_MPI?)"
-host_tree() {  # host_tree HOST SHARD_GLOB: the SageMaker folders of one host
+host_tree() {  # host_tree HOST SHARD_GLOB [HYPERPARAMETERS]: the SageMaker folders of one host
   local root="$hosts/$1"
+  rm -rf "$root"
   mkdir -p "$root/input/config" "$root/input/data/train" "$root/input/data/mappings"
   printf '{"current_host": "%s", "hosts": ["127.0.0.3", "127.0.0.2"], "network_interface_name": "lo"}\n' "$1" \
     > "$root/input/config/resourceconfig.json"
-  printf '{"iterations": "4", "processes_per_host": "1"}\n' > "$root/input/config/hyperparameters.json"
+  printf '%s\n' "${3:-{\"iterations\": \"4\", \"processes_per_host\": \"1\"\}}" > "$root/input/config/hyperparameters.json"
   cp "$hosts/shards/mappings.bin" "$hosts/shards/ratings-shards.json" "$root/input/data/mappings/"
   cp "$hosts/shards"/ratings-$2-of-00003.csv "$root/input/data/train/"
 }
@@ -148,13 +149,36 @@ check "two hosts over ssh: the leader's job succeeds" test "$leader_status" -eq 
 check "two hosts over ssh: the worker exits 0 when the leader's job ends" test "$worker_status" -eq 0
 check "two hosts over ssh: the worker authorised the key the leader made at start" \
   grep -q "worker: authorised the leader's key" "$hosts/127.0.0.3.log"
-check "two hosts over ssh: the leader logged in to the worker" \
-  grep -Eq "the leader's job has ended \([1-9][0-9]* ssh logins from it\)" "$hosts/127.0.0.3.log"
+# Three logins at least: the leader's reachability probe, its Open MPI daemon, and its word
+# that the job has ended. Two would mean Open MPI ran the worker's process on the leader.
+check "two hosts over ssh: the leader logged in to the worker to start its process" \
+  grep -Eq "the leader's job has ended \(([3-9]|[1-9][0-9]+) ssh logins from it\)" "$hosts/127.0.0.3.log"
+check "two hosts over ssh: the worker heard from the leader that its job succeeded" \
+  grep -q "the leader's job has ended (.*); its exit status: 0$" "$hosts/127.0.0.3.log"
 check "two hosts over ssh: the model is mpirun vr-train's, byte for byte" \
   cmp -s "$hosts/127.0.0.2/model/als_model.bin" "$hosts/reference.bin"
 check "two hosts over ssh: the model dir has ratings.csv, mappings.bin and als_model.bin" \
   test "$(ls "$hosts/127.0.0.2/model" | tr '\n' ' ')" = "als_model.bin mappings.bin ratings.csv "
 check "two hosts over ssh: no sshd of the job is left running" \
+  bash -c '! pgrep -f "$1/127.0.0.[23]/job/ssh/sshd_config" >/dev/null' _ "$hosts"
+
+# A job that fails on the leader (vr-train refuses 0 factors under mpirun) still ends the
+# worker's wait at once, with the leader's status, instead of after its start timeout.
+host_tree 127.0.0.2 '*' '{"iterations": "4", "factors": "0", "processes_per_host": "1"}'
+host_tree 127.0.0.3 00001 '{"iterations": "4", "factors": "0", "processes_per_host": "1"}'
+worker_status=0
+run_host 127.0.0.3 & worker=$!
+leader_status=0
+run_host 127.0.0.2 || leader_status=$?
+wait "$worker" || worker_status=$?
+cat "$hosts/127.0.0.2.log" "$hosts/127.0.0.3.log" | sed 's/^/    /'
+check "two hosts, the job fails: the leader exits non-zero" test "$leader_status" -ne 0
+check "two hosts, the job fails: the failure file gives vr-train's reason" \
+  grep -q "factors" "$hosts/127.0.0.2/output/failure"
+check "two hosts, the job fails: the worker exits 0" test "$worker_status" -eq 0
+check "two hosts, the job fails: the worker heard the leader's non-zero status" \
+  grep -q "the leader's job has ended (.*); its exit status: 1$" "$hosts/127.0.0.3.log"
+check "two hosts, the job fails: no sshd of the job is left running" \
   bash -c '! pgrep -f "$1/127.0.0.[23]/job/ssh/sshd_config" >/dev/null' _ "$hosts"
 
 # --- train.sh as an unprivileged user (the image runs as uid 10001) ---------------------------
@@ -171,8 +195,12 @@ if [ "$(id -u)" -eq 0 ]; then
   chown 65534 "$locked/output"
   as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 fi
+# The script is run from a copy in the test's folder: the clone may sit in a folder only root
+# can enter (as /root is), and the job fails before it runs any tool anyway.
+cp "$repo_root/docker/train.sh" "$work/train.sh"
+chmod 0644 "$work/train.sh"
 locked_status=0
-VR_ML_ROOT="$locked" VR_BIN_DIR="$bin_dir" "${as_user[@]}" bash "$repo_root/docker/train.sh" > "$work/locked.log" 2>&1 \
+VR_ML_ROOT="$locked" VR_BIN_DIR="$bin_dir" "${as_user[@]}" bash "$work/train.sh" > "$work/locked.log" 2>&1 \
   || locked_status=$?
 check "train fails: a model folder its user cannot write (exit non-zero)" test "$locked_status" -ne 0
 check "train fails: a model folder its user cannot write (failure file names the folder and the uid)" \
