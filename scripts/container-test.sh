@@ -15,7 +15,9 @@
 #  6. `train` against a mounted /opt/ml with the sample data (plus a user the default model
 #     lacks), a bad hyperparameter (exit non-zero, /opt/ml/output/failure), then `serve`
 #     of the trained model;
-#  7. prints the image size and how long each part took.
+#  7. `train` on three containers named algo-1..3 on a podman network of its own, as a
+#     SageMaker multi-instance job: the model equals mpirun vr-train's on one host;
+#  8. prints the image size and how long each part took.
 #
 # Exit status: 0 passed, 1 failed, 77 skipped (printed as SKIP: this machine cannot run
 # podman containers or reach Debian's archive). Environment:
@@ -74,10 +76,11 @@ podman_prepare
 
 # --- 3. Base images from Debian's archive ---------------------------------------------------
 work="$(mktemp -d /tmp/vr-container-test.XXXXXX)"
-containers=()
+containers=() networks=()
 cleanup() {
   local name
   for name in "${containers[@]}"; do podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; done
+  for name in "${networks[@]}"; do podman network rm -f "$name" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -310,7 +313,92 @@ train_test() {
 }
 timed "train test" train_test
 
-# --- 7. Figures -------------------------------------------------------------------------------
+# --- 7. train on three hosts, as a SageMaker multi-instance job --------------------------------
+# Three containers of the image named algo-1..3 on a podman network made for the test (fixed
+# addresses and --add-host: Debian's podman has no DNS plugin), each with its own
+# resourceconfig.json, its own shard of the data (ShardedByS3Key) and the mappings
+# (FullyReplicated). The leader's sshd-and-mpirun job across them, run as the image's user,
+# must write the model the image's single-process vr-train writes from the same shards.
+multihost_train_test() {
+  local mh="$work/multihost" net="vr-container-test-$$" prefix host index status
+  local hosts=(algo-1 algo-2 algo-3) add_hosts=() statuses=()
+  mkdir -p "$mh/data"
+  chown 10001:10001 "$mh/data"
+  if ! podman run --rm --pull=never -v "$mh/data:/data" --entrypoint bash "$image" -c '
+      vr-generate --users 800 --videos 300 --events 12000 -o /data/events.csv 2>/dev/null &&
+      vr-features /data/events.csv --dir /data/shards --shards 3 2>/dev/null &&
+      vr-train --dir /data/shards --iterations 4 --threads 1 --quiet --model /data/single-process.bin &&
+      mpirun --oversubscribe -np 3 vr-train --dir /data/shards --iterations 4 --threads 1 --quiet \
+        --model /data/three-processes.bin' \
+      >"$mh/reference.log" 2>&1; then
+    fail "train on three hosts: the single-process reference"; tail -n 20 "$mh/reference.log"; return
+  fi
+  # A /24 of 10.213.0.0/16 that no other network here uses.
+  for index in $(seq $(($$ % 200)) 255) $(seq 0 $(($$ % 200))); do
+    prefix="10.213.$index"
+    podman network create --subnet "$prefix.0/24" "$net" >/dev/null 2>&1 && break
+    prefix=""
+  done
+  [ -n "$prefix" ] || { fail "train on three hosts: podman network create"; return; }
+  networks+=("$net")
+  for index in 1 2 3; do add_hosts+=(--add-host "algo-$index:$prefix.1$index"); done
+  for index in 1 2 3; do
+    host="algo-$index"
+    local ml="$mh/$host"
+    mkdir -p "$ml/input/config" "$ml/input/data/train" "$ml/input/data/mappings" "$ml/model" "$ml/output"
+    printf '{"current_host": "%s", "hosts": ["algo-1", "algo-2", "algo-3"], "network_interface_name": "eth0"}\n' \
+      "$host" > "$ml/input/config/resourceconfig.json"
+    printf '{"iterations": "4", "threads": "1", "processes_per_host": "1"}\n' > "$ml/input/config/hyperparameters.json"
+    cp "$mh/data/shards/mappings.bin" "$mh/data/shards/ratings-shards.json" "$ml/input/data/mappings/"
+    cp "$mh/data/shards/ratings-0000$((index - 1))-of-00003.csv" "$ml/input/data/train/"
+    chown -R 10001:10001 "$ml"
+    containers+=("vr-container-test-$$-$host")
+    podman run -d --pull=never --name "vr-container-test-$$-$host" --hostname "$host" \
+      --network "$net" --ip "$prefix.1$index" "${add_hosts[@]}" -v "$ml:/opt/ml" "$image" train \
+      >/dev/null 2>"$mh/$host.run.log" || { fail "train on three hosts: podman run $host"; cat "$mh/$host.run.log"; return; }
+  done
+  for host in "${hosts[@]}"; do
+    status="$(timeout 300 podman wait "vr-container-test-$$-$host" 2>/dev/null)" || status=timeout
+    statuses+=("$status")
+    podman logs "vr-container-test-$$-$host" > "$mh/$host.log" 2>&1
+  done
+  check "train on three hosts: algo-1 (the leader) exits 0" test "${statuses[0]}" = 0
+  check "train on three hosts: algo-2 and algo-3 (workers) exit 0" test "${statuses[1]} ${statuses[2]}" = "0 0"
+  check "train on three hosts: the leader ran mpirun over the three hosts" \
+    grep -q "leader: mpirun -np 3 over algo-1 algo-2 algo-3" "$mh/algo-1.log"
+  for host in algo-2 algo-3; do
+    check "train on three hosts: $host ran the leader's process and heard that the job succeeded" \
+      grep -Eq "the leader's job has ended \\(([3-9]|[1-9][0-9]+) ssh logins from it\\); its exit status: 0$" "$mh/$host.log"
+  done
+  # Every -np gives the same factors bit for bit; the model file also records each
+  # iteration's loss, a sum whose last bits depend on how the processes split it.
+  check "train on three hosts: the model equals mpirun -np 3 vr-train's on one host, byte for byte" \
+    cmp -s "$mh/algo-1/model/als_model.bin" "$mh/data/three-processes.bin"
+  mkdir -p "$mh/data/single-process"
+  cp "$mh/algo-1/model/ratings.csv" "$mh/algo-1/model/mappings.bin" "$mh/data/single-process/"
+  cp "$mh/data/single-process.bin" "$mh/data/single-process/als_model.bin"
+  chown -R 10001:10001 "$mh/data/single-process"
+  podman run --rm --pull=never -v "$mh:/mh" --entrypoint bash "$image" -c '
+      vr-recommend --dir /mh/algo-1/model --all-users -k 10 > /mh/data/three-hosts.top10 &&
+      vr-recommend --dir /mh/data/single-process --all-users -k 10 > /mh/data/single-process.top10' \
+    >"$mh/recommend.log" 2>&1 || { fail "train on three hosts: vr-recommend --all-users"; tail -n 5 "$mh/recommend.log"; }
+  check "train on three hosts: every user's top 10 equals the single-process model's" \
+    cmp -s "$mh/data/three-hosts.top10" "$mh/data/single-process.top10"
+  check "train on three hosts: the top 10 lists cover every user" \
+    test "$(wc -l < "$mh/data/three-hosts.top10")" -ge 797
+  check "train on three hosts: the leader's model dir has ratings.csv, mappings.bin and als_model.bin" \
+    test "$(ls "$mh/algo-1/model" | tr '\n' ' ')" = "als_model.bin mappings.bin ratings.csv "
+  check "train on three hosts: no failure file on any host" \
+    test -z "$(ls "$mh"/algo-*/output/failure 2>/dev/null)"
+  if [ "${statuses[*]}" != "0 0 0" ]; then
+    for host in "${hosts[@]}"; do echo "--- $host (exit ${statuses[$((${host#algo-} - 1))]})"; tail -n 15 "$mh/$host.log"; done
+  fi
+  for host in "${hosts[@]}"; do podman rm -f -t 0 "vr-container-test-$$-$host" >/dev/null 2>&1 || true; done
+  podman network rm -f "$net" >/dev/null 2>&1 || true
+}
+timed "train on three hosts" multihost_train_test
+
+# --- 8. Figures -------------------------------------------------------------------------------
 printf '\ncontainer-test: image %s: %s bytes (%s MB)\n' "$image" "$image_bytes" "$((image_bytes / 1000000))"
 for timing in "${timings[@]}"; do printf 'container-test: time %s\n' "$timing"; done
 printf 'container-test: total %s s\n' "$((SECONDS - started))"
