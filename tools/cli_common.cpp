@@ -79,6 +79,13 @@ void add_als_flags(CLI::App& app, AlsFlags& flags) {
   app.add_option("--threads", flags.threads, "Worker threads (0 = all cores); never changes the result")
       ->capture_default_str()->check(AtLeast(0));
   app.add_option("--seed", flags.seed, "Seed of the random initialisation")->capture_default_str();
+  app.add_option("--unobserved-weight", flags.unobserved_weight,
+                 "iALS: weight alpha0 of every unobserved (user, video) cell in the loss; 1 = implicit's")
+      ->capture_default_str()->check(GreaterThan(0));
+  app.add_option("--reg-exponent", flags.reg_exponent,
+                 "iALS: each row's lambda is scaled by (n + alpha0 * N)^exponent, n its ratings and N the\n"
+                 "rows of the other side; 0 = implicit's constant lambda")
+      ->capture_default_str()->check(InRange(0.0, 2.0));
 }
 
 void apply_als_flags(const CLI::App& app, const AlsFlags& flags, bool only_given, TrainConfig& config) {
@@ -92,6 +99,8 @@ void apply_als_flags(const CLI::App& app, const AlsFlags& flags, bool only_given
   if (take("--scaling")) config.scaling = parse_scaling(flags.scaling);
   if (take("--eps")) config.eps = flags.eps;
   if (take("--seed")) config.seed = flags.seed;
+  if (take("--unobserved-weight")) config.unobserved_weight = flags.unobserved_weight;
+  if (take("--reg-exponent")) config.reg_exponent = flags.reg_exponent;
   config.threads = flags.threads;
 }
 

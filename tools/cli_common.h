@@ -40,6 +40,8 @@ struct AlsFlags {
   float eps = 1.0f;
   int threads = 0;
   std::uint64_t seed = 42;
+  float unobserved_weight = 1.0f;
+  float reg_exponent = 0.0f;
 };
 
 // Adds --factors ... --seed to `app`, bound to `flags`, each showing its default.

@@ -37,7 +37,7 @@ ConfidenceScaling parse_scaling(const std::string& text);
 // Hyperparameters of one training run. Defaults are the original design's.
 struct TrainConfig {
   int factors = 20;                  // latent dimensions, >= 1
-  float regularization = 0.1f;       // lambda, >= 0, not scaled by the number of ratings
+  float regularization = 0.1f;       // lambda, >= 0; scaled per row only when reg_exponent > 0
   float alpha = 1.0f;                // confidence c_ui = alpha * scale(r_ui), > 0
   int iterations = 20;               // full (users then videos) iterations, >= 0
   Solver solver = Solver::ConjugateGradient;
@@ -47,7 +47,44 @@ struct TrainConfig {
   std::uint64_t seed = 42;           // seeds the uniform [0, 0.01) initialisation
   int threads = 0;                   // worker threads, 0 = all cores; never changes the result
   bool compute_loss = true;          // compute the training loss after each iteration
+  float unobserved_weight = 1.0f;    // alpha_0: weight of every unobserved cell, > 0 (1 = implicit's)
+  float reg_exponent = 0.0f;         // nu: a row's lambda is lambda * (n + alpha_0 * N)^nu, in [0, 2]
+                                     // (0 = implicit's constant lambda)
 };
+
+// The weights that shape every row's least-squares system (docs/als.md, "Unobserved weight and
+// frequency-scaled regularisation", after Rendle et al. 2021). For a row with n ratings, N
+// rows on the other side and the other side's factors Y:
+//   A = unobserved_weight * YtY + lambda_row I + sum (|c| - unobserved_weight) y yT
+//   lambda_row = regularization * (n + unobserved_weight * N)^reg_exponent
+// The defaults (1, 0) are implicit's system, bit for bit.
+struct SystemWeights {
+  float regularization = 0.1f;     // lambda, >= 0
+  float unobserved_weight = 1.0f;  // alpha_0, > 0
+  float reg_exponent = 0.0f;       // nu, >= 0
+};
+
+// The config's weights.
+SystemWeights system_weights(const TrainConfig& config);
+
+// True when the weights are implicit's (unobserved weight 1, constant lambda).
+bool is_implicit(const SystemWeights& weights);
+
+// What one row's system adds to the shared Gram matrix (shared_gram):
+//   A = gram + extra_regularization I + sum (|c| - unobserved_weight) y yT.
+struct RowTerms {
+  float unobserved_weight = 1.0f;     // subtracted from each observed |c|
+  float extra_regularization = 0.0f;  // the row's lambda when the shared Gram matrix has none
+};
+
+// A row's terms: with reg_exponent 0 lambda is in the shared Gram matrix and
+// extra_regularization is 0; otherwise it is lambda_row for `ratings` ratings in the row and
+// `other_side_rows` rows on the other side (N).
+RowTerms row_terms(const SystemWeights& weights, std::uint64_t ratings, std::uint64_t other_side_rows);
+
+// lambda_row = regularization * (ratings + unobserved_weight * other_side_rows)^reg_exponent,
+// exactly `regularization` when reg_exponent is 0.
+float row_regularization(const SystemWeights& weights, std::uint64_t ratings, std::uint64_t other_side_rows);
 
 // Throws InvalidInput naming the first out-of-range field.
 void validate(const TrainConfig& config);
@@ -99,13 +136,17 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config,
 std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                    float regularization, Solver solver, int cg_steps, int threads,
                                    FactorMatrix& solved);
+// The same with iALS's weights (SystemWeights); N is confidence.cols.
+std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                   const SystemWeights& weights, Solver solver, int cg_steps, int threads,
+                                   FactorMatrix& solved);
 
-// solve_half_iteration with the regularised Gram matrix given (YtY + lambda I over every
-// row of the fixed side), so `fixed` needs to hold only the rows `confidence` refers to.
+// solve_half_iteration with the shared Gram matrix given (shared_gram over every row of the
+// fixed side, for `weights`), so `fixed` needs to hold only the rows `confidence` refers to.
 // Returns the rows whose CG was stopped, as solve_half_iteration does.
 std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                              const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                             FactorMatrix& solved);
+                                             FactorMatrix& solved, const SystemWeights& weights = {});
 
 // How one row's conjugate-gradient solve ended.
 enum class CgRowOutcome {
@@ -121,29 +162,40 @@ enum class CgKernel {
   Generic,  // the run-time-sized kernel, whatever the factor count
 };
 
-// One row's CG solve of A x = b, as solve_half_iteration runs it: A = gram + sum (|c|-1) y yT
-// and b = sum_{c>0} c y over the row's entries of `confidence`, warm-started from x (factors
+// One row's CG solve of A x = b, as solve_half_iteration runs it:
+// A = gram + terms.extra_regularization I + sum (|c| - terms.unobserved_weight) y yT and
+// b = sum_{c>0} c y over the row's entries of `confidence`, warm-started from x (factors
 // floats, updated in place), cg_steps steps.
 CgRowOutcome solve_row_conjugate_gradient(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
                                           const SparseMatrix& confidence, std::uint32_t row, int cg_steps,
-                                          float* x, CgKernel kernel = CgKernel::BySize);
+                                          float* x, CgKernel kernel = CgKernel::BySize, const RowTerms& terms = {});
 
 // The implicit library's training loss (implicit's calculate_loss, docs/als.md), from a
 // confidence matrix, on `threads` threads (0 = all cores; the result does not depend on it).
 double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
                      const FactorMatrix& item_factors, float regularization, int threads = 0);
+// The same with iALS's weights: unobserved cells weigh unobserved_weight (in the sum and in
+// the denominator) and each row's factor norm its lambda_row (docs/als.md, "Loss").
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, const SystemWeights& weights, int threads = 0);
 
 // YtY + lambda I, the Gram matrix shared by every row's system in a half-iteration.
 Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization);
+// unobserved_weight * YtY, plus lambda I when reg_exponent is 0 (then regularized_gram's bit
+// for bit at the default weights): the part of every row's system that the rows share.
+Eigen::MatrixXf shared_gram(const FactorMatrix& fixed, const SystemWeights& weights);
 
-// Solves one row's system exactly: A = gram + sum (c-1) y yT, b = sum c p y, over the
-// (index, confidence) entries. Throws NumericalError if A is not positive definite.
+// Solves one row's system exactly: A = gram + terms.extra_regularization I +
+// sum (|c| - terms.unobserved_weight) y yT, b = sum_{c>0} c y, over the (index, confidence)
+// entries. Throws NumericalError if A is not positive definite.
 Eigen::VectorXf solve_row_exact(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
-                                const std::vector<std::pair<std::uint32_t, float>>& entries);
+                                const std::vector<std::pair<std::uint32_t, float>>& entries,
+                                const RowTerms& terms = {});
 
 // The matrix A_u of solve_row_exact, for explanations (W_u = A_u^-1).
 Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
-                                  const std::vector<std::pair<std::uint32_t, float>>& entries);
+                                  const std::vector<std::pair<std::uint32_t, float>>& entries,
+                                  const RowTerms& terms = {});
 
 // Throws NumericalError if any factor is NaN or infinite.
 void check_finite(const FactorMatrix& factors, const std::string& what);

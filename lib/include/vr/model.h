@@ -2,12 +2,16 @@
 //
 // File layout (all integers little-endian):
 //   1. magic, 8 bytes: "VRMODEL\0"
-//   2. format version, uint32 (kModelFormatVersion; version 1 files, ALS only, still load)
+//   2. format version, uint32: 3 for an ALS model whose unobserved weight or regularisation
+//      exponent is not the default (1, 0), else 2 (kModelFormatVersion is the newest; version 1
+//      files, ALS only, still load)
 //   3. payload length in bytes, uint64
 //   4. payload: a cereal portable binary archive (CEREAL_CLASS_VERSION'd structs):
 //      a. ModelInfo: vr version, model kind ("als", "ease", "item-knn"), ALS training config
 //         and seed, data shape, loss per iteration; from class version 2 also the EASE and
 //         item-knn config (ItemModelConfig)
+//      a'. from format version 3: the ALS unobserved weight and regularisation exponent,
+//         float32 each (format 2 files have 1 and 0)
 //      b. the user factor matrix and the item factor matrix, each as rows, cols and rows*cols
 //         float32 values in row-major order (0 x 0 for EASE and item-knn)
 //      c. from format version 2: the item-item weights, as a dense block (rows, cols,

@@ -146,7 +146,7 @@ class Recommender {
   ModelKind kind_ = ModelKind::Als;
   Mappings mappings_;
   SparseMatrix watched_;
-  Eigen::MatrixXf item_gram_;          // YtY + lambda I, for fold-in and explanations
+  Eigen::MatrixXf item_gram_;          // shared_gram (YtY + lambda I by default), for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
   VideoPanels video_panels_;           // item factors packed for the scoring kernel
   std::shared_ptr<const AnnIndex> ann_index_;  // similar videos by HNSW when set

@@ -33,7 +33,7 @@ Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& confi
 
 // A hyperparameter file: one `key = value` per line, '#' starts a comment. Keys: model,
 // factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, seed,
-// ease_regularization, neighbours, similarity, bm25_k1, bm25_b.
+// unobserved_weight, reg_exponent (written only when not 1 and 0), ease_regularization, neighbours, similarity, bm25_k1, bm25_b.
 struct HyperparameterFile {
   ModelKind kind = ModelKind::Als;
   TrainConfig config;

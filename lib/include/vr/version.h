@@ -8,9 +8,11 @@ namespace vr {
 // The library version, e.g. "0.1.0" (set from CMake's project version).
 inline constexpr const char* kVersion = VR_VERSION_STRING;
 
-// Format version of als_model.bin (2 added EASE and item-knn; 1 still loads); a loader
-// rejects files with a larger one.
-inline constexpr std::uint32_t kModelFormatVersion = 2;
+// Newest format version of als_model.bin (2 added EASE and item-knn; 3 records iALS's
+// unobserved weight and regularisation exponent, and is written only for a model trained with
+// other values than implicit's, so every other model is still a format 2 file; 1 still
+// loads); a loader rejects files with a larger one.
+inline constexpr std::uint32_t kModelFormatVersion = 3;
 
 // Format version of mappings.bin; a loader rejects files with a larger one.
 inline constexpr std::uint32_t kMappingsFormatVersion = 1;

@@ -99,8 +99,11 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
   const FactorMatrix& items = model.factors.item_factors;
   std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
+  // The trainer's system for this row (iALS's weights when the model was trained with them).
+  const RowTerms terms =
+      row_terms(system_weights(model.info.config), history.size(), static_cast<std::uint64_t>(items.rows()));
   const Eigen::VectorXf user_factor =
-      trained_factor != nullptr ? *trained_factor : solve_row_exact(item_gram, items, history);
+      trained_factor != nullptr ? *trained_factor : solve_row_exact(item_gram, items, history, terms);
 
   auto recommendations = to_recommendations(
       mappings, video_panels.top_k(user_factor.data(), options.k, std::move(excluded), scored, options.eligible));
@@ -116,7 +119,7 @@ std::vector<Recommendation> recommend_from_history(const Model& model, const Map
   // they are implicit's. Disliked videos (preference 0) contribute nothing.
   // In double: y_i . x* and y_i . (x_u - x*) can be far larger than the score (tiny on a
   // small model) and cancel, which float would leave at a few per cent of it.
-  const Eigen::LLT<Eigen::MatrixXd> system(row_system_matrix(item_gram, items, history).cast<double>());
+  const Eigen::LLT<Eigen::MatrixXd> system(row_system_matrix(item_gram, items, history, terms).cast<double>());
   if (system.info() != Eigen::Success) {
     throw NumericalError("the user's least-squares system is not positive definite; cannot explain");
   }
@@ -226,7 +229,7 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, S
                        std::to_string(mappings_.videos.size()) + " videos");
   }
   if (kind_ != ModelKind::Als) return;
-  item_gram_ = regularized_gram(factors.item_factors, model_.info.config.regularization);
+  item_gram_ = shared_gram(factors.item_factors, system_weights(model_.info.config));
   video_panels_ = VideoPanels(factors.item_factors, scan);
   item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
   for (Eigen::Index i = 0; i < factors.item_factors.rows(); ++i) {

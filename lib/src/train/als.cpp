@@ -56,7 +56,7 @@ inline void prefetch_row(const float* row, Eigen::Index factors) {
 // handles the rest. Returns CgRowOutcome::Stopped when the step guard ended it (see below).
 template <int Factors>
 CgRowOutcome solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatrix& fixed, const SparseMatrix& confidence,
-                  std::uint32_t row, int cg_steps, float* x_data) {
+                  std::uint32_t row, int cg_steps, float* x_data, const RowTerms& terms) {
   using Vector = Eigen::Matrix<float, Factors, 1>;
   using Matrix = Eigen::Matrix<float, Factors, Factors>;
   const Eigen::Index factors = fixed.cols();
@@ -69,13 +69,18 @@ CgRowOutcome solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatri
   const float* fixed_data = fixed.data();
   auto fixed_row = [&](std::uint64_t k) { return fixed_data + static_cast<std::size_t>(indices[k]) * static_cast<std::size_t>(factors); };
 
+  // The row's own lambda, when the Gram matrix holds none (frequency-scaled regularisation);
+  // skipped at 0 so that implicit's system is computed exactly as before.
+  const float extra_regularization = terms.extra_regularization;
+  const float unobserved_weight = terms.unobserved_weight;
   // residual = b - A x, with A x computed without forming A.
   Vector residual = -(gram * x);
+  if (extra_regularization != 0.0f) residual -= extra_regularization * x;
   for (std::uint64_t k = begin; k < end; ++k) {
     if (k + 2 < end) prefetch_row(fixed_row(k + 2), factors);
     const float c = values[k];
     const Eigen::Map<const Vector> y(fixed_row(k), factors);
-    residual += (preference_weight(c) - (std::fabs(c) - 1.0f) * y.dot(x)) * y;
+    residual += (preference_weight(c) - (std::fabs(c) - unobserved_weight) * y.dot(x)) * y;
   }
   Vector direction = residual;
   float residual_squared = residual.squaredNorm();
@@ -84,11 +89,12 @@ CgRowOutcome solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatri
   Vector product(factors);
   for (int step = 0; step < cg_steps; ++step) {
     product.noalias() = gram * direction;
+    if (extra_regularization != 0.0f) product += extra_regularization * direction;
     for (std::uint64_t k = begin; k < end; ++k) {
       if (k + 2 < end) prefetch_row(fixed_row(k + 2), factors);
       const float c = std::fabs(values[k]);
       const Eigen::Map<const Vector> y(fixed_row(k), factors);
-      product += ((c - 1.0f) * y.dot(direction)) * y;
+      product += ((c - unobserved_weight) * y.dot(direction)) * y;
     }
     // CG assumes A positive definite. With lambda = 0, or confidences below 1 (alpha < 1, log
     // scaling of small counts, dislikes), A can be indefinite: p^T A p <= 0 would step along
@@ -112,7 +118,7 @@ CgRowOutcome solve_row_cg(const Eigen::MatrixXf& gram_dynamic, const FactorMatri
 }
 
 using CgRowSolver = CgRowOutcome (*)(const Eigen::MatrixXf&, const FactorMatrix&, const SparseMatrix&, std::uint32_t, int,
-                                     float*);
+                                     float*, const RowTerms&);
 
 CgRowSolver cg_solver_for(Eigen::Index factors) {
   switch (factors) {
@@ -130,15 +136,16 @@ CgRowSolver cg_solver_for(Eigen::Index factors) {
 
 void accumulate_row_system(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
                            const std::uint32_t* indices, const float* confidences, std::size_t count,
-                           Eigen::MatrixXf& system, Eigen::VectorXf& rhs) {
+                           const RowTerms& terms, Eigen::MatrixXf& system, Eigen::VectorXf& rhs) {
   const Eigen::Index factors = fixed.cols();
   system = gram;
+  if (terms.extra_regularization != 0.0f) system.diagonal().array() += terms.extra_regularization;
   rhs.setZero(factors);
   for (std::size_t k = 0; k < count; ++k) {
     const float c = confidences[k];
     const ConstVectorMap y(fixed.row(indices[k]).data(), factors);
     rhs += preference_weight(c) * y;
-    system.selfadjointView<Eigen::Lower>().rankUpdate(y, std::fabs(c) - 1.0f);
+    system.selfadjointView<Eigen::Lower>().rankUpdate(y, std::fabs(c) - terms.unobserved_weight);
   }
   system.triangularView<Eigen::StrictlyUpper>() = system.transpose();
 }
@@ -191,6 +198,36 @@ void validate(const TrainConfig& config) {
   if (config.cg_steps < 1) throw InvalidInput("cg-steps must be >= 1");
   if (!(config.eps > 0) || !std::isfinite(config.eps)) throw InvalidInput("eps must be a finite number > 0");
   if (config.threads < 0) throw InvalidInput("threads must be >= 0 (0 = all cores)");
+  if (!(config.unobserved_weight > 0) || !std::isfinite(config.unobserved_weight)) {
+    throw InvalidInput("unobserved-weight must be a finite number > 0");
+  }
+  if (!(config.reg_exponent >= 0 && config.reg_exponent <= 2)) {
+    throw InvalidInput("reg-exponent must be between 0 and 2");
+  }
+}
+
+SystemWeights system_weights(const TrainConfig& config) {
+  return SystemWeights{config.regularization, config.unobserved_weight, config.reg_exponent};
+}
+
+bool is_implicit(const SystemWeights& weights) {
+  return weights.unobserved_weight == 1.0f && weights.reg_exponent == 0.0f;
+}
+
+float row_regularization(const SystemWeights& weights, std::uint64_t ratings, std::uint64_t other_side_rows) {
+  // x^0 is 1 for every x, but the exact constant lambda must not depend on pow's rounding.
+  if (weights.reg_exponent == 0.0f) return weights.regularization;
+  const double frequency =
+      static_cast<double>(ratings) + static_cast<double>(weights.unobserved_weight) * static_cast<double>(other_side_rows);
+  return static_cast<float>(static_cast<double>(weights.regularization) *
+                            std::pow(frequency, static_cast<double>(weights.reg_exponent)));
+}
+
+RowTerms row_terms(const SystemWeights& weights, std::uint64_t ratings, std::uint64_t other_side_rows) {
+  RowTerms terms;
+  terms.unobserved_weight = weights.unobserved_weight;
+  if (weights.reg_exponent != 0.0f) terms.extra_regularization = row_regularization(weights, ratings, other_side_rows);
+  return terms;
 }
 
 float confidence_of(float rating, const TrainConfig& config) {
@@ -227,31 +264,43 @@ FactorMatrix initial_factor_rows(std::uint64_t first_row, std::uint32_t rows, in
 }
 
 Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization) {
+  return shared_gram(fixed, SystemWeights{regularization, 1.0f, 0.0f});
+}
+
+Eigen::MatrixXf shared_gram(const FactorMatrix& fixed, const SystemWeights& weights) {
   const Eigen::Index factors = fixed.cols();
   Eigen::MatrixXf gram = Eigen::MatrixXf::Zero(factors, factors);
   gram.selfadjointView<Eigen::Lower>().rankUpdate(fixed.transpose());
   gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
-  gram.diagonal().array() += regularization;
+  if (weights.unobserved_weight != 1.0f) gram *= weights.unobserved_weight;
+  if (weights.reg_exponent == 0.0f) gram.diagonal().array() += weights.regularization;
   return gram;
 }
 
 CgRowOutcome solve_row_conjugate_gradient(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
                                           const SparseMatrix& confidence, std::uint32_t row, int cg_steps,
-                                          float* x, CgKernel kernel) {
+                                          float* x, CgKernel kernel, const RowTerms& terms) {
   const CgRowSolver solve = kernel == CgKernel::Generic ? &solve_row_cg<Eigen::Dynamic> : cg_solver_for(fixed.cols());
-  return solve(gram, fixed, confidence, row, cg_steps, x);
+  return solve(gram, fixed, confidence, row, cg_steps, x, terms);
 }
 
 std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                    float regularization, Solver solver, int cg_steps, int threads,
                                    FactorMatrix& solved) {
-  return solve_half_iteration_with_gram(confidence, fixed, regularized_gram(fixed, regularization), solver, cg_steps,
-                                        threads, solved);
+  return solve_half_iteration(confidence, fixed, SystemWeights{regularization, 1.0f, 0.0f}, solver, cg_steps,
+                              threads, solved);
+}
+
+std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorMatrix& fixed,
+                                   const SystemWeights& weights, Solver solver, int cg_steps, int threads,
+                                   FactorMatrix& solved) {
+  return solve_half_iteration_with_gram(confidence, fixed, shared_gram(fixed, weights), solver, cg_steps, threads,
+                                        solved, weights);
 }
 
 std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                              const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                             FactorMatrix& solved) {
+                                             FactorMatrix& solved, const SystemWeights& weights) {
   const Eigen::Index factors = fixed.cols();
   const CgRowSolver solve_cg = cg_solver_for(factors);
   std::atomic<std::uint64_t> stopped_rows{0};
@@ -266,15 +315,16 @@ std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, con
         x.setZero();
         continue;
       }
+      const RowTerms terms = row_terms(weights, count, confidence.cols);
       if (solver == Solver::ConjugateGradient) {
-        if (solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data()) ==
+        if (solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data(), terms) ==
             CgRowOutcome::Stopped) {
           ++stopped_in_block;
         }
       } else {
         const std::uint64_t offset = confidence.row_offsets[row];
         accumulate_row_system(gram, fixed, confidence.col_indices.data() + offset,
-                              confidence.values.data() + offset, count, system, rhs);
+                              confidence.values.data() + offset, count, terms, system, rhs);
         x = solve_exact(system, rhs);
       }
     }
@@ -285,6 +335,13 @@ std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, con
 
 double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
                      const FactorMatrix& item_factors, float regularization, int threads) {
+  return training_loss(confidence, user_factors, item_factors, SystemWeights{regularization, 1.0f, 0.0f}, threads);
+}
+
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, const SystemWeights& weights, int threads) {
+  const float regularization = weights.regularization;
+  const bool row_lambdas = weights.reg_exponent != 0.0f;
   const Eigen::MatrixXf item_gram = regularized_gram(item_factors, 0.0f);
   const Eigen::Index factors = item_factors.cols();
   // Fixed blocks, each summed on its own and then added in block order: the same result
@@ -293,6 +350,7 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
   const std::size_t blocks = (confidence.rows + kBlock - 1) / kBlock;
   struct Partial {
     double weighted_error = 0, observed_squared = 0, all_squared = 0, confidence_sum = 0, user_norm = 0;
+    double user_penalty = 0;  // sum of lambda_row |x_u|^2, with frequency-scaled regularisation
   };
   std::vector<Partial> partials(blocks);
   parallel_for_blocks(confidence.rows, kBlock, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
@@ -303,6 +361,11 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
       projected.noalias() = item_gram * x;
       partial.all_squared += static_cast<double>(x.dot(projected));
       partial.user_norm += static_cast<double>(x.squaredNorm());
+      if (row_lambdas) {
+        partial.user_penalty += static_cast<double>(row_regularization(
+                                    weights, confidence.row_size(static_cast<std::uint32_t>(row)), confidence.cols)) *
+                                static_cast<double>(x.squaredNorm());
+      }
       for (std::uint64_t k = confidence.row_offsets[row]; k < confidence.row_offsets[row + 1]; ++k) {
         const float c = confidence.values[k];
         const ConstVectorMap y(item_factors.row(confidence.col_indices[k]).data(), factors);
@@ -322,26 +385,43 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
     total.all_squared += partial.all_squared;
     total.confidence_sum += partial.confidence_sum;
     total.user_norm += partial.user_norm;
+    total.user_penalty += partial.user_penalty;
   }
   const double item_norm = static_cast<double>(item_factors.squaredNorm());
+  double penalty = 0;
+  if (row_lambdas) {
+    std::vector<std::uint64_t> item_ratings(confidence.cols, 0);
+    for (const std::uint32_t column : confidence.col_indices) ++item_ratings[column];
+    double item_penalty = 0;
+    for (std::uint32_t item = 0; item < confidence.cols; ++item) {
+      item_penalty += static_cast<double>(row_regularization(weights, item_ratings[item], confidence.rows)) *
+                      static_cast<double>(item_factors.row(item).squaredNorm());
+    }
+    penalty = total.user_penalty + item_penalty;
+  } else {
+    penalty = regularization * (total.user_norm + item_norm);
+  }
+  // Every unobserved cell weighs unobserved_weight (1 in implicit's loss, where the products
+  // below are exact).
+  const double unobserved_weight = weights.unobserved_weight;
   // implicit's calculate_loss adds |c| for every observed entry, the constant term of
   // c (1 - s)^2, also for a dislike, whose preference is 0: a dislike's term is |c| (s^2 + 1),
   // not |c| s^2. Kept so that figures compare with implicit's (docs/als.md, "Loss").
-  double loss = total.weighted_error + (total.all_squared - total.observed_squared) +
-                regularization * (total.user_norm + item_norm);
+  double loss = total.weighted_error + unobserved_weight * (total.all_squared - total.observed_squared) + penalty;
   double dislike_confidence = 0;
   for (const float c : confidence.values) {
     if (c < 0) dislike_confidence -= static_cast<double>(c);
   }
   if (dislike_confidence > 0) loss += dislike_confidence;
   const double denominator = total.confidence_sum +
-                             static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
-                             static_cast<double>(confidence.nnz());
+                             unobserved_weight * static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
+                             unobserved_weight * static_cast<double>(confidence.nnz());
   return denominator > 0 ? loss / denominator : 0.0;
 }
 
 Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
-                                  const std::vector<std::pair<std::uint32_t, float>>& entries) {
+                                  const std::vector<std::pair<std::uint32_t, float>>& entries,
+                                  const RowTerms& terms) {
   std::vector<std::uint32_t> indices;
   std::vector<float> confidences;
   for (const auto& [index, c] : entries) {
@@ -350,12 +430,13 @@ Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatri
   }
   Eigen::MatrixXf system;
   Eigen::VectorXf rhs;
-  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), system, rhs);
+  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), terms, system, rhs);
   return system;
 }
 
 Eigen::VectorXf solve_row_exact(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
-                                const std::vector<std::pair<std::uint32_t, float>>& entries) {
+                                const std::vector<std::pair<std::uint32_t, float>>& entries,
+                                const RowTerms& terms) {
   if (entries.empty()) return Eigen::VectorXf::Zero(fixed.cols());
   std::vector<std::uint32_t> indices;
   std::vector<float> confidences;
@@ -366,7 +447,7 @@ Eigen::VectorXf solve_row_exact(const Eigen::MatrixXf& gram, const FactorMatrix&
   }
   Eigen::MatrixXf system;
   Eigen::VectorXf rhs;
-  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), system, rhs);
+  accumulate_row_system(gram, fixed, indices.data(), confidences.data(), indices.size(), terms, system, rhs);
   return solve_exact(system, rhs);
 }
 
@@ -391,6 +472,7 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const Iter
   const SparseMatrix& user_confidence = ratings;
   const SparseMatrix item_confidence = user_confidence.transposed();
   const int threads = resolve_thread_count(config.threads);
+  const SystemWeights weights = system_weights(config);
 
   AlsFactors model;
   // One generator for both matrices, users first, as implicit draws them.
@@ -409,18 +491,15 @@ AlsFactors train_als(SparseMatrix ratings, const TrainConfig& config, const Iter
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
     IterationReport report;
-    report.cg_stopped_rows =
-        solve_half_iteration(user_confidence, model.item_factors, config.regularization, config.solver,
-                             config.cg_steps, threads, model.user_factors);
-    report.cg_stopped_rows +=
-        solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
-                             config.cg_steps, threads, model.item_factors);
+    report.cg_stopped_rows = solve_half_iteration(user_confidence, model.item_factors, weights, config.solver,
+                                                  config.cg_steps, threads, model.user_factors);
+    report.cg_stopped_rows += solve_half_iteration(item_confidence, model.user_factors, weights, config.solver,
+                                                   config.cg_steps, threads, model.item_factors);
     report.iteration = iteration;
     report.factors = &model;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.loss = config.compute_loss
-                      ? training_loss(user_confidence, model.user_factors, model.item_factors,
-                                      config.regularization, threads)
+                      ? training_loss(user_confidence, model.user_factors, model.item_factors, weights, threads)
                       : std::numeric_limits<double>::quiet_NaN();
     if (on_iteration) on_iteration(report);
   }

@@ -5,6 +5,7 @@
 #include <cereal/types/vector.hpp>
 
 #include <bit>
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
@@ -194,12 +195,28 @@ CEREAL_CLASS_VERSION(vr::ItemModelConfig, 1)
 CEREAL_CLASS_VERSION(vr::ModelInfo, 2)
 
 namespace vr {
+namespace {
+
+// The format a model is written in: 3 only when it needs the iALS weights, so that every
+// other model stays byte for byte the format 2 file it always was.
+std::uint32_t format_version_for(const ModelInfo& info) {
+  return info.kind == "als" && !is_implicit(system_weights(info.config)) ? 3 : 2;
+}
+
+// Format 3's block after the ModelInfo: the weights that make the trained system iALS's.
+template <class Archive>
+void save_system_weights(Archive& archive, const ModelInfo& info) {
+  if (format_version_for(info) >= 3) archive(info.config.unobserved_weight, info.config.reg_exponent);
+}
+
+}  // namespace
 
 void write_model(std::ostream& output, const Model& model) {
   std::ostringstream payload(std::ios::binary);
   {
     cereal::PortableBinaryOutputArchive archive(payload);
     archive(model.info);
+    save_system_weights(archive, model.info);
     FactorMatrix& users = const_cast<FactorMatrix&>(model.factors.user_factors);
     FactorMatrix& items = const_cast<FactorMatrix&>(model.factors.item_factors);
     archive(FactorBlock{&users, 0}, FactorBlock{&items, 0});
@@ -207,7 +224,7 @@ void write_model(std::ostream& output, const Model& model) {
     SparseMatrix& neighbours = const_cast<SparseMatrix&>(model.neighbours);
     archive(FactorBlock{&weights, 0}, SparseBlock{&neighbours, 0});
   }
-  write_framed(output, kModelMagic, kModelFormatVersion, payload.str());
+  write_framed(output, kModelMagic, format_version_for(model.info), payload.str());
 }
 
 void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const FactorRowSource& user_rows,
@@ -221,6 +238,7 @@ void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const
   {
     cereal::PortableBinaryOutputArchive archive(piece);
     archive(info);
+    save_system_weights(archive, info);
     archive(static_cast<std::uint64_t>(info.n_users), factors);
     pieces.push_back(piece.str());
     piece.str("");
@@ -235,7 +253,7 @@ void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const
   const std::uint64_t row_bytes = factors * sizeof(float);
   const std::uint64_t payload_size = pieces[0].size() + info.n_users * row_bytes + pieces[1].size() +
                                      info.n_videos * row_bytes + pieces[2].size();
-  FramedWriter framed(output, kModelMagic, kModelFormatVersion, payload_size);
+  FramedWriter framed(output, kModelMagic, format_version_for(info), payload_size);
   const auto write_rows = [&](const FactorRowSource& source, std::uint64_t expected_rows, const char* what) {
     std::uint64_t rows = 0;
     source([&](const float* data, std::uint64_t count) {
@@ -262,6 +280,14 @@ Model read_model(std::istream& input, const std::string& source_name) {
     std::istringstream payload(framed.bytes, std::ios::binary);
     ModelInputArchive archive(payload, framed.bytes.size());
     archive(model.info);
+    if (framed.version >= 3) {
+      archive(model.info.config.unobserved_weight, model.info.config.reg_exponent);
+      const TrainConfig& config = model.info.config;
+      if (!(config.unobserved_weight > 0) || !std::isfinite(config.unobserved_weight) ||
+          !(config.reg_exponent >= 0 && config.reg_exponent <= 2)) {
+        throw CorruptFile("unobserved weight or regularisation exponent out of range");
+      }
+    }
     // Format 1 files hold ALS factors only; from format 2 the kinds that do not use the
     // factors store them as 0 x 0, followed by the item-item blocks.
     const bool has_item_blocks = framed.version >= 2;
@@ -331,7 +357,7 @@ void save_model(const std::string& path, const Model& model) {
 std::string describe(const ModelInfo& info) {
   std::ostringstream out;
   out << "model kind:      " << info.kind << "\n"
-      << "trained by:      vr " << info.vr_version << " (model format " << kModelFormatVersion << ")\n"
+      << "trained by:      vr " << info.vr_version << " (model format " << format_version_for(info) << ")\n"
       << "data shape:      " << info.n_users << " users x " << info.n_videos << " videos, "
       << info.n_ratings << " ratings\n";
   if (info.kind == "ease") {
@@ -348,8 +374,13 @@ std::string describe(const ModelInfo& info) {
     return out.str();
   }
   out << "factors:         " << info.config.factors << "\n"
-      << "regularization:  " << info.config.regularization << "\n"
-      << "alpha:           " << info.config.alpha << "\n"
+      << "regularization:  " << info.config.regularization;
+  if (info.config.reg_exponent != 0.0f) out << " x (n + alpha0 N)^" << info.config.reg_exponent;
+  out << "\n";
+  if (info.config.unobserved_weight != 1.0f) {
+    out << "alpha0:          " << info.config.unobserved_weight << " (weight of unobserved cells)\n";
+  }
+  out << "alpha:           " << info.config.alpha << "\n"
       << "scaling:         " << to_string(info.config.scaling);
   if (info.config.scaling == ConfidenceScaling::Log) out << " (eps " << info.config.eps << ")";
   out << "\n"

@@ -440,6 +440,10 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   if (job.kind != ModelKind::Als) {
     throw InvalidInput("only ALS trains on several processes (--model " + to_string(job.kind) + " needs -np 1)");
   }
+  if (!is_implicit(system_weights(config))) {
+    throw InvalidInput("--unobserved-weight and --reg-exponent (iALS) train in one process: run vr-train without "
+                       "mpirun, or with -np 1");
+  }
   if (world.rank == 0) {
     // The output must be writable before any work starts; the file itself is opened only to
     // write it, so a process killed by the job's end during training leaves no temporary.

@@ -172,6 +172,8 @@ HyperparameterFile read_hyperparameters(std::istream& input, const std::string& 
       else if (key == "cg_steps") file.config.cg_steps = static_cast<int>(integer());
       else if (key == "scaling") file.config.scaling = parse_scaling(value);
       else if (key == "eps") file.config.eps = static_cast<float>(number());
+      else if (key == "unobserved_weight") file.config.unobserved_weight = static_cast<float>(number());
+      else if (key == "reg_exponent") file.config.reg_exponent = static_cast<float>(number());
       else if (key == "seed") {
         const long long seed = integer();
         if (seed < 0) throw InvalidInput("'seed' must be >= 0");
@@ -220,6 +222,9 @@ void write_hyperparameters(std::ostream& output, const HyperparameterFile& file,
            << "solver = " << to_string(config.solver) << "\n"
            << "cg_steps = " << config.cg_steps << "\n"
            << "seed = " << config.seed << "\n";
+    // Only when set: files of implicit's settings stay as they were.
+    if (config.unobserved_weight != 1.0f) output << "unobserved_weight = " << shortest(config.unobserved_weight) << "\n";
+    if (config.reg_exponent != 0.0f) output << "reg_exponent = " << shortest(config.reg_exponent) << "\n";
   } else if (file.kind == ModelKind::Ease) {
     output << "ease_regularization = " << shortest(file.item_config.ease_regularization) << "\n";
   } else {

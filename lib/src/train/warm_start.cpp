@@ -63,18 +63,19 @@ AlsFactors train_als_from(SparseMatrix ratings, const TrainConfig& config, AlsFa
   const SparseMatrix& user_confidence = ratings;
   const SparseMatrix item_confidence = user_confidence.transposed();
   const int threads = resolve_thread_count(config.threads);
+  const SystemWeights weights = system_weights(config);
   AlsFactors model = std::move(initial);
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
-    solve_half_iteration(user_confidence, model.item_factors, config.regularization, config.solver,
-                         config.cg_steps, threads, model.user_factors);
-    solve_half_iteration(item_confidence, model.user_factors, config.regularization, config.solver,
-                         config.cg_steps, threads, model.item_factors);
+    solve_half_iteration(user_confidence, model.item_factors, weights, config.solver, config.cg_steps, threads,
+                         model.user_factors);
+    solve_half_iteration(item_confidence, model.user_factors, weights, config.solver, config.cg_steps, threads,
+                         model.item_factors);
     IterationReport report;
     report.iteration = iteration;
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.loss = config.compute_loss ? training_loss(user_confidence, model.user_factors, model.item_factors,
-                                                      config.regularization)
+                                                      weights)
                                       : std::numeric_limits<double>::quiet_NaN();
     if (on_iteration) on_iteration(report);
   }
@@ -112,9 +113,9 @@ namespace {
 
 // Re-solves each of `rows` of `solved` exactly from the confidence matrix (rows of `solved`
 // x rows of `fixed`), as fold-in solves a user.
-void solve_rows_exact(const SparseMatrix& confidence, const FactorMatrix& fixed, float regularization,
+void solve_rows_exact(const SparseMatrix& confidence, const FactorMatrix& fixed, const SystemWeights& weights,
                       const std::vector<std::uint32_t>& rows, int threads, FactorMatrix& solved) {
-  const Eigen::MatrixXf gram = regularized_gram(fixed, regularization);
+  const Eigen::MatrixXf gram = shared_gram(fixed, weights);
   parallel_for_blocks(rows.size(), 64, threads, [&](std::size_t begin, std::size_t end) {
     std::vector<std::pair<std::uint32_t, float>> entries;
     for (std::size_t i = begin; i < end; ++i) {
@@ -123,7 +124,8 @@ void solve_rows_exact(const SparseMatrix& confidence, const FactorMatrix& fixed,
       for (std::uint64_t k = confidence.row_offsets[row]; k < confidence.row_offsets[row + 1]; ++k) {
         entries.emplace_back(confidence.col_indices[k], confidence.values[k]);
       }
-      solved.row(row) = solve_row_exact(gram, fixed, entries).transpose();
+      solved.row(row) =
+          solve_row_exact(gram, fixed, entries, row_terms(weights, entries.size(), confidence.cols)).transpose();
     }
   });
 }
@@ -135,11 +137,11 @@ void refresh_rows(const SparseMatrix& ratings, const TrainConfig& config, Refres
   const SparseMatrix user_confidence = confidence_matrix(ratings, config);
   const int threads = resolve_thread_count(config.threads);
   if (side != RefreshSide::Videos) {
-    solve_rows_exact(user_confidence, factors.item_factors, config.regularization, changed.users, threads,
+    solve_rows_exact(user_confidence, factors.item_factors, system_weights(config), changed.users, threads,
                      factors.user_factors);
   }
   if (side != RefreshSide::Users) {
-    solve_rows_exact(user_confidence.transposed(), factors.user_factors, config.regularization, changed.videos,
+    solve_rows_exact(user_confidence.transposed(), factors.user_factors, system_weights(config), changed.videos,
                      threads, factors.item_factors);
   }
   check_finite(factors.user_factors, "user factors");
@@ -285,7 +287,7 @@ WarmStartOutcome run_warm_start(const WarmStartJob& job, const IterationCallback
     if (train.config.compute_loss) {
       model.info.loss_history.push_back(training_loss(confidence_matrix(ratings, train.config),
                                                       model.factors.user_factors, model.factors.item_factors,
-                                                      train.config.regularization));
+                                                      system_weights(train.config)));
     }
   }
   write_model(model_writer.stream(), model);
