@@ -333,15 +333,15 @@ std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, con
   return stopped_rows.load();
 }
 
-double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
-                     const FactorMatrix& item_factors, float regularization, int threads) {
-  return training_loss(confidence, user_factors, item_factors, SystemWeights{regularization, 1.0f, 0.0f}, threads);
-}
+namespace {
 
-double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
-                     const FactorMatrix& item_factors, const SystemWeights& weights, int threads) {
+// The loss for implicit's weights (kIals false: compiled exactly as it always was, so its
+// figures round as they always have) or for any weights (kIals true).
+template <bool kIals>
+double weighted_training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                              const FactorMatrix& item_factors, const SystemWeights& weights, int threads) {
   const float regularization = weights.regularization;
-  const bool row_lambdas = weights.reg_exponent != 0.0f;
+  const bool row_lambdas = kIals && weights.reg_exponent != 0.0f;
   const Eigen::MatrixXf item_gram = regularized_gram(item_factors, 0.0f);
   const Eigen::Index factors = item_factors.cols();
   // Fixed blocks, each summed on its own and then added in block order: the same result
@@ -361,10 +361,12 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
       projected.noalias() = item_gram * x;
       partial.all_squared += static_cast<double>(x.dot(projected));
       partial.user_norm += static_cast<double>(x.squaredNorm());
-      if (row_lambdas) {
-        partial.user_penalty += static_cast<double>(row_regularization(
+      if constexpr (kIals) {
+        if (row_lambdas) {
+          partial.user_penalty += static_cast<double>(row_regularization(
                                     weights, confidence.row_size(static_cast<std::uint32_t>(row)), confidence.cols)) *
                                 static_cast<double>(x.squaredNorm());
+        }
       }
       for (std::uint64_t k = confidence.row_offsets[row]; k < confidence.row_offsets[row + 1]; ++k) {
         const float c = confidence.values[k];
@@ -385,38 +387,59 @@ double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_fa
     total.all_squared += partial.all_squared;
     total.confidence_sum += partial.confidence_sum;
     total.user_norm += partial.user_norm;
-    total.user_penalty += partial.user_penalty;
+    if constexpr (kIals) total.user_penalty += partial.user_penalty;
   }
   const double item_norm = static_cast<double>(item_factors.squaredNorm());
-  double penalty = 0;
-  if (row_lambdas) {
-    std::vector<std::uint64_t> item_ratings(confidence.cols, 0);
-    for (const std::uint32_t column : confidence.col_indices) ++item_ratings[column];
-    double item_penalty = 0;
-    for (std::uint32_t item = 0; item < confidence.cols; ++item) {
-      item_penalty += static_cast<double>(row_regularization(weights, item_ratings[item], confidence.rows)) *
-                      static_cast<double>(item_factors.row(item).squaredNorm());
-    }
-    penalty = total.user_penalty + item_penalty;
-  } else {
-    penalty = regularization * (total.user_norm + item_norm);
-  }
-  // Every unobserved cell weighs unobserved_weight (1 in implicit's loss, where the products
-  // below are exact).
-  const double unobserved_weight = weights.unobserved_weight;
   // implicit's calculate_loss adds |c| for every observed entry, the constant term of
   // c (1 - s)^2, also for a dislike, whose preference is 0: a dislike's term is |c| (s^2 + 1),
   // not |c| s^2. Kept so that figures compare with implicit's (docs/als.md, "Loss").
-  double loss = total.weighted_error + unobserved_weight * (total.all_squared - total.observed_squared) + penalty;
+  double loss = 0;
+  double denominator = 0;
+  const double observed_sum = total.confidence_sum;
+  const double all_cells = static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols);
+  const double observed_cells = static_cast<double>(confidence.nnz());
+  if constexpr (!kIals) {
+    loss = total.weighted_error + (total.all_squared - total.observed_squared) +
+           regularization * (total.user_norm + item_norm);
+    denominator = observed_sum + all_cells - observed_cells;
+  } else {
+    // Every unobserved cell weighs unobserved_weight, and each row's |x|^2 its own lambda.
+    const double unobserved_weight = weights.unobserved_weight;
+    double penalty = regularization * (total.user_norm + item_norm);
+    if (row_lambdas) {
+      std::vector<std::uint64_t> item_ratings(confidence.cols, 0);
+      for (const std::uint32_t column : confidence.col_indices) ++item_ratings[column];
+      double item_penalty = 0;
+      for (std::uint32_t item = 0; item < confidence.cols; ++item) {
+        item_penalty += static_cast<double>(row_regularization(weights, item_ratings[item], confidence.rows)) *
+                        static_cast<double>(item_factors.row(item).squaredNorm());
+      }
+      penalty = total.user_penalty + item_penalty;
+    }
+    loss = total.weighted_error + unobserved_weight * (total.all_squared - total.observed_squared) + penalty;
+    denominator = observed_sum + unobserved_weight * (all_cells - observed_cells);
+  }
   double dislike_confidence = 0;
   for (const float c : confidence.values) {
     if (c < 0) dislike_confidence -= static_cast<double>(c);
   }
   if (dislike_confidence > 0) loss += dislike_confidence;
-  const double denominator = total.confidence_sum +
-                             unobserved_weight * static_cast<double>(confidence.rows) * static_cast<double>(confidence.cols) -
-                             unobserved_weight * static_cast<double>(confidence.nnz());
   return denominator > 0 ? loss / denominator : 0.0;
+}
+
+}  // namespace
+
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, float regularization, int threads) {
+  return weighted_training_loss<false>(confidence, user_factors, item_factors, SystemWeights{regularization, 1.0f, 0.0f},
+                                       threads);
+}
+
+double training_loss(const SparseMatrix& confidence, const FactorMatrix& user_factors,
+                     const FactorMatrix& item_factors, const SystemWeights& weights, int threads) {
+  return is_implicit(weights)
+             ? weighted_training_loss<false>(confidence, user_factors, item_factors, weights, threads)
+             : weighted_training_loss<true>(confidence, user_factors, item_factors, weights, threads);
 }
 
 Eigen::MatrixXf row_system_matrix(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
