@@ -317,3 +317,30 @@ TEST_CASE("a bad row in a shared ratings.csv names the file and its real line, w
   CHECK_THAT(result.err, Catch::Contains(dir.file("ratings.csv") + ":3002: field 'video_idx'"));
   CHECK(read_file(dir.file("model.bin")) == "previous model");
 }
+
+TEST_CASE("iALS's options: mpirun -np 2 refuses them and keeps the model, -np 1 trains plain vr-train's model") {
+  require_mpirun();
+  TempDir dir;
+  std::ostringstream ratings;
+  ratings << "user_idx,video_idx,rating\n";
+  for (int row = 0; row < 3000; ++row) ratings << row % 300 << "," << (row * 7) % 200 << "," << 1 + row % 3 << "\n";
+  write_file(dir.file("ratings.csv"), ratings.str());
+  write_file(dir.file("model.bin"), "previous model");
+  const std::vector<std::string> ials{"--unobserved-weight", "0.3", "--reg-exponent", "1", "--regularization", "0.01",
+                                      "--iterations", "3"};
+  std::vector<std::string> command{tool("vr-train"), "--dir", dir.path(), "--model", dir.file("model.bin")};
+  command.insert(command.end(), ials.begin(), ials.end());
+  const auto refused = run_command(mpirun(2, command));
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("--unobserved-weight and --reg-exponent (iALS) train in one process"));
+  CHECK(read_file(dir.file("model.bin")) == "previous model");
+
+  command[4] = dir.file("one.bin");
+  const auto one = run_command(mpirun(1, command));
+  INFO(one.err);
+  REQUIRE(one.exit_code == 0);
+  command[4] = dir.file("plain.bin");
+  REQUIRE(run_command(command).exit_code == 0);
+  CHECK(read_file(dir.file("one.bin")) == read_file(dir.file("plain.bin")));
+  CHECK(vr::load_model(dir.file("plain.bin")).info.config.unobserved_weight == 0.3f);
+}
