@@ -335,13 +335,17 @@ void validate_config(const EvaluateConfig& config) {
 }
 
 nlohmann::ordered_json config_json(const TrainConfig& train) {
-  return {
+  nlohmann::ordered_json object = {
       {"factors", train.factors},       {"regularization", as_typed(train.regularization)},
       {"alpha", as_typed(train.alpha)},           {"iterations", train.iterations},
       {"solver", to_string(train.solver)}, {"cg_steps", train.cg_steps},
       {"scaling", to_string(train.scaling)}, {"eps", as_typed(train.eps)},
       {"seed", train.seed},
   };
+  // iALS's weights only when set, as vr-train's config files carry them.
+  if (train.unobserved_weight != 1.0f) object["unobserved_weight"] = as_typed(train.unobserved_weight);
+  if (train.reg_exponent != 0.0f) object["reg_exponent"] = as_typed(train.reg_exponent);
+  return object;
 }
 
 nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_report_data) {
@@ -532,6 +536,8 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
          << train.regularization << ", alpha " << train.alpha << ", iterations " << train.iterations << ", solver "
          << to_string(train.solver) << ", scaling " << to_string(train.scaling);
   if (train.scaling == ConfidenceScaling::Log) output << " (eps " << train.eps << ")";
+  if (train.unobserved_weight != 1.0f) output << ", unobserved weight " << train.unobserved_weight;
+  if (train.reg_exponent != 0.0f) output << ", reg exponent " << train.reg_exponent;
   output << ", seed " << train.seed << "; trained in " << std::fixed << std::setprecision(2) << report.train_seconds
          << " s\n";
   output.flags(flags);
