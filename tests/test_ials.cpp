@@ -9,6 +9,7 @@
 
 #include "vr/als.h"
 #include "vr/errors.h"
+#include "vr/framed_file.h"
 #include "vr/model.h"
 #include "vr/training.h"
 
@@ -301,6 +302,20 @@ TEST_CASE("iALS weights: a model records them as format 3, a default model stays
       [&](const vr::FactorRowEmitter& emit) { emit(model.factors.user_factors.data(), 20); },
       [&](const vr::FactorRowEmitter& emit) { emit(model.factors.item_factors.data(), 15); });
   CHECK(streamed.str() == ials.str());
+
+  // A format 3 file with the default weights is not one vr writes: refused, not misread.
+  std::string forged = ials.str();
+  const std::string weights = std::string(reinterpret_cast<const char*>(&config.unobserved_weight), sizeof(float)) +
+                              std::string(reinterpret_cast<const char*>(&config.reg_exponent), sizeof(float));
+  const auto at = forged.find(weights);
+  REQUIRE(at != std::string::npos);
+  const float one = 1.0f, zero = 0.0f;
+  forged.replace(at, sizeof(float), std::string(reinterpret_cast<const char*>(&one), sizeof(float)));
+  forged.replace(at + sizeof(float), sizeof(float), std::string(reinterpret_cast<const char*>(&zero), sizeof(float)));
+  std::ostringstream reframed(std::ios::binary);  // header 20 bytes, checksum 8
+  vr::write_framed(reframed, std::string_view("VRMODEL\0", 8), 3, forged.substr(20, forged.size() - 28));
+  std::istringstream forged_in(reframed.str(), std::ios::binary);
+  CHECK_THROWS_WITH(vr::read_model(forged_in, "forged.bin"), Catch::Contains("forged.bin") && Catch::Contains("format 3"));
 }
 
 TEST_CASE("iALS weights: hyperparameter files carry them only when set") {

@@ -287,6 +287,10 @@ Model read_model(std::istream& input, const std::string& source_name) {
           !(config.reg_exponent >= 0 && config.reg_exponent <= 2)) {
         throw CorruptFile("unobserved weight or regularisation exponent out of range");
       }
+      // Only such models are written as format 3: anything else would not write back the same.
+      if (format_version_for(model.info) != 3) {
+        throw CorruptFile("a format 3 file must hold an ALS model with iALS weights other than 1 and 0");
+      }
     }
     // Format 1 files hold ALS factors only; from format 2 the kinds that do not use the
     // factors store them as 0 x 0, followed by the item-item blocks.
