@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -358,4 +359,46 @@ TEST_CASE("vr-evaluate --tune (successive halving) on MovieLens 100K reaches nDC
   const auto best = vr::load_hyperparameters(dir.file("best.conf"));
   CHECK(best.config.factors == report["best_config"]["factors"].get<int>());
   CHECK(vr::to_string(best.config.scaling) == report["best_config"]["scaling"].get<std::string>());
+}
+
+TEST_CASE("the halving search with search_ials samples iALS's weights in their box, deterministically; without it, none") {
+  const auto ratings = generated_ratings();
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 5;
+  vr::TuneConfig config;
+  config.trials = 6;
+  config.halving_rounds = 1;
+  const auto plain = vr::tune_als(ratings, base, config);
+  for (const auto& trial : plain.trials) {
+    CHECK(trial.config.unobserved_weight == 1.0f);
+    CHECK(trial.config.reg_exponent == 0.0f);
+  }
+  config.search_ials = true;
+  const auto ials = vr::tune_als(ratings, base, config);
+  REQUIRE(ials.trials.size() == plain.trials.size());
+  CHECK(ials.trials[0].config.unobserved_weight == 1.0f);  // the base as given
+  std::set<float> exponents;
+  for (std::size_t i = 1; i < ials.trials.size(); ++i) {
+    const auto& trial = ials.trials[i].config;
+    CHECK(trial.unobserved_weight >= 1e-3f * 0.999f);
+    CHECK(trial.unobserved_weight <= 1.0f);
+    CHECK(trial.reg_exponent >= 0.0f);
+    CHECK(trial.reg_exponent <= 1.0f);
+    exponents.insert(trial.reg_exponent);
+    // The first rung's settings draw the other dimensions as without the iALS ones.
+    if (ials.trials[i].rung == 0) {
+      CHECK(trial.factors == plain.trials[i].config.factors);
+      CHECK(trial.alpha == plain.trials[i].config.alpha);
+    }
+  }
+  CHECK(exponents.size() > 2);
+  CHECK(ials.best_validation_ndcg >= ials.trials[0].validation_ndcg);
+  const auto again = vr::tune_als(ratings, base, config);
+  for (std::size_t i = 0; i < ials.trials.size(); ++i) {
+    CHECK(again.trials[i].config.unobserved_weight == ials.trials[i].config.unobserved_weight);
+    CHECK(again.trials[i].validation_ndcg == ials.trials[i].validation_ndcg);
+  }
+  config.search = vr::TuneSearch::Random;
+  CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
 }

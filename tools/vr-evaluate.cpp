@@ -38,6 +38,7 @@ struct Options {
   int halving_rounds = 3;
   double tune_seconds = 150;
   std::uint64_t tune_seed = 42;
+  bool tune_ials = false;
   double validation_ratio = 0.25;
   int parallel_trials = 2;
   std::string best_config = "tuned.conf";
@@ -127,6 +128,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(vr::cli::InRange(1, 100));
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
+  app.add_flag("--tune-ials", options.tune_ials,
+               "Tuning (halving): also search iALS's --unobserved-weight (log scale, 0.001-1, widening) and\n"
+               "--reg-exponent (0-1); off, the search is the one without them (default: off)");
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
   app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out (when not given: the test split's share of\n"
                  "the ratings, so validation mimics the test; time splits use the value shown)")
@@ -239,6 +243,7 @@ int main(int argc, char** argv) {
       tune.validation_ratio = options.validation_ratio;
       tune.k = *std::max_element(options.k.begin(), options.k.end());
       tune.parallel_trials = options.parallel_trials;
+      tune.search_ials = options.tune_ials;
       job.config.tune = tune;
       job.best_config_path = options.best_config;
     }
@@ -268,6 +273,9 @@ int main(int argc, char** argv) {
                << trial.config.regularization << "  alpha " << std::setw(5) << trial.config.alpha << "  iterations "
                << std::setw(2) << trial.config.iterations << "  scaling " << vr::to_string(trial.config.scaling);
           if (trial.config.scaling == vr::ConfidenceScaling::Log) line << " (eps " << trial.config.eps << ")";
+          if (options.tune_ials) {
+            line << "  alpha0 " << trial.config.unobserved_weight << "  nu " << trial.config.reg_exponent;
+          }
           line << "  validation ndcg " << std::fixed << std::setprecision(4) << trial.validation_ndcg << "  "
                << std::setprecision(2) << trial.seconds << " s";
           vr::cli::end_progress();

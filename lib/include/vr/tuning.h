@@ -46,10 +46,12 @@ struct TuneBox {
   TuneRange regularization{1e-3, 1e4, 1e-6, 1e7};
   TuneRange alpha{1e-3, 1e3, 1e-6, 1e6};
   TuneRange eps{0.1, 10, 1e-3, 1e3};  // of the log scaling
+  TuneRange unobserved_weight{1e-3, 1, 1e-5, 10};  // iALS's alpha0, with TuneConfig::search_ials
 };
 
-// Widens every range of `box` whose edge `best` sits at; true when one moved.
-bool widen_at_edges(TuneBox& box, const TrainConfig& best);
+// Widens every range of `box` whose edge `best` sits at (the unobserved weight's only with
+// `ials`); true when one moved.
+bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials = false);
 
 struct TuneConfig {
   TuneBox box;  // Halving: the first round's box
@@ -68,6 +70,9 @@ struct TuneConfig {
   int folds = 2;                   // validation splits (different seeds) each trial is averaged over, >= 1
   int k = 10;                      // trials are ranked by nDCG@k, >= 1
   int parallel_trials = 2;         // trials run at once, each on one thread, >= 1
+  bool search_ials = false;        // Halving: also sample iALS's unobserved weight (log scale, in
+                                   // box.unobserved_weight) and regularisation exponent (uniform
+                                   // 0-1); off, the search is exactly what it was without them
 };
 
 // One evaluated setting.

@@ -79,7 +79,8 @@ TuneSearch parse_tune_search(const std::string& text) {
 void validate(const TuneConfig& config) {
   if (config.trials < 1) throw InvalidInput("tune trials must be >= 1");
   if (config.halving_rounds < 1) throw InvalidInput("halving rounds must be >= 1");
-  for (const TuneRange* range : {&config.box.factors, &config.box.regularization, &config.box.alpha, &config.box.eps}) {
+  for (const TuneRange* range : {&config.box.factors, &config.box.regularization, &config.box.alpha, &config.box.eps,
+                                 &config.box.unobserved_weight}) {
     if (!(range->low > 0 && range->low <= range->high && range->limit_low <= range->low && range->high <= range->limit_high)) {
       throw InvalidInput("a tuning range must satisfy 0 < limit_low <= low <= high <= limit_high");
     }
@@ -91,6 +92,9 @@ void validate(const TuneConfig& config) {
   if (config.k < 1) throw InvalidInput("tune K must be >= 1");
   if (config.parallel_trials < 1) throw InvalidInput("parallel trials must be >= 1");
   if (config.folds < 1) throw InvalidInput("validation folds must be >= 1");
+  if (config.search_ials && config.search != TuneSearch::Halving) {
+    throw InvalidInput("the iALS search (--tune-ials) is part of the halving search (--tune-search halving)");
+  }
 }
 
 std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config) {

@@ -25,7 +25,10 @@ float rounded(double value) {
 
 double log_uniform(std::mt19937_64& random, const TuneRange& range);
 
-TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const TrainConfig& base) {
+// `ials_random` (null: implicit's weights from `base`) draws iALS's weights: a generator of
+// their own, so the other dimensions are drawn exactly as in the search without them.
+TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const TrainConfig& base,
+                          std::mt19937_64* ials_random) {
   TrainConfig config = base;
   config.factors = static_cast<int>(std::lround(log_uniform(random, box.factors)));
   config.regularization = rounded(log_uniform(random, box.regularization));
@@ -34,6 +37,11 @@ TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const Tra
   const int pick = scaling(random);
   config.scaling = pick == 0 ? ConfidenceScaling::Raw : pick == 1 ? ConfidenceScaling::Log : ConfidenceScaling::Binary;
   config.eps = config.scaling == ConfidenceScaling::Log ? rounded(log_uniform(random, box.eps)) : base.eps;
+  if (ials_random != nullptr) {
+    config.unobserved_weight = rounded(log_uniform(*ials_random, box.unobserved_weight));
+    std::uniform_real_distribution<double> exponent(0.0, 1.0);
+    config.reg_exponent = static_cast<float>(std::round(exponent(*ials_random) * 100.0) / 100.0);
+  }
   return config;
 }
 
@@ -68,7 +76,7 @@ void TuneRange::widen(int side) {
   if (side > 0) high = std::min(limit_high, std::exp(std::log(high) + half_width));
 }
 
-bool widen_at_edges(TuneBox& box, const TrainConfig& best) {
+bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials) {
   bool widened = false;
   const auto check = [&](TuneRange& range, double value) {
     const int side = range.edge(value);
@@ -81,6 +89,7 @@ bool widen_at_edges(TuneBox& box, const TrainConfig& best) {
   check(box.regularization, std::max<double>(best.regularization, box.regularization.limit_low));
   check(box.alpha, best.alpha);
   if (best.scaling == ConfidenceScaling::Log) check(box.eps, best.eps);
+  if (ials) check(box.unobserved_weight, best.unobserved_weight);
   return widened;
 }
 
@@ -93,6 +102,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   result.k = config.k;
   result.validation_ratings = validation.front().test.nnz();
   std::mt19937_64 random(config.seed);
+  std::mt19937_64 ials_random(config.seed ^ 0x1a15a15a15ULL);
   std::mutex mutex;
   int next_number = 1;
 
@@ -172,7 +182,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   for (int round = 0; round < config.halving_rounds && !out_of_time(); ++round) {
     std::vector<TrainConfig> proposals;
     for (int i = 0; i < config.trials; ++i) {
-      TrainConfig proposal = sample_config(random, box, base);
+      TrainConfig proposal = sample_config(random, box, base, config.search_ials ? &ials_random : nullptr);
       proposal.iterations = kHalvingIterations[0];
       proposals.push_back(proposal);
     }
@@ -188,7 +198,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       proposals.clear();
       for (std::size_t i = 0; i < keep && i < rung_results.size(); ++i) proposals.push_back(rung_results[i].config);
     }
-    if (!widen_at_edges(box, result.best)) break;
+    if (!widen_at_edges(box, result.best, config.search_ials)) break;
   }
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
