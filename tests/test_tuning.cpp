@@ -390,9 +390,17 @@ TEST_CASE("the halving search with search_ials samples iALS's weights in their b
     if (ials.trials[i].rung == 0) {
       CHECK(trial.factors == plain.trials[i].config.factors);
       CHECK(trial.alpha == plain.trials[i].config.alpha);
+      // lambda is sampled at a typical row's scale (n + alpha0 N)^nu: lambda times that
+      // scale is the sample from the regularization range.
+      const double typical = vr::regularization_scale(ratings, trial.unobserved_weight, trial.reg_exponent);
+      CHECK(trial.regularization * typical == Approx(plain.trials[i].config.regularization).epsilon(0.01));
     }
   }
   CHECK(exponents.size() > 2);
+  CHECK(vr::regularization_scale(ratings, 0.5f, 0.0f) == 1.0);
+  const double users = ratings.rows, videos = ratings.cols, nnz = static_cast<double>(ratings.nnz());
+  CHECK(vr::regularization_scale(ratings, 0.5f, 1.0f) ==
+        Approx(std::sqrt((nnz / users + 0.5 * videos) * (nnz / videos + 0.5 * users))));
   CHECK(ials.best_validation_ndcg >= ials.trials[0].validation_ndcg);
   const auto again = vr::tune_als(ratings, base, config);
   for (std::size_t i = 0; i < ials.trials.size(); ++i) {

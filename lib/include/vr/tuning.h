@@ -50,8 +50,16 @@ struct TuneBox {
 };
 
 // Widens every range of `box` whose edge `best` sits at (the unobserved weight's only with
-// `ials`); true when one moved.
-bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials = false);
+// `ials`); true when one moved. The regularization range is of lambda times
+// `regularization_scale` (see regularization_scale).
+bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials = false, double regularization_scale = 1.0);
+
+// The factor frequency-scaled regularisation multiplies lambda by at a typical row of
+// `train`: the geometric mean over the two sides of (n + alpha0 N)^nu, n the side's mean
+// ratings per row and N the other side's rows; exactly 1 for nu = 0. The iALS search samples
+// lambda times this factor from the regularization range, so that range means the same
+// whatever nu (with nu = 1 a good lambda is hundreds of times smaller).
+double regularization_scale(const SparseMatrix& train, float unobserved_weight, float reg_exponent);
 
 struct TuneConfig {
   TuneBox box;  // Halving: the first round's box

@@ -28,7 +28,7 @@ double log_uniform(std::mt19937_64& random, const TuneRange& range);
 // `ials_random` (null: implicit's weights from `base`) draws iALS's weights: a generator of
 // their own, so the other dimensions are drawn exactly as in the search without them.
 TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const TrainConfig& base,
-                          std::mt19937_64* ials_random) {
+                          std::mt19937_64* ials_random, const SparseMatrix& train) {
   TrainConfig config = base;
   config.factors = static_cast<int>(std::lround(log_uniform(random, box.factors)));
   config.regularization = rounded(log_uniform(random, box.regularization));
@@ -41,6 +41,8 @@ TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const Tra
     config.unobserved_weight = rounded(log_uniform(*ials_random, box.unobserved_weight));
     std::uniform_real_distribution<double> exponent(0.0, 1.0);
     config.reg_exponent = static_cast<float>(std::round(exponent(*ials_random) * 100.0) / 100.0);
+    config.regularization = rounded(config.regularization /
+                                    regularization_scale(train, config.unobserved_weight, config.reg_exponent));
   }
   return config;
 }
@@ -76,7 +78,16 @@ void TuneRange::widen(int side) {
   if (side > 0) high = std::min(limit_high, std::exp(std::log(high) + half_width));
 }
 
-bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials) {
+double regularization_scale(const SparseMatrix& train, float unobserved_weight, float reg_exponent) {
+  if (reg_exponent == 0.0f || train.rows == 0 || train.cols == 0) return 1.0;
+  const double ratings = static_cast<double>(train.nnz());
+  const double users = train.rows, videos = train.cols;
+  const double user_side = ratings / users + unobserved_weight * videos;
+  const double video_side = ratings / videos + unobserved_weight * users;
+  return std::pow(user_side * video_side, 0.5 * reg_exponent);
+}
+
+bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials, double regularization_scale) {
   bool widened = false;
   const auto check = [&](TuneRange& range, double value) {
     const int side = range.edge(value);
@@ -86,7 +97,7 @@ bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials) {
     }
   };
   check(box.factors, best.factors);
-  check(box.regularization, std::max<double>(best.regularization, box.regularization.limit_low));
+  check(box.regularization, std::max<double>(best.regularization * regularization_scale, box.regularization.limit_low));
   check(box.alpha, best.alpha);
   if (best.scaling == ConfidenceScaling::Log) check(box.eps, best.eps);
   if (ials) check(box.unobserved_weight, best.unobserved_weight);
@@ -182,7 +193,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   for (int round = 0; round < config.halving_rounds && !out_of_time(); ++round) {
     std::vector<TrainConfig> proposals;
     for (int i = 0; i < config.trials; ++i) {
-      TrainConfig proposal = sample_config(random, box, base, config.search_ials ? &ials_random : nullptr);
+      TrainConfig proposal = sample_config(random, box, base, config.search_ials ? &ials_random : nullptr, train);
       proposal.iterations = kHalvingIterations[0];
       proposals.push_back(proposal);
     }
@@ -198,7 +209,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       proposals.clear();
       for (std::size_t i = 0; i < keep && i < rung_results.size(); ++i) proposals.push_back(rung_results[i].config);
     }
-    if (!widen_at_edges(box, result.best, config.search_ials)) break;
+    const double scale =
+        config.search_ials ? regularization_scale(train, result.best.unobserved_weight, result.best.reg_exponent) : 1.0;
+    if (!widen_at_edges(box, result.best, config.search_ials, scale)) break;
   }
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
