@@ -128,6 +128,25 @@ void CatalogWatcher::reload(const std::string& trigger) {
   }
 }
 
+json CatalogWatcher::bind(const ModelSnapshot& snapshot) {
+  if (!enabled()) return json::object();
+  const auto rules = store_.rules_for(snapshot);
+  if (!rules) return json::object();
+  const Catalog& catalog = rules->catalog();
+  if (rules->listed_videos() == 0 && !catalog.videos.empty()) {
+    log_({{"level", "warning"},
+          {"event", "catalog_matches_no_model_video"},
+          {"catalog", path_},
+          {"catalog_version", catalog.version},
+          {"catalog_videos", catalog.videos.size()},
+          {"model_version", snapshot.version},
+          {"detail", "none of the catalog's videos is in the model: its rules leave every video eligible"}});
+  }
+  return {{"catalog_version", catalog.version},
+          {"catalog_listed_videos", rules->listed_videos()},
+          {"catalog_unknown_videos", rules->unknown_videos()}};
+}
+
 CatalogContext CatalogWatcher::context_for(const ModelSnapshot& snapshot) const {
   if (!enabled()) return {};
   return CatalogContext{store_.rules_for(snapshot), current_unix_time()};

@@ -42,6 +42,12 @@ class CatalogWatcher {
   // Reloads now, whether or not the file changed (SIGHUP).
   void request_reload();
 
+  // Binds the current catalog to `snapshot`, a model about to be published (the first one and
+  // each reload), so that its first request finds the rules ready. Returns what to add to the
+  // model's load line: the catalog's version and how many of its videos the model does not
+  // know and knows ({} without a catalog); logs a warning when the model knows none of them.
+  nlohmann::json bind(const ModelSnapshot& snapshot);
+
   // What a request is answered with: the current catalog's rules for `snapshot` at the clock's
   // time; rules null when there is no catalog.
   CatalogContext context_for(const ModelSnapshot& snapshot) const;

@@ -22,14 +22,17 @@ std::optional<std::string> ModelLifecycle::load_first() {
   const std::string fingerprint = model_fingerprint(config_.model_dir);
   try {
     auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
+    const nlohmann::json bound = before_publish_ ? before_publish_(*snapshot) : nlohmann::json::object();
     store_.set(snapshot);
     metrics_.record_first_load(snapshot->version);
-    log_.write({{"event", "model_loaded"},
-                {"model_dir", snapshot->resolved_directory},
-                {"version", snapshot->version},
-                {"load_seconds", snapshot->load_seconds},
-                {"users", snapshot->users},
-                {"videos", snapshot->videos}});
+    nlohmann::json line = {{"event", "model_loaded"},
+                           {"model_dir", snapshot->resolved_directory},
+                           {"version", snapshot->version},
+                           {"load_seconds", snapshot->load_seconds},
+                           {"users", snapshot->users},
+                           {"videos", snapshot->videos}};
+    line.update(bound);
+    log_.write(line);
     return fingerprint;
   } catch (const std::exception& error) {
     log_.write({{"level", "error"},
@@ -93,18 +96,21 @@ void ModelLifecycle::reload_loop(std::string loaded_fingerprint) {
       // The new model gets its table before it is swapped in, so answers never slow down
       // across a reload; the old model (with its table) serves meanwhile.
       precompute(*snapshot);
+      const nlohmann::json bound = before_publish_ ? before_publish_(*snapshot) : nlohmann::json::object();
       store_.set(snapshot);
       loaded_fingerprint = fingerprint;
       failed_fingerprint.clear();
       metrics_.record_reload(true, trigger, snapshot->version);
-      log_.write({{"event", "model_reloaded"},
-                  {"trigger", trigger},
-                  {"model_dir", snapshot->resolved_directory},
-                  {"version", snapshot->version},
-                  {"previous_version", previous ? previous->version : ""},
-                  {"load_seconds", snapshot->load_seconds},
-                  {"users", snapshot->users},
-                  {"videos", snapshot->videos}});
+      nlohmann::json line = {{"event", "model_reloaded"},
+                             {"trigger", trigger},
+                             {"model_dir", snapshot->resolved_directory},
+                             {"version", snapshot->version},
+                             {"previous_version", previous ? previous->version : ""},
+                             {"load_seconds", snapshot->load_seconds},
+                             {"users", snapshot->users},
+                             {"videos", snapshot->videos}};
+      line.update(bound);
+      log_.write(line);
     } catch (const std::exception& error) {
       failed_fingerprint = fingerprint;
       metrics_.record_reload(false, trigger);

@@ -31,6 +31,12 @@ class ModelLifecycle {
   ModelLifecycle(const ServerConfig& config, ModelStore& store, Metrics& metrics, JsonLog& log)
       : config_(config), store_(store), metrics_(metrics), log_(log) {}
 
+  // Called with each loaded model (the first and every reload) before it is published, on the
+  // thread that loaded it; what it returns is added to the model_loaded / model_reloaded log
+  // line. vr-serve binds the catalog here, so a new model's first request pays nothing for it.
+  using BeforePublish = std::function<nlohmann::json(const ModelSnapshot&)>;
+  void set_before_publish(BeforePublish hook) { before_publish_ = std::move(hook); }
+
   // Loads the model directory and publishes it in the store, logging either way. Returns the
   // directory's fingerprint at the time of loading (what reload_loop compares against), or
   // nothing if the model could not be loaded.
@@ -60,6 +66,7 @@ class ModelLifecycle {
   ModelStore& store_;
   Metrics& metrics_;
   JsonLog& log_;
+  BeforePublish before_publish_;
 
   std::mutex mutex_;
   std::condition_variable changed_;
