@@ -216,6 +216,25 @@ TEST_CASE("vr-evaluate --catalog: the table and stderr say what was dropped, and
   CHECK(filtered.err.find("1 of 60 videos never ranked; dropped ") != std::string::npos);
   CHECK(filtered.err.find("lists 1 videos the data does not have") != std::string::npos);
 
+  // The same catalog on a given split (interaction logs) and on ratings.csv with mappings.bin.
+  const std::string text = log.str();
+  std::size_t middle = text.find('\n', text.size() / 2);
+  vr::test::write_file(dir.file("train.csv"), text.substr(0, middle + 1));
+  vr::test::write_file(dir.file("test.csv"), text.substr(0, text.find('\n') + 1) + text.substr(middle + 1));
+  const auto given = vr::test::run_command({vr::test::tool("vr-evaluate"), "--train", dir.file("train.csv"), "--test",
+                                            dir.file("test.csv"), "--quiet", "--iterations", "3", "--catalog",
+                                            dir.file("videos.csv"), "--now", "2026-12-01"});
+  INFO(given.err);
+  REQUIRE(given.exit_code == 0);
+  CHECK(given.out.find("videos hidden or outside their window, never ranked") != std::string::npos);
+  const auto features = vr::test::run_command({vr::test::tool("vr-features"), dir.file("log.csv"), "--dir", dir.path()});
+  REQUIRE(features.exit_code == 0);
+  const auto from_ratings = vr::test::run_command({vr::test::tool("vr-evaluate"), "--dir", dir.path(), "--quiet",
+                                                   "--iterations", "3", "--catalog", dir.file("videos.csv")});
+  INFO(from_ratings.err);
+  REQUIRE(from_ratings.exit_code == 0);
+  CHECK(from_ratings.out.find("1 of 60 videos hidden or outside their window") != std::string::npos);
+
   // A bad catalog row: file, line and field, exit 1, nothing written.
   vr::test::write_file(dir.file("bad.csv"), "video_id,hidden\n" + first_video + ",true\nv002,perhaps\n");
   auto bad = base;
