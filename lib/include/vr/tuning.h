@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "vr/ratings.h"
 
 namespace vr {
+
+class EligibleVideos;
 
 // How the search proposes settings.
 enum class TuneSearch {
@@ -81,6 +84,8 @@ struct TuneConfig {
   bool search_ials = false;        // Halving: also sample iALS's unobserved weight (log scale, in
                                    // box.unobserved_weight) and regularisation exponent (uniform
                                    // 0-1); off, the search is exactly what it was without them
+  std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
+                                   // ranked (vr/catalog_evaluation.h); null = every video
 };
 
 // One evaluated setting.
@@ -130,6 +135,8 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
 
 // The validation splits both searches score trials on: config.folds per-user random carves of
 // config.validation_ratio, seeded apart from the test split's so validation never mirrors it.
+// With config.eligible, the held-out ratings on videos it does not allow are dropped, as the
+// test split's are, and the trials rank only the videos it allows.
 std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config);
 
 }  // namespace vr
