@@ -138,8 +138,8 @@ int main(int argc, char** argv) {
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_flag("--tune-ials", options.tune_ials,
-               "Tuning (halving): also search iALS's --unobserved-weight (log scale, 0.001-1, widening) and\n"
-               "--reg-exponent (0-1); off, the search is the one without them (default: off)");
+               "Tuning (halving): also search iALS's unobserved weight (--unobserved-weight, log scale,\n"
+               "0.001-1, widening) and regularisation exponent (--reg-exponent, 0-1) (default: off)");
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
   app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out (when not given: the test split's share of\n"
                  "the ratings, so validation mimics the test; time splits use the value shown)")
