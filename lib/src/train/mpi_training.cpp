@@ -409,15 +409,16 @@ std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, co
   users = shape[0];
   videos = shape[1];
   if (!job.mappings_path.empty()) {
-    const Mappings mappings = load_mappings(job.mappings_path);
-    if (users > mappings.users.size() || videos > mappings.videos.size()) {
+    // Only the shape: the ids themselves would take every process gigabytes at 100M users.
+    const MappingsShape mappings = load_mappings_shape(job.mappings_path);
+    if (users > mappings.users || videos > mappings.videos) {
       throw InvalidInput("'" + job.ratings_path + "' refers to user or video indices that '" + job.mappings_path +
                          "' does not have (" + std::to_string(users) + " users, " + std::to_string(videos) +
-                         " videos needed; mappings hold " + std::to_string(mappings.users.size()) + " and " +
-                         std::to_string(mappings.videos.size()) + "); were they made by the same vr-features run?");
+                         " videos needed; mappings hold " + std::to_string(mappings.users) + " and " +
+                         std::to_string(mappings.videos) + "); were they made by the same vr-features run?");
     }
-    users = static_cast<std::uint32_t>(mappings.users.size());
-    videos = static_cast<std::uint32_t>(mappings.videos.size());
+    users = static_cast<std::uint32_t>(mappings.users);
+    videos = static_cast<std::uint32_t>(mappings.videos);
   }
   return ratings;
 }
