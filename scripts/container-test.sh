@@ -15,9 +15,11 @@
 #  6. `train` against a mounted /opt/ml with the sample data (plus a user the default model
 #     lacks), a bad hyperparameter (exit non-zero, /opt/ml/output/failure), then `serve`
 #     of the trained model;
-#  7. `train` on three containers named algo-1..3 on a podman network of its own, as a
+#  7. `serve --retrieval ann` of a model.tar.gz made by scripts/sagemaker-deploy.sh package
+#     that carries the similar-video index and a catalog, unpacked as SageMaker does;
+#  8. `train` on three containers named algo-1..3 on a podman network of its own, as a
 #     SageMaker multi-instance job: the model equals mpirun vr-train's on one host;
-#  8. prints the image size and how long each part took.
+#  9. prints the image size and how long each part took.
 #
 # Exit status: 0 passed, 1 failed, 77 skipped (printed as SKIP: this machine cannot run
 # podman containers or reach Debian's archive). Environment:
@@ -195,15 +197,16 @@ page_check() {  # page_check URL WORD: 200 and the page mentions WORD
   answer="$(request GET "$1")"
   [ "${answer%% *}" = 200 ] && grep -qi "$2" <<< "$answer"
 }
-json_check() {  # json_check "STATUS BODY" EXPECTED_STATUS PYTHON_EXPRESSION_ON_doc
-  python3 - "$1" "$2" "$3" <<'EOF'
+json_check() {  # json_check "STATUS BODY" EXPECTED_STATUS PYTHON_EXPRESSION_ON_doc [args...]
+  python3 - "$@" <<'EOF'
 import json, sys
-answer, expected_status, expression = sys.argv[1:]
+answer, expected_status, expression = sys.argv[1:4]
+args = sys.argv[4:]
 status, _, body = answer.partition(" ")
 if status != expected_status:
     sys.exit(f"status {status}, expected {expected_status}: {body[:300]}")
 doc = json.loads(body)
-if not eval(expression, {"doc": doc}):
+if not eval(expression, {"doc": doc, "args": args}):
     sys.exit(f"unexpected answer: {body[:300]}")
 EOF
 }
@@ -313,7 +316,51 @@ train_test() {
 }
 timed "train test" train_test
 
-# --- 7. train on three hosts, as a SageMaker multi-instance job --------------------------------
+# --- 7. model.tar.gz as SageMaker unpacks it, with the similar-video index and a catalog -------
+# A model big enough for the index to matter (2,000 videos), indexed by the image's vr-index,
+# with a catalog hiding one video, packed by scripts/sagemaker-deploy.sh's package step and
+# unpacked into the folder mounted as /opt/ml/model. `serve --retrieval ann` refuses to start
+# without a matching index, so an answer proves the index was loaded from the archive; the
+# answer must be vr-recommend's from the same index, less the hidden video.
+packaged_model_test() {
+  local pm="$work/packaged" name="vr-container-test-packaged-$$" port answer hidden expected
+  mkdir -p "$pm/model" "$pm/unpacked" "$pm/out"
+  chown -R 10001:10001 "$pm"
+  if ! podman run --rm --pull=never -v "$pm:/pm" --entrypoint bash "$image" -c '
+      vr-generate --users 3000 --videos 2000 --events 60000 -o /pm/events.csv 2>/dev/null &&
+      vr-features /pm/events.csv --dir /pm/model 2>/dev/null && vr-train --dir /pm/model --quiet &&
+      vr-index --dir /pm/model 2>/dev/null &&
+      vr-recommend --dir /pm/model --similar v0280 -k 6 --retrieval ann > /pm/similar-ann.tsv' \
+      >"$pm/make.log" 2>&1; then
+    fail "packaged model: the image's vr-generate, vr-features, vr-train, vr-index"; tail -n 10 "$pm/make.log"; return
+  fi
+  hidden="$(sed -n 2p "$pm/similar-ann.tsv" | cut -f1)"
+  printf 'video_id,title,hidden\n%s,Taken down,true\n' "$hidden" > "$pm/model/videos.csv"
+  if ! bash "$repo_root/scripts/sagemaker-deploy.sh" --model-dir "$pm/model" --out "$pm/out" package \
+      >"$pm/package.log" 2>&1; then
+    fail "packaged model: sagemaker-deploy.sh package"; tail -n 5 "$pm/package.log"; return
+  fi
+  check "packaged model: model.tar.gz carries the model, ann_index.bin and videos.csv" test \
+    "$(tar -tzf "$pm/out/model.tar.gz" | sort | tr '\n' ' ')" = "als_model.bin ann_index.bin mappings.bin ratings.csv videos.csv "
+  tar -xzf "$pm/out/model.tar.gz" -C "$pm/unpacked"
+  port="$(free_port)"
+  start "$name" "$port" -v "$pm/unpacked:/opt/ml/model:ro" -- serve --retrieval ann \
+    || { fail "packaged model: podman run serve --retrieval ann"; return; }
+  if ! wait_ready "$port"; then
+    fail "packaged model: /ping within 30 s with --retrieval ann"; podman logs "$name" 2>&1 | tail -n 20; return
+  fi
+  # vr-recommend's six from the index, the hidden one removed: the server's five.
+  expected="$(cut -f1 "$pm/similar-ann.tsv" | grep -vx "$hidden" | head -n 5 | tr '\n' ' ')"
+  answer="$(request POST "http://127.0.0.1:$port/invocations" '{"similar_to": "v0280", "k": 5}')"
+  check "packaged model: similar videos from the archive's index, the catalog's hidden video left out" \
+    json_check "$answer" 200 '" ".join(r["videoId"] for r in doc["recommendations"]) + " " == args[0]' "$expected"
+  check "packaged model: the hidden video is the index's second answer, so the catalog mattered" \
+    test -n "$hidden" -a "$hidden" != v0280
+  check "packaged model: SIGTERM stops it cleanly within 30 s" stop_cleanly "$name"
+}
+timed "packaged model test" packaged_model_test
+
+# --- 8. train on three hosts, as a SageMaker multi-instance job --------------------------------
 # Three containers of the image named algo-1..3 on a podman network made for the test (fixed
 # addresses and --add-host: Debian's podman has no DNS plugin), each with its own
 # resourceconfig.json, its own shard of the data (ShardedByS3Key) and the mappings
@@ -398,7 +445,7 @@ multihost_train_test() {
 }
 timed "train on three hosts" multihost_train_test
 
-# --- 8. Figures -------------------------------------------------------------------------------
+# --- 9. Figures -------------------------------------------------------------------------------
 printf '\ncontainer-test: image %s: %s bytes (%s MB)\n' "$image" "$image_bytes" "$((image_bytes / 1000000))"
 for timing in "${timings[@]}"; do printf 'container-test: time %s\n' "$timing"; done
 printf 'container-test: total %s s\n' "$((SECONDS - started))"

@@ -21,6 +21,11 @@
 #   --max-drop X        quality gate: refuse when it is more than X below the current version's
 #   --index-min-videos N  build vr-index's ann_index.bin (similar videos) when the catalog has at
 #                       least N videos (default 100000; 0 = always)
+#   --catalog FILE      a catalog (videos.csv: hidden videos, availability windows, categories;
+#                       docs/catalog.md) copied into the version as videos.csv, so that `current`
+#                       carries it to vr-serve and the container; checked against the new model
+#                       (a file that does not parse fails the run) and used by the quick
+#                       evaluation (vr-evaluate --catalog, at the run's time). Default: none
 #
 # Each run
 #   1. takes OUT_DIR/.lock (flock, non-blocking): a run that finds another one still going
@@ -31,6 +36,8 @@
 #      vr version and how the model was trained (null metrics, with a warning, when the data is
 #      too small to hold anything out), and, when the catalog has at least --index-min-videos
 #      videos, vr-index (ann_index.bin, the HNSW index for similar videos; docs/retrieval.md);
+#      with --catalog, videos.csv (a copy taken when the run starts, checked by vr-recommend
+#      --catalog on the new model before the quick evaluation);
 #   3. applies the quality gate, if any: a model below it is not published, `current` stays;
 #   4. renames it to OUT_DIR/<stamp>/ and only then repoints the symlink OUT_DIR/current to it
 #      atomically (a new link renamed over the old one), so readers always see a complete model;
@@ -58,6 +65,7 @@ full_every=7
 min_ndcg=
 max_drop=
 index_min_videos=100000
+catalog=
 
 log() { printf '%s pipeline: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -87,6 +95,7 @@ while [[ $# -gt 0 ]]; do
     --min-ndcg) needs "$@"; min_ndcg=$2; shift 2 ;;
     --max-drop) needs "$@"; max_drop=$2; shift 2 ;;
     --index-min-videos) needs "$@"; index_min_videos=$2; shift 2 ;;
+    --catalog) needs "$@"; catalog=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     --) shift; positionals+=("$@"); break ;;
     -*) log "unknown option $1"; usage ;;
@@ -111,6 +120,7 @@ number='^[0-9]+([.][0-9]+)?$'
 [[ -f "$input" ]] || fail "input '$input' does not exist"
 [[ -z "$config" || -f "$config" ]] || fail "--config '$config' does not exist"
 [[ -n "$config" ]] && config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+[[ -z "$catalog" || -f "$catalog" ]] || fail "--catalog '$catalog' does not exist"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 if [[ -n "${VR_BIN_DIR:-}" ]]; then
@@ -120,6 +130,7 @@ elif [[ -x "$script_dir/../build/bin/vr-train" ]]; then
 else
   bin_dir=$(dirname "$(command -v vr-train || echo /nonexistent/vr-train)")
 fi
+[[ -d "$bin_dir" ]] && bin_dir=$(cd "$bin_dir" && pwd)
 for tool in vr-features vr-train vr-evaluate; do
   [[ -x "$bin_dir/$tool" ]] || fail "$tool not found in '$bin_dir' (set VR_BIN_DIR or run make build)"
 done
@@ -142,6 +153,12 @@ while [[ -e "$out_dir/$version" ]]; do version=$stamp-$count; count=$((count + 1
 work=$out_dir/.incomplete-$version
 mkdir "$work"
 trap 'rm -rf "$work"' EXIT
+if [[ -n "$catalog" ]]; then
+  # One copy, taken now: the version carries the catalog its quick evaluation saw, even when
+  # the file is edited while the run trains.
+  cp "$catalog" "$work/videos.csv.tmp" || fail "cannot copy --catalog '$catalog'"
+  mv "$work/videos.csv.tmp" "$work/videos.csv"
+fi
 
 # A number from the current version's metadata.json ("" when absent).
 current_field() {
@@ -218,9 +235,23 @@ if [[ "${model_kind:-als}" == als ]] && (( videos >= index_min_videos )); then
   log "index ($videos videos >= $index_min_videos)"
   "$bin_dir/vr-index" --dir "$work" --quiet || fail "vr-index"
 fi
+if [[ -n "$catalog" ]]; then
+  # vr-serve would refuse a catalog that does not parse: check it against the new model with
+  # vr-recommend (an empty batch: it loads the model and the catalog, answers no one).
+  [[ -x "$bin_dir/vr-recommend" ]] || fail "vr-recommend not found in '$bin_dir' (set VR_BIN_DIR or run make build)"
+  log "catalog $catalog"
+  "$bin_dir/vr-recommend" --dir "$work" --model "$work/$model_file" --catalog "$work/videos.csv" --users - \
+    --output /dev/null < /dev/null 2> "$work/catalog-check.log" || catalog_failed=1
+  # Its messages name the copy; the user edits the original (same lines).
+  grep -v ' users answered, ' "$work/catalog-check.log" | sed "s|$work/videos.csv|$catalog|g" >&2 || true
+  [[ -z "${catalog_failed:-}" ]] || fail "--catalog '$catalog'"
+  rm -f "$work/catalog-check.log"
+  # Named relative to the version (the evaluation runs inside it), as metadata.json records it.
+  evaluate_settings+=(--catalog videos.csv)
+fi
 log "quick evaluation"
 # Too little data to hold any out is no reason to withhold the model: metrics become null.
-if ! metrics=$("$bin_dir/vr-evaluate" --dir "$work" "${evaluate_settings[@]}" --k 10 --format json --quiet); then
+if ! metrics=$(cd "$work" && "$bin_dir/vr-evaluate" --dir "$work" "${evaluate_settings[@]}" --k 10 --format json --quiet); then
   log "WARNING: the quick evaluation failed; metadata.json records no metrics"
   metrics=null
 fi

@@ -12,8 +12,8 @@
 #   tag              tag it with the ECR image URI
 #   push             push it to ECR
 #   package          model.tar.gz from a pipeline model dir (ratings.csv, mappings.bin,
-#                    als_model.bin at the archive's top, as SageMaker unpacks it into
-#                    /opt/ml/model)
+#                    als_model.bin, and ann_index.bin and videos.csv when present, at the
+#                    archive's top, as SageMaker unpacks it into /opt/ml/model)
 #   upload           create the bucket if missing, upload model.tar.gz
 #   role             create the execution role from sagemaker-trust.json + sagemaker-s3.json
 #   model            create-model from sagemaker/model.json
@@ -240,9 +240,11 @@ step_package() {
       [ -f "$model_dir/$file" ] || die "$model_dir/$file is missing: run the pipeline (make pipeline) or pass --model-dir"
     done
   fi
-  # The similar-video index (vr-index) travels with the model it was built from, when there is one.
+  # The similar-video index (vr-index) travels with the model it was built from, and the
+  # catalog (videos.csv, docs/catalog.md) with the model it rules, when the folder has them.
   local files=(ratings.csv mappings.bin als_model.bin)
   [ -f "$model_dir/ann_index.bin" ] && files+=(ann_index.bin)
+  [ -f "$model_dir/videos.csv" ] && files+=(videos.csv)
   # Fixed owner, order and times: the same model gives the same archive.
   printf 'tar -C %s --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - %s | gzip -n > %s\n' \
     "$(quote "$model_dir")" "${files[*]}" "$(quote "$out_dir/model.tar.gz")"

@@ -8,12 +8,14 @@
 #include <sstream>
 
 #include "vr/catalog.h"
+#include "vr/catalog_store.h"
 #include "vr/eligibility.h"
 #include "vr/errors.h"
 #include "vr/generate.h"
 #include "vr/interactions.h"
 #include "vr/popular.h"
 #include "vr/recommender.h"
+#include "vr/service.h"
 
 namespace {
 
@@ -278,4 +280,41 @@ TEST_CASE("category filters keep exactly the videos a hand-computed rule gives")
   nothing.eligible = none.get();
   CHECK(recommender->recommend(recommender->mappings().users.id(0), nothing).empty());
   CHECK(recommender->similar(ids.id(0), nothing).empty());
+}
+
+TEST_CASE("catalog store: a model bound before it is published keeps its binding beside the model still serving") {
+  vr::CatalogStore store;
+  auto serving = std::make_shared<vr::ModelSnapshot>();
+  serving->recommender = make_recommender(vr::ScanMode::Pruned);
+  auto reloaded = std::make_shared<vr::ModelSnapshot>();
+  reloaded->recommender = make_recommender(vr::ScanMode::Full);
+  CHECK(store.rules_for(*serving) == nullptr);  // no catalog yet
+  const std::string first_video = serving->recommender->mappings().videos.id(0);
+  store.set(parse("video_id,hidden\n" + first_video + ",true\n"));
+  auto serving_rules = store.rules_for(*serving);
+  // The reload binds the new model before publishing it ...
+  const auto reloaded_rules = store.rules_for(*reloaded);
+  REQUIRE(serving_rules);
+  REQUIRE(reloaded_rules);
+  CHECK(serving_rules != reloaded_rules);
+  // ... and neither the old model's last requests nor the new model's first rebuild anything.
+  CHECK(store.rules_for(*serving) == serving_rules);
+  CHECK(store.rules_for(*reloaded) == reloaded_rules);
+  CHECK(store.rules_for(*reloaded) == reloaded_rules);
+  // Once the old model is gone its binding goes too; the new one stays.
+  const std::weak_ptr<const vr::CatalogRules> old_binding = serving_rules;
+  serving_rules.reset();
+  serving.reset();
+  CHECK(store.rules_for(*reloaded) == reloaded_rules);
+  auto other = std::make_shared<vr::ModelSnapshot>();
+  other->recommender = make_recommender(vr::ScanMode::Pruned);
+  CHECK(store.rules_for(*other) != reloaded_rules);  // binding another model drops the freed one's
+  CHECK(old_binding.expired());
+  // A new catalog is bound anew.
+  const auto catalog = parse("video_id,hidden\n" + first_video + ",false\n");
+  store.set(catalog);
+  const auto rebound = store.rules_for(*reloaded);
+  CHECK(rebound != reloaded_rules);
+  CHECK(&rebound->catalog() == catalog.get());
+  CHECK(rebound->hidden_videos() == 0);
 }

@@ -9,6 +9,7 @@
 #include "cli_common.h"
 #include "vr/artifacts.h"
 #include "vr/ann_index.h"
+#include "vr/catalog.h"
 #include "vr/evaluate.h"
 #include "vr/retrieval_evaluation.h"
 #include "vr/training.h"
@@ -54,6 +55,7 @@ struct Options {
   std::vector<std::size_t> ef{128};
   std::size_t retrieval_users = 1000;
   std::size_t retrieval_videos = 500;
+  std::string catalog;
 };
 }  // namespace
 
@@ -91,11 +93,18 @@ int main(int argc, char** argv) {
   test_file->needs(train_file);
   train_file->excludes(interactions);
   app.add_option("--weights", options.weights, "Event weights for --interactions and --train/--test")->capture_default_str();
-  auto* half_life = app.add_option("--half-life", options.half_life,
-                                   "With --interactions or --train: time decay as vr-features --half-life, e.g. 30d (default: none)");
+  app.add_option("--half-life", options.half_life,
+                 "With --interactions or --train: time decay as vr-features --half-life, e.g. 30d (default: none)");
   app.add_option("--now", options.now,
-                 "The reference time of --half-life, ISO 8601 or epoch seconds (default: the newest timestamp)")
-      ->needs(half_life);
+                 "The reference time, ISO 8601 or epoch seconds: of --half-life (default: the newest timestamp)\n"
+                 "and of --catalog's availability windows (default: the clock when the run starts)");
+  app.add_option("--catalog", options.catalog,
+                 "Videos CSV (vr-recommend --catalog's): rank as a server with this catalog would. Videos hidden\n"
+                 "or outside their window at --now are left out of every model's and the baseline's candidates,\n"
+                 "as training videos are (never counting toward K), and the test ratings on them are dropped\n"
+                 "(counted in the report); training still sees every video. Needs the video ids: --interactions,\n"
+                 "interaction logs as --train/--test, or ratings with their mappings.bin (default: none)")
+      ->check(CLI::ExistingFile);
   vr::cli::add_delimiter_flag(app, options.delimiter);
   app.add_option("--split", options.split, "random, leave-last-out or last-fraction")
       ->capture_default_str()->check(CLI::IsMember({"random", "leave-last-out", "last-fraction"}));
@@ -162,6 +171,7 @@ int main(int argc, char** argv) {
   app.add_option("--retrieval-videos", options.retrieval_videos, "With --retrieval: videos sampled for the similar-video check")
       ->capture_default_str()->check(CLI::Range(1, 100000000))->needs(retrieval);
   retrieval->excludes(interactions);
+  retrieval->excludes("--catalog");
   app.get_option("--ratings")->excludes(interactions);
   train_file->excludes(app.get_option("--ratings"));
   for (const char* flag : {"--split", "--test-ratio", "--split-seed"}) train_file->excludes(app.get_option(flag));
@@ -201,7 +211,14 @@ int main(int argc, char** argv) {
     }
     job.features.event_weights = vr::parse_event_weights(options.weights);
     if (!options.half_life.empty()) job.features.half_life_seconds = vr::parse_duration(options.half_life, "--half-life");
-    if (!options.now.empty()) {
+    if (!options.now.empty() && options.half_life.empty() && options.catalog.empty()) {
+      throw vr::InvalidInput("--now is the reference time of --half-life or --catalog: give one of them");
+    }
+    if (!options.catalog.empty()) {
+      job.catalog_path = options.catalog;
+      job.catalog_now = options.now.empty() ? vr::current_unix_time() : vr::parse_reference_time(options.now, "--now");
+    }
+    if (!options.now.empty() && !options.half_life.empty()) {
       job.features.decay_now = vr::parse_timestamp(options.now);
       if (!job.features.decay_now) throw vr::InvalidInput("--now: '" + options.now + "' is not an ISO 8601 time or epoch seconds");
     }
@@ -288,6 +305,16 @@ int main(int argc, char** argv) {
     }
     if (vr::too_few_users_to_evaluate(report.split)) {
       std::cerr << "vr-evaluate: warning: " << vr::few_users_warning(report.split) << "\n";
+    }
+    if (report.split.catalog) {
+      const auto& catalog = *report.split.catalog;
+      std::cerr << "vr-evaluate: catalog " << catalog.source << ": " << catalog.ineligible_videos << " of "
+                << report.split.videos << " videos never ranked; dropped " << catalog.test_ratings_dropped
+                << " test ratings on them (" << catalog.users_dropped << " users left with none)\n";
+      if (catalog.unknown_videos > 0) {
+        std::cerr << "vr-evaluate: note: " << catalog.source << " lists " << catalog.unknown_videos
+                  << " videos the data does not have (ignored)\n";
+      }
     }
     if (report.tuning) {
       std::cerr << "vr-evaluate: best of " << report.tuning->trials.size() << " trials written to " << options.best_config

@@ -11,7 +11,9 @@ CatalogWatcher::CatalogWatcher(std::string path, double interval_seconds, Log lo
     : path_(std::move(path)),
       interval_seconds_(interval_seconds),
       log_(std::move(log)),
-      current_model_(std::move(current_model)) {}
+      current_model_(std::move(current_model)),
+      watcher_(interval_seconds_, std::chrono::milliseconds(50), "file change", [this] { return file_fingerprint(path_); },
+               [this](const std::string& trigger) { return reload(trigger); }) {}
 
 CatalogWatcher::~CatalogWatcher() { stop(); }
 
@@ -33,63 +35,20 @@ void CatalogWatcher::load_first() {
 
 void CatalogWatcher::start() {
   if (!enabled() || thread_.joinable()) return;
-  thread_ = std::thread([this] { watch_loop(); });
+  thread_ = std::thread([this] { watcher_.run(first_fingerprint_); });
 }
 
 void CatalogWatcher::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    changed_.notify_all();
-  }
+  watcher_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
 void CatalogWatcher::request_reload() {
   if (!enabled()) return;
-  std::lock_guard lock(mutex_);
-  reload_requested_ = true;
-  changed_.notify_all();
+  watcher_.request();
 }
 
-void CatalogWatcher::watch_loop() {
-  std::string loaded_fingerprint = first_fingerprint_;
-  std::string failed_fingerprint;
-  const auto interval = std::chrono::duration<double>(interval_seconds_);
-  for (;;) {
-    bool forced = false;
-    {
-      std::unique_lock lock(mutex_);
-      const auto wake = [this] { return stopping_ || reload_requested_; };
-      if (interval_seconds_ > 0) {
-        changed_.wait_for(lock, interval, wake);
-      } else {
-        changed_.wait(lock, wake);
-      }
-      if (stopping_) return;
-      forced = reload_requested_;
-      reload_requested_ = false;
-    }
-    const std::string fingerprint = file_fingerprint(path_);
-    if (!forced) {
-      if (fingerprint.empty() || fingerprint == loaded_fingerprint || fingerprint == failed_fingerprint) continue;
-      // Let a writer finish: load only once the file has held still for a moment (an editor
-      // that rewrites in place; a rename into place is atomic anyway).
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (file_fingerprint(path_) != fingerprint) continue;
-    }
-    const auto before = store_.get();
-    reload(forced ? "SIGHUP" : "file change");
-    if (store_.get() != before) {
-      loaded_fingerprint = fingerprint;
-      failed_fingerprint.clear();
-    } else {
-      failed_fingerprint = fingerprint;
-    }
-  }
-}
-
-void CatalogWatcher::reload(const std::string& trigger) {
+bool CatalogWatcher::reload(const std::string& trigger) {
   const auto previous = store_.get();
   try {
     auto catalog = load_catalog(path_);
@@ -113,6 +72,7 @@ void CatalogWatcher::reload(const std::string& trigger) {
           {"videos", catalog->videos.size()},
           {"hidden", catalog->hidden_count()},
           {"unknown_to_model", unknown}});
+    return true;
   } catch (const std::exception& error) {
     {
       std::lock_guard lock(counters_mutex_);
@@ -125,7 +85,27 @@ void CatalogWatcher::reload(const std::string& trigger) {
           {"catalog", path_},
           {"error", error.what()},
           {"serving_version", previous ? previous->version : ""}});
+    return false;
   }
+}
+
+json CatalogWatcher::bind(const ModelSnapshot& snapshot) {
+  if (!enabled()) return json::object();
+  const auto rules = store_.rules_for(snapshot);
+  if (!rules) return json::object();
+  const Catalog& catalog = rules->catalog();
+  if (rules->listed_videos() == 0 && !catalog.videos.empty()) {
+    log_({{"level", "warning"},
+          {"event", "catalog_matches_no_model_video"},
+          {"catalog", path_},
+          {"catalog_version", catalog.version},
+          {"catalog_videos", catalog.videos.size()},
+          {"model_version", snapshot.version},
+          {"detail", "none of the catalog's videos is in the model: its rules leave every video eligible"}});
+  }
+  return {{"catalog_version", catalog.version},
+          {"catalog_listed_videos", rules->listed_videos()},
+          {"catalog_unknown_videos", rules->unknown_videos()}};
 }
 
 CatalogContext CatalogWatcher::context_for(const ModelSnapshot& snapshot) const {

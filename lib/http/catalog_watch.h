@@ -4,7 +4,6 @@
 // and the previous catalog keeps answering.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "change_watch.h"
 #include "vr/catalog_store.h"
 #include "vr/service.h"
 
@@ -42,6 +42,12 @@ class CatalogWatcher {
   // Reloads now, whether or not the file changed (SIGHUP).
   void request_reload();
 
+  // Binds the current catalog to `snapshot`, a model about to be published (the first one and
+  // each reload), so that its first request finds the rules ready. Returns what to add to the
+  // model's load line: the catalog's version and how many of its videos the model does not
+  // know and knows ({} without a catalog); logs a warning when the model knows none of them.
+  nlohmann::json bind(const ModelSnapshot& snapshot);
+
   // What a request is answered with: the current catalog's rules for `snapshot` at the clock's
   // time; rules null when there is no catalog.
   CatalogContext context_for(const ModelSnapshot& snapshot) const;
@@ -51,9 +57,9 @@ class CatalogWatcher {
   std::string render_metrics(const ModelSnapshot* snapshot) const;
 
  private:
-  void watch_loop();
-  // Loads the file and swaps it in; logs and counts a failure, keeping the old catalog.
-  void reload(const std::string& trigger);
+  // Loads the file and swaps it in; logs and counts a failure, keeping the old catalog, and
+  // then returns false.
+  bool reload(const std::string& trigger);
 
   std::string path_;
   double interval_seconds_;
@@ -61,11 +67,7 @@ class CatalogWatcher {
   CurrentModel current_model_;
   CatalogStore store_;
   std::string first_fingerprint_;  // the file as load_first() found it
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool reload_requested_ = false;
-  bool stopping_ = false;
+  ChangeWatcher watcher_;          // of the file, run on thread_
   std::thread thread_;
 
   mutable std::mutex counters_mutex_;

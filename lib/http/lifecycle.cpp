@@ -3,7 +3,6 @@
 #include <pthread.h>
 
 #include <chrono>
-#include <thread>
 
 namespace vr::http {
 
@@ -18,18 +17,30 @@ sigset_t block_server_signals() {
   return signals;
 }
 
+ModelLifecycle::ModelLifecycle(const ServerConfig& config, ModelStore& store, Metrics& metrics, JsonLog& log)
+    : config_(config),
+      store_(store),
+      metrics_(metrics),
+      log_(log),
+      watcher_(config.watch_interval_seconds, std::chrono::milliseconds(100), "directory change",
+               [this] { return model_fingerprint(config_.model_dir); },
+               [this](const std::string& trigger) { return reload(trigger); }) {}
+
 std::optional<std::string> ModelLifecycle::load_first() {
   const std::string fingerprint = model_fingerprint(config_.model_dir);
   try {
     auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
+    const nlohmann::json bound = before_publish_ ? before_publish_(*snapshot) : nlohmann::json::object();
     store_.set(snapshot);
     metrics_.record_first_load(snapshot->version);
-    log_.write({{"event", "model_loaded"},
-                {"model_dir", snapshot->resolved_directory},
-                {"version", snapshot->version},
-                {"load_seconds", snapshot->load_seconds},
-                {"users", snapshot->users},
-                {"videos", snapshot->videos}});
+    nlohmann::json line = {{"event", "model_loaded"},
+                           {"model_dir", snapshot->resolved_directory},
+                           {"version", snapshot->version},
+                           {"load_seconds", snapshot->load_seconds},
+                           {"users", snapshot->users},
+                           {"videos", snapshot->videos}};
+    line.update(bound);
+    log_.write(line);
     return fingerprint;
   } catch (const std::exception& error) {
     log_.write({{"level", "error"},
@@ -62,59 +73,38 @@ void ModelLifecycle::precompute(const ModelSnapshot& snapshot) {
   }
 }
 
-void ModelLifecycle::reload_loop(std::string loaded_fingerprint) {
-  std::string failed_fingerprint;
-  const auto interval = std::chrono::duration<double>(config_.watch_interval_seconds);
-  for (;;) {
-    bool forced = false;
-    {
-      std::unique_lock lock(mutex_);
-      const auto wake = [this] { return shutting_down_ || reload_requested_; };
-      if (config_.watch_interval_seconds > 0) {
-        changed_.wait_for(lock, interval, wake);
-      } else {
-        changed_.wait(lock, wake);
-      }
-      if (shutting_down_) return;
-      forced = reload_requested_;
-      reload_requested_ = false;
-    }
-    std::string fingerprint = model_fingerprint(config_.model_dir);
-    if (!forced) {
-      if (fingerprint.empty() || fingerprint == loaded_fingerprint || fingerprint == failed_fingerprint) continue;
-      // Let a writer finish: load only once the directory has held still for a moment.
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (model_fingerprint(config_.model_dir) != fingerprint) continue;
-    }
-    const char* trigger = forced ? "SIGHUP" : "directory change";
-    const auto previous = store_.get();
-    try {
-      auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
-      // The new model gets its table before it is swapped in, so answers never slow down
-      // across a reload; the old model (with its table) serves meanwhile.
-      precompute(*snapshot);
-      store_.set(snapshot);
-      loaded_fingerprint = fingerprint;
-      failed_fingerprint.clear();
-      metrics_.record_reload(true, trigger, snapshot->version);
-      log_.write({{"event", "model_reloaded"},
-                  {"trigger", trigger},
-                  {"model_dir", snapshot->resolved_directory},
-                  {"version", snapshot->version},
-                  {"previous_version", previous ? previous->version : ""},
-                  {"load_seconds", snapshot->load_seconds},
-                  {"users", snapshot->users},
-                  {"videos", snapshot->videos}});
-    } catch (const std::exception& error) {
-      failed_fingerprint = fingerprint;
-      metrics_.record_reload(false, trigger);
-      log_.write({{"level", "error"},
-                  {"event", "model_reload_failed"},
-                  {"trigger", trigger},
-                  {"model_dir", config_.model_dir},
-                  {"error", error.what()},
-                  {"serving_version", previous ? previous->version : ""}});
-    }
+void ModelLifecycle::reload_loop(std::string loaded_fingerprint) { watcher_.run(std::move(loaded_fingerprint)); }
+
+bool ModelLifecycle::reload(const std::string& trigger) {
+  const auto previous = store_.get();
+  try {
+    auto snapshot = load_snapshot(config_.model_dir, config_.snapshot);
+    // The new model gets its table before it is swapped in, so answers never slow down
+    // across a reload; the old model (with its table) serves meanwhile.
+    precompute(*snapshot);
+    const nlohmann::json bound = before_publish_ ? before_publish_(*snapshot) : nlohmann::json::object();
+    store_.set(snapshot);
+    metrics_.record_reload(true, trigger, snapshot->version);
+    nlohmann::json line = {{"event", "model_reloaded"},
+                           {"trigger", trigger},
+                           {"model_dir", snapshot->resolved_directory},
+                           {"version", snapshot->version},
+                           {"previous_version", previous ? previous->version : ""},
+                           {"load_seconds", snapshot->load_seconds},
+                           {"users", snapshot->users},
+                           {"videos", snapshot->videos}};
+    line.update(bound);
+    log_.write(line);
+    return true;
+  } catch (const std::exception& error) {
+    metrics_.record_reload(false, trigger);
+    log_.write({{"level", "error"},
+                {"event", "model_reload_failed"},
+                {"trigger", trigger},
+                {"model_dir", config_.model_dir},
+                {"error", error.what()},
+                {"serving_version", previous ? previous->version : ""}});
+    return false;
   }
 }
 
@@ -127,9 +117,7 @@ void ModelLifecycle::watch_signals(const sigset_t& signals, const std::function<
       request_stop();
     } else if (signal == SIGHUP) {
       if (on_reload_signal) on_reload_signal();
-      std::lock_guard lock(mutex_);
-      reload_requested_ = true;
-      changed_.notify_all();
+      watcher_.request();
     }
   }
 }
@@ -146,9 +134,12 @@ void ModelLifecycle::wait_for_stop_request() {
 }
 
 void ModelLifecycle::shut_down() {
-  std::lock_guard lock(mutex_);
-  shutting_down_ = true;
-  changed_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    shutting_down_ = true;
+    changed_.notify_all();
+  }
+  watcher_.stop();
 }
 
 bool ModelLifecycle::shutting_down() {

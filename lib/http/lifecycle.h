@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "change_watch.h"
 #include "json_log.h"
 #include "metrics.h"
 #include "server.h"
@@ -28,8 +29,13 @@ sigset_t block_server_signals();
 
 class ModelLifecycle {
  public:
-  ModelLifecycle(const ServerConfig& config, ModelStore& store, Metrics& metrics, JsonLog& log)
-      : config_(config), store_(store), metrics_(metrics), log_(log) {}
+  ModelLifecycle(const ServerConfig& config, ModelStore& store, Metrics& metrics, JsonLog& log);
+
+  // Called with each loaded model (the first and every reload) before it is published, on the
+  // thread that loaded it; what it returns is added to the model_loaded / model_reloaded log
+  // line. vr-serve binds the catalog here, so a new model's first request pays nothing for it.
+  using BeforePublish = std::function<nlohmann::json(const ModelSnapshot&)>;
+  void set_before_publish(BeforePublish hook) { before_publish_ = std::move(hook); }
 
   // Loads the model directory and publishes it in the store, logging either way. Returns the
   // directory's fingerprint at the time of loading (what reload_loop compares against), or
@@ -43,6 +49,7 @@ class ModelLifecycle {
   // Until shut_down(): reloads the model on SIGHUP, or when the directory's fingerprint has
   // changed and held still for a moment. A model that fails to load is logged, counted and
   // not retried until the directory changes again; the previous one keeps serving.
+  // (change_watch.h)
   void reload_loop(std::string loaded_fingerprint);
 
   // Until shut_down(): SIGTERM or SIGINT request a stop, SIGHUP a reload (and calls
@@ -55,16 +62,20 @@ class ModelLifecycle {
 
  private:
   bool shutting_down();
+  // Loads the model directory, precomputes its table and publishes it; logs and counts the
+  // outcome. False when it could not be loaded (the previous model keeps serving).
+  bool reload(const std::string& trigger);
 
   const ServerConfig& config_;
   ModelStore& store_;
   Metrics& metrics_;
   JsonLog& log_;
+  BeforePublish before_publish_;
+  ChangeWatcher watcher_;  // of the model directory
 
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stop_requested_ = false;
-  bool reload_requested_ = false;
   bool shutting_down_ = false;
 };
 

@@ -432,6 +432,8 @@ int Server::run() {
                 {"error", std::string("cannot load the catalog: ") + error.what()}});
     return finish(1);
   }
+  // Each model is bound to the catalog before it is published, not by its first request.
+  lifecycle_.set_before_publish([this](const ModelSnapshot& snapshot) { return catalog_.bind(snapshot); });
   const std::optional<std::string> fingerprint = lifecycle_.load_first();
   if (!fingerprint) return finish(1);
   ready_.store(true, std::memory_order_release);

@@ -12,7 +12,8 @@
 #     hidden video and answer as "exclude" does; without a catalog the answers are unchanged;
 #     categories / exclude_categories / fields and their 422s; a takedown reloaded from the file
 #     and on SIGHUP under load with zero failed requests; a broken file is rejected and the old
-#     catalog kept; /metrics shows the catalog's version, size and hidden count.
+#     catalog kept; /metrics shows the catalog's version, size and hidden count; a model reload
+#     binds the catalog to the new model and reports how it fits.
 # Environment: VR_BIN_DIR. Skips (77) without the tools, curl or python3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
@@ -367,4 +368,27 @@ print("requests answered during reloads:", answered[0], "failed: 0")
 PY
 grep '"event":"catalog_reload_failed"' catalog.log | grep -q 'served.csv:2: field hidden' ||
   { cat catalog.log >&2; fail "the broken catalog's error was not logged"; }
+# A model reload binds the catalog to the new model before publishing it: the reload's log line
+# says how the catalog fits the new model, and a model that knows none of its videos is
+# reported then (here the new model's ids are renamed v -> w).
+sed 's/,v\([0-9]\)/,w\1/' events.csv >renamed.csv
+"$bin/vr-features" renamed.csv --dir renamed 2>/dev/null
+"$bin/vr-train" --dir renamed --factors 8 --iterations 5 --quiet 2>/dev/null
+ln -s model current
+cp videos.csv swap.csv
+"$bin/vr-serve" --model-dir current --host 127.0.0.1 --port 0 --threads 2 --catalog swap.csv --watch-interval 0.2 \
+  --precompute-k 0 >swap.out 2>swap.log &
+echo $! >swap.pid
+for _ in $(seq 1 400); do grep -q '"event":"model_loaded"' swap.log && break; sleep 0.05; done
+grep '"event":"model_loaded"' swap.log | grep -q '"catalog_unknown_videos":1' ||
+  { cat swap.log >&2; fail "the first model's load line does not say how the catalog fits it"; }
+ln -s renamed current.new && mv -T current.new current
+for _ in $(seq 1 400); do grep -q '"event":"model_reloaded"' swap.log && break; sleep 0.05; done
+grep '"event":"model_reloaded"' swap.log | grep -q '"catalog_listed_videos":0' ||
+  { cat swap.log >&2; fail "the reload's log line does not say the catalog lists none of the new model's videos"; }
+grep -q '"event":"catalog_matches_no_model_video"' swap.log ||
+  { cat swap.log >&2; fail "a catalog that fits none of the new model's videos was not reported at reload"; }
+kill -TERM "$(cat swap.pid)"
+wait "$(cat swap.pid)" 2>/dev/null || true
+rm -f swap.pid
 echo "catalog: all checks passed"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/pipeline.sh: versions, the `current` link, the lock, pruning, a killed run leaving
 # `current` intact, incremental runs (stable ids, warm start, refresh, --full-every), the
-# quality gate, and --config / --weights / --half-life / --model, options after positionals. Needs VR_BIN_DIR (set by ctest) with the built tools.
+# quality gate, --config / --weights / --half-life / --model / --catalog, options after positionals. Needs VR_BIN_DIR (set by ctest) with the built tools.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin_dir=${VR_BIN_DIR:?VR_BIN_DIR must point at the built tools}
@@ -168,6 +168,35 @@ check "an incremental run after an item-knn version trains ALS in full" test "$(
 status=0
 VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$inc" --refresh users 2> /dev/null || status=$?
 check "--refresh without --incremental is an error" test "$status" -eq 1
+
+# --catalog: the version carries a copy as videos.csv, the quick evaluation uses it, and a
+# catalog that does not parse fails the run and leaves `current` alone.
+cat_out=$work/with-catalog
+hidden_video=$(awk -F, 'NR == 2 { print $2 }' "$events")
+printf 'video_id,title,hidden\n%s,First,true\nnot-in-the-data,Ghost,false\n' "$hidden_video" > "$work/videos.csv"
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$cat_out" --catalog "$work/videos.csv" 2> "$work/catalog1.log"
+check "--catalog: the version holds videos.csv" cmp -s "$work/videos.csv" "$cat_out/current/videos.csv"
+check "--catalog: no temporary file left in the version" test -z "$(compgen -G "$cat_out/current/*.tmp" || true)"
+check "--catalog: the quick evaluation used it" \
+  grep -q '"catalog":{"file":"videos.csv","now":[0-9.]*,"ineligible_videos":1,"unknown_videos":1' "$cat_out/current/metadata.json"
+check "--catalog: the unknown video is noted" grep -q "lists 1 videos the model does not know" "$work/catalog1.log"
+check "--catalog: without the catalog the hidden video is recommended to someone" \
+  bash -c "'$bin_dir/vr-recommend' --dir '$cat_out/current' --all-users -k 10 --format csv | grep -q ',$hidden_video,'"
+check "--catalog: the version's catalog is obeyed" \
+  bash -c "! '$bin_dir/vr-recommend' --dir '$cat_out/current' --catalog '$cat_out/current/videos.csv' --all-users -k 10 --format csv | grep -q ',$hidden_video,'"
+good_catalog=$(readlink "$cat_out/current")
+printf 'video_id,hidden\n%s,true\n%s,perhaps\n' "$hidden_video" "$some_user" > "$work/bad-videos.csv"
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$cat_out" --catalog "$work/bad-videos.csv" 2> "$work/catalog2.log" || status=$?
+check "--catalog: a bad catalog fails the run" test "$status" -eq 1
+check "--catalog: the error names the file, line and field" grep -q "bad-videos.csv:3: field hidden" "$work/catalog2.log"
+check "--catalog: current kept after a bad catalog" test "$(readlink "$cat_out/current")" = "$good_catalog"
+check "--catalog: current's catalog unchanged" cmp -s "$work/videos.csv" "$cat_out/current/videos.csv"
+check "--catalog: no leftovers after a bad catalog" test -z "$(compgen -G "$cat_out/.incomplete-*" || true)"
+status=0
+VR_BIN_DIR=$bin_dir "$pipeline" "$events" "$cat_out" --catalog "$work/missing.csv" 2> /dev/null || status=$?
+check "--catalog: a missing file fails the run" test "$status" -eq 1
+check "--catalog: current kept after a missing catalog" test "$(readlink "$cat_out/current")" = "$good_catalog"
 
 if [[ $failures -gt 0 ]]; then
   echo "$failures check(s) failed"

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "vr/catalog.h"
 #include "vr/eligibility.h"
@@ -30,16 +31,23 @@ class CatalogStore {
   // Makes `catalog` the current one; requests that already took the old one keep it.
   void set(std::shared_ptr<const Catalog> catalog);
   // The current catalog bound to `snapshot`'s videos: built on the first call for a (catalog,
-  // model) pair and kept until either changes. Null when no catalog is set.
+  // model) pair and kept while both are in use, for every model still in use (the one being
+  // served, a new one bound before it is published, an old one finishing its requests). The
+  // binding is built outside the lock, so requests on other models never wait for it. Null
+  // when no catalog is set.
   std::shared_ptr<const CatalogRules> rules_for(const ModelSnapshot& snapshot) const;
 
  private:
+  // The current catalog bound to one model (weak: a swapped-out model is freed as usual, and
+  // a new one at the same address never matches an expired pointer).
+  struct Binding {
+    std::weak_ptr<const Recommender> model;
+    std::shared_ptr<const CatalogRules> rules;
+  };
+
   mutable std::mutex mutex_;
   std::shared_ptr<const Catalog> catalog_;
-  mutable std::shared_ptr<const CatalogRules> bound_;
-  // The model bound_ was made for (weak: a swapped-out model is freed as usual, and a new one
-  // at the same address never matches an expired pointer).
-  mutable std::weak_ptr<const Recommender> bound_model_;
+  mutable std::vector<Binding> bindings_;  // for catalog_; those of freed models are dropped
 };
 
 // A cheap fingerprint of the file at `path` (inode, size, modification time); empty when it

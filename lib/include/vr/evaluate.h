@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "vr/als.h"
+#include "vr/catalog_evaluation.h"
 #include "vr/given_split.h"
 #include "vr/heavy_tail.h"
 #include "vr/ranking_metrics.h"
@@ -50,6 +51,7 @@ struct TimedRatings {
   SparseMatrix ratings;            // users x videos, summed weights
   std::vector<double> timestamps;  // aligned with ratings.values: seconds since the epoch; empty
                                    // when the input had no timestamp column
+  std::vector<std::string> video_ids;  // video index -> id (for --catalog)
 };
 
 // Reads raw interactions (the vr-features input: user_id, video_id, event or value, and an
@@ -78,6 +80,8 @@ struct SplitSummary {
   std::uint64_t test_ratings = 0;
   std::uint64_t users_evaluated = 0;  // users with at least one test video
   std::optional<GivenSplitSummary> given;  // with SplitMethod::Given: what was left out
+  std::optional<CatalogSplitSummary> catalog;  // with EvaluateConfig::catalog: what it left out
+                                               // (test_ratings and users_evaluated are counted after)
 };
 
 // One evaluated model (or the baseline) on the test split.
@@ -120,6 +124,9 @@ struct EvaluateConfig {
   int report_depth = 0;            // > 0: also compute curves at K = 1..report_depth and the
                                    // popularity distribution of the top report_depth, for --report
   ScanMode scan = ScanMode::Pruned;  // how ALS ranks the catalog (same rankings either way)
+  std::optional<EvaluationCatalog> catalog;  // rank only the videos it allows and drop the test
+                                             // ratings on the others (vr/catalog_evaluation.h);
+                                             // its mask has one flag per video of the data
 };
 
 // Called for each finished tuning trial.
@@ -174,6 +181,9 @@ struct EvaluateJob {
   std::string output_path = "-";  // "-" = stdout; a file is written atomically
   std::string best_config_path;   // with tuning: write the best hyperparameters here (vr-train --config)
   std::string report_directory;   // non-empty: write report.html and report.json here
+  std::string catalog_path;       // non-empty: videos.csv whose rules apply (EvaluateConfig::catalog),
+                                  // matched by video id (needs the ids: interactions or mappings.bin)
+  double catalog_now = 0;         // the time, in seconds since the epoch, its windows are checked at
 };
 
 

@@ -29,6 +29,8 @@ struct GivenSplitSummary {
 struct GivenSplit {
   Split split;
   GivenSplitSummary summary;
+  std::vector<std::string> video_ids;  // video index -> id: interaction logs, or ratings files with
+                                       // a mappings.bin; empty otherwise
 };
 
 // Builds the split from triples already numbered alike (ratings files from one vr-features

@@ -12,6 +12,8 @@
 
 namespace vr {
 
+class EligibleVideos;
+
 // A train/test split of one ratings matrix (both keep the full users x videos shape).
 struct Split {
   SparseMatrix train;
@@ -39,7 +41,9 @@ RankingMetrics ranking_metrics(const std::vector<std::vector<ScoredVideo>>& reco
                                const SparseMatrix& test, int k);
 
 // The most-popular baseline: videos ranked by the number of users who rated them in `train`,
-// each user's own training videos excluded. Result indexed by user.
-std::vector<std::vector<ScoredVideo>> popularity_top_k(const SparseMatrix& train, int k);
+// each user's own training videos excluded, and with `eligible` (vr/eligibility.h) every video
+// it does not allow. Result indexed by user.
+std::vector<std::vector<ScoredVideo>> popularity_top_k(const SparseMatrix& train, int k,
+                                                       const EligibleVideos* eligible = nullptr);
 
 }  // namespace vr

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@
 #include "vr/ratings.h"
 
 namespace vr {
+
+class EligibleVideos;
 
 // How the search proposes settings.
 enum class TuneSearch {
@@ -68,6 +71,8 @@ struct TuneConfig {
   int folds = 2;                   // validation splits (different seeds) each trial is averaged over, >= 1
   int k = 10;                      // trials are ranked by nDCG@k, >= 1
   int parallel_trials = 2;         // trials run at once, each on one thread, >= 1
+  std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
+                                   // ranked (vr/catalog_evaluation.h); null = every video
 };
 
 // One evaluated setting.
@@ -117,6 +122,8 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
 
 // The validation splits both searches score trials on: config.folds per-user random carves of
 // config.validation_ratio, seeded apart from the test split's so validation never mirrors it.
+// With config.eligible, the held-out ratings on videos it does not allow are dropped, as the
+// test split's are, and the trials rank only the videos it allows.
 std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config);
 
 }  // namespace vr

@@ -15,11 +15,13 @@
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <ctime>
 
 #include "vr/atomic_file.h"
 #include "vr/csv.h"
 #include "vr/errors.h"
 #include "vr/id_map.h"
+#include "vr/mappings.h"
 #include "vr/parallel.h"
 #include "vr/model_top_k.h"
 #include "vr/training.h"
@@ -40,6 +42,16 @@ double as_typed(float value) {
   char buffer[32];
   const auto end = std::to_chars(buffer, buffer + sizeof(buffer), value).ptr;
   return std::strtod(std::string(buffer, end).c_str(), nullptr);
+}
+
+// Seconds since the epoch as ISO 8601 UTC, to the second.
+std::string utc_time_text(double seconds) {
+  const auto whole = static_cast<std::time_t>(std::floor(seconds));
+  std::tm parts{};
+  gmtime_r(&whole, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
 }
 
 nlohmann::ordered_json metrics_json(const MetricsTable& table) {
@@ -133,6 +145,7 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
     ratings.push_back(Rating{static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key & 0xffffffffu), pair.weight});
     if (timed) result.timestamps.push_back(pair.latest);
   }
+  result.video_ids = videos.ids();
   // Sorted, distinct triples keep their order in the CSR matrix, so timestamps stay aligned.
   result.ratings = build_sparse_matrix(ratings, static_cast<std::uint32_t>(users.size()),
                                        static_cast<std::uint32_t>(videos.size()));
@@ -230,6 +243,7 @@ struct EvaluationContext {
   int deepest = 0;
   int threads = 1;
   std::vector<int> decile_of;  // only with report data
+  const EligibleVideos* eligible = nullptr;  // with a catalog: the videos that may be ranked
 };
 
 ModelEvaluation evaluate_model(const EvaluationContext& context, const std::string& name, ModelKind kind,
@@ -244,7 +258,7 @@ ModelEvaluation evaluate_model(const EvaluationContext& context, const std::stri
   evaluation.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (loss_history != nullptr) *loss_history = model.info.loss_history;
   const auto top = top_k_for_model(model, context.split.train, context.deepest, context.threads,
-                                   context.config.scan, &evaluation.scan);
+                                   context.config.scan, &evaluation.scan, context.eligible);
   evaluation.metrics = metrics_at_cutoffs(top, context.split.test, context.config.cutoffs);
   if (context.config.report_depth > 0) {
     add_report_data(evaluation, top, context.split.test, context.config.report_depth, context.decile_of);
@@ -252,8 +266,34 @@ ModelEvaluation evaluate_model(const EvaluationContext& context, const std::stri
   return evaluation;
 }
 
-EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config,
+std::uint64_t users_with_test_videos(const SparseMatrix& test) {
+  std::uint64_t users = 0;
+  for (std::uint32_t user = 0; user < test.rows; ++user) users += test.row_size(user) > 0;
+  return users;
+}
+
+EvaluationReport evaluate_split(const Split& data_split, const EvaluateConfig& config,
                                 const IterationCallback& on_iteration, const TrialCallback& on_trial) {
+  // With a catalog, the test ratings on videos no recommender may return are dropped before
+  // anything is counted.
+  std::optional<Split> catalog_split;
+  std::optional<CatalogSplitSummary> catalog_summary;
+  if (config.catalog) {
+    const EligibleVideos& eligible = *config.catalog->eligible;
+    if (eligible.size() != data_split.train.cols) {
+      throw InvalidInput("the catalog was matched to " + std::to_string(eligible.size()) + " videos, the data has " +
+                         std::to_string(data_split.train.cols));
+    }
+    CatalogSplitSummary summary;
+    summary.source = config.catalog->source;
+    summary.now = config.catalog->now;
+    summary.ineligible_videos = eligible.size() - eligible.eligible_count();
+    summary.unknown_videos = config.catalog->unknown_videos;
+    catalog_split = Split{data_split.train, without_ineligible_videos(data_split.test, eligible, summary.test_ratings_dropped)};
+    summary.users_dropped = users_with_test_videos(data_split.test) - users_with_test_videos(catalog_split->test);
+    catalog_summary = summary;
+  }
+  const Split& split = catalog_split ? *catalog_split : data_split;
   EvaluationReport report;
   report.cutoffs = config.cutoffs;
   report.train = config.train;
@@ -264,15 +304,18 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
   report.split.videos = split.train.cols;
   report.split.train_ratings = split.train.nnz();
   report.split.test_ratings = split.test.nnz();
-  for (std::uint32_t user = 0; user < split.test.rows; ++user) report.split.users_evaluated += split.test.row_size(user) > 0;
+  report.split.users_evaluated = users_with_test_videos(split.test);
+  report.split.catalog = catalog_summary;
   if (report.split.train_ratings == 0) throw InvalidInput("the training part of the split is empty");
   if (report.split.users_evaluated == 0) {
-    throw InvalidInput("no user has a test video (every user has a single rating?); nothing to evaluate");
+    throw InvalidInput(catalog_summary ? "no user has a test video the catalog allows; nothing to evaluate"
+                                       : "no user has a test video (every user has a single rating?); nothing to evaluate");
   }
 
   EvaluationContext context{split, config, 0, 1, {}};
   context.deepest = std::max(*std::max_element(config.cutoffs.begin(), config.cutoffs.end()), config.report_depth);
   context.threads = resolve_thread_count(config.train.threads);
+  if (config.catalog) context.eligible = config.catalog->eligible.get();
   if (config.report_depth > 0) {
     context.decile_of = popularity_deciles(split.train, report.catalog_shares);
     report.long_tail_share = 1.0 - kFirstLongTailDecile / 10.0;
@@ -286,6 +329,7 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
     if (tune.carve_like_test && config.split.method == SplitMethod::Given) {
       tune.validation_ratio = static_cast<double>(split.test.nnz()) / static_cast<double>(split.test.nnz() + split.train.nnz());
     }
+    if (config.catalog) tune.eligible = config.catalog->eligible;
     report.tuning = tune_als(split.train, config.train, tune, on_trial);
     report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr);
     const bool compute_loss = als.compute_loss;
@@ -306,7 +350,7 @@ EvaluationReport evaluate_split(const Split& split, const EvaluateConfig& config
   report.train_seconds = report.models.front().train_seconds;
 
   report.baseline.name = "popularity";
-  const auto popular = popularity_top_k(split.train, context.deepest);
+  const auto popular = popularity_top_k(split.train, context.deepest, context.eligible);
   report.baseline.metrics = metrics_at_cutoffs(popular, split.test, config.cutoffs);
   if (config.report_depth > 0) add_report_data(report.baseline, popular, split.test, config.report_depth, context.decile_of);
   report.popularity = report.baseline.metrics;
@@ -370,6 +414,16 @@ nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_r
     object["split"]["test_only_user_ratings"] = split.given->test_only_user_ratings;
     object["split"]["test_ratings_in_train"] = split.given->test_ratings_in_train;
     object["split"]["test_ratings_on_new_videos"] = split.given->test_ratings_on_new_videos;
+  }
+  if (split.catalog) {
+    object["split"]["catalog"] = {
+        {"file", split.catalog->source},
+        {"now", split.catalog->now},
+        {"ineligible_videos", split.catalog->ineligible_videos},
+        {"unknown_videos", split.catalog->unknown_videos},
+        {"test_ratings_dropped", split.catalog->test_ratings_dropped},
+        {"users_dropped", split.catalog->users_dropped},
+    };
   }
   object["config"] = config_json(report.train);
   object["config"]["k"] = report.cutoffs;
@@ -527,6 +581,15 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << " test ratings already in the user's training videos; " << split.given->test_ratings_on_new_videos
            << " test ratings on videos absent from train count as misses\n";
   }
+  if (split.catalog) {
+    const auto& catalog = *split.catalog;
+    output << "catalog: " << catalog.source << " at " << utc_time_text(catalog.now) << ": " << catalog.ineligible_videos
+           << " of " << split.videos << " videos hidden or outside their window, never ranked; "
+           << catalog.test_ratings_dropped << " test ratings on them dropped (" << catalog.users_dropped
+           << " users left with none)";
+    if (catalog.unknown_videos > 0) output << "; " << catalog.unknown_videos << " catalog videos not in the data (ignored)";
+    output << "\n";
+  }
   const auto& train = report.train;
   output << (report.tuning ? "tuned model" : "model") << ": factors " << train.factors << ", regularization "
          << train.regularization << ", alpha " << train.alpha << ", iterations " << train.iterations << ", solver "
@@ -586,11 +649,23 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
     if (!advise) return;
     if (const auto warning = heavy_tail_warning(ratings, config.train)) on_warning(*warning);
   };
+  // The catalog is read before the data, so a bad file fails at once; it is matched to the
+  // data's videos by id once they are known.
+  const std::shared_ptr<const Catalog> catalog = job.catalog_path.empty() ? nullptr : load_catalog(job.catalog_path);
+  const auto bind_catalog = [&](const std::vector<std::string>& video_ids, const std::string& data_name) {
+    if (!catalog) return;
+    if (video_ids.empty()) {
+      throw InvalidInput("--catalog matches videos by id, and " + data_name +
+                         " has video indices only: give the mappings.bin that numbered them (--mappings)");
+    }
+    config.catalog = bind_evaluation_catalog(catalog, video_ids, job.catalog_now);
+  };
   EvaluationReport report;
   if (!job.train_path.empty() || !job.test_path.empty()) {
     if (job.train_path.empty() || job.test_path.empty()) throw InvalidInput("a given split needs both a train and a test file");
     const GivenSplit given = load_given_split(job.train_path, job.test_path, job.mappings_path, job.features);
     check_tail(given.split.train);
+    bind_catalog(given.video_ids, "'" + job.train_path + "'");
     report = evaluate(given, config, on_iteration, on_trial);
   } else if (!job.interactions_path.empty()) {
     TimedRatings data;
@@ -617,10 +692,17 @@ EvaluationReport run_evaluation(const EvaluateJob& job, const IterationCallback&
     }
     data = read([&](std::istream& input) { return read_timed_interactions(input, source_name, features); });
     check_tail(data.ratings);
+    bind_catalog(data.video_ids, source_name);
     report = evaluate(data, config, on_iteration, on_trial);
   } else {
     const SparseMatrix ratings = load_ratings_matrix(job.ratings_path, job.mappings_path);
     check_tail(ratings);
+    if (catalog) {
+      const std::string data_name = job.ratings_path == "-" ? std::string("<stdin>") : "'" + job.ratings_path + "'";
+      std::vector<std::string> video_ids;
+      if (!job.mappings_path.empty()) video_ids = load_mappings(job.mappings_path).videos.ids();
+      bind_catalog(video_ids, data_name);
+    }
     report = evaluate(ratings, config, on_iteration, on_trial);
   }
   if (job.json) {

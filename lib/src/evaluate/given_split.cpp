@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "vr/atomic_file.h"
 #include "vr/csv.h"
@@ -104,8 +105,10 @@ GivenSplit read_given_split(std::istream& train, const std::string& train_name, 
     }
     return result;
   };
-  return make_given_split(ratings(train_pairs), ratings(test_pairs), static_cast<std::uint32_t>(users.size()),
-                          static_cast<std::uint32_t>(videos.size()));
+  GivenSplit given = make_given_split(ratings(train_pairs), ratings(test_pairs), static_cast<std::uint32_t>(users.size()),
+                                      static_cast<std::uint32_t>(videos.size()));
+  given.video_ids = videos.ids();
+  return given;
 }
 
 GivenSplitFormat detect_given_split_format(const std::string& path) {
@@ -142,6 +145,7 @@ GivenSplit load_given_split(const std::string& train_path, const std::string& te
   const std::vector<Rating> test = read(test_path);
   std::uint32_t users = std::max(max_user_count(train), max_user_count(test));
   std::uint32_t videos = std::max(max_video_count(train), max_video_count(test));
+  std::vector<std::string> video_ids;
   if (!mappings_path.empty()) {
     const Mappings mappings = load_mappings(mappings_path);
     if (users > mappings.users.size() || videos > mappings.videos.size()) {
@@ -153,8 +157,11 @@ GivenSplit load_given_split(const std::string& train_path, const std::string& te
     }
     users = static_cast<std::uint32_t>(mappings.users.size());
     videos = static_cast<std::uint32_t>(mappings.videos.size());
+    video_ids = mappings.videos.ids();
   }
-  return make_given_split(train, test, users, videos);
+  GivenSplit given = make_given_split(train, test, users, videos);
+  given.video_ids = std::move(video_ids);
+  return given;
 }
 
 }  // namespace vr

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <random>
 
+#include "vr/eligibility.h"
 #include "vr/errors.h"
 
 namespace vr {
@@ -86,7 +87,8 @@ RankingMetrics ranking_metrics(const std::vector<std::vector<ScoredVideo>>& reco
   return metrics;
 }
 
-std::vector<std::vector<ScoredVideo>> popularity_top_k(const SparseMatrix& train, int k) {
+std::vector<std::vector<ScoredVideo>> popularity_top_k(const SparseMatrix& train, int k, const EligibleVideos* eligible) {
+  const std::vector<std::uint32_t> ineligible = eligible != nullptr ? eligible->ineligible() : std::vector<std::uint32_t>{};
   std::vector<float> popularity(train.cols, 0.0f);
   for (std::uint32_t video : train.col_indices) popularity[video] += 1.0f;
   std::vector<std::vector<ScoredVideo>> result(train.rows);
@@ -94,6 +96,7 @@ std::vector<std::vector<ScoredVideo>> popularity_top_k(const SparseMatrix& train
   for (std::uint32_t user = 0; user < train.rows; ++user) {
     excluded.assign(train.col_indices.begin() + static_cast<std::ptrdiff_t>(train.row_offsets[user]),
                     train.col_indices.begin() + static_cast<std::ptrdiff_t>(train.row_offsets[user + 1]));
+    excluded.insert(excluded.end(), ineligible.begin(), ineligible.end());
     result[user] = select_top_k(popularity.data(), train.cols, k, excluded);
   }
   return result;

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "vr/errors.h"
+#include "vr/catalog_evaluation.h"
+#include "vr/model_top_k.h"
 #include "vr/ranking_metrics.h"
 #include "vr/parallel.h"
 #include "vr/topk.h"
@@ -98,6 +100,10 @@ std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig&
   for (int fold = 0; fold < config.folds; ++fold) {
     validation.push_back(split_per_user_random(train, config.validation_ratio,
                                                config.seed ^ (0x7e57ab1eULL + static_cast<std::uint64_t>(fold))));
+    if (config.eligible) {
+      std::uint64_t dropped = 0;
+      validation.back().test = without_ineligible_videos(validation.back().test, *config.eligible, dropped);
+    }
   }
   return validation;
 }
@@ -140,7 +146,8 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       trial.refinement = refinement;
       for (const Split& fold : validation) {
         const AlsFactors factors = train_als(fold.train, trial.config);
-        const auto top = top_k_all_users(factors.user_factors, factors.item_factors, config.k, &fold.train, 1);
+        const auto top = top_k_all_users_eligible(factors.user_factors, factors.item_factors, config.k, fold.train, 1,
+                                                    config.eligible.get());
         trial.validation_ndcg += ranking_metrics(top, fold.test, config.k).ndcg / static_cast<double>(validation.size());
       }
       trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "vr/errors.h"
+#include "vr/model_top_k.h"
 #include "vr/ranking_metrics.h"
 #include "vr/parallel.h"
 #include "vr/topk.h"
@@ -120,7 +121,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
           while (next_point < points.size() && points[next_point] == iteration) {
             // A diverged model (not finite) scores 0 rather than ending the search.
             if (users.allFinite() && items.allFinite()) {
-              const auto top = top_k_all_users(users, items, config.k, &fold.train, 1);
+              const auto top = top_k_all_users_eligible(users, items, config.k, fold.train, 1, config.eligible.get());
               scores[next_point] += ranking_metrics(top, fold.test, config.k).ndcg / static_cast<double>(validation.size());
             }
             ++next_point;

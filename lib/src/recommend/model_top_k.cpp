@@ -4,13 +4,35 @@
 #include <cstdint>
 #include <utility>
 
+#include "vr/eligibility.h"
 #include "vr/item_models.h"
 #include "vr/parallel.h"
 
 namespace vr {
 
+std::vector<std::vector<ScoredVideo>> top_k_all_users_eligible(const FactorMatrix& user_factors,
+                                                               const FactorMatrix& item_factors, int k,
+                                                               const SparseMatrix& watched, int threads,
+                                                               const EligibleVideos* eligible) {
+  if (eligible == nullptr) return top_k_all_users(user_factors, item_factors, k, &watched, threads);
+  const std::vector<std::uint32_t> ineligible = eligible->ineligible();
+  std::vector<std::vector<ScoredVideo>> result(static_cast<std::size_t>(user_factors.rows()));
+  top_k_in_blocks(
+      user_factors, item_factors, k,
+      [&](std::size_t row, std::vector<std::uint32_t>& excluded) {
+        excluded = ineligible;
+        if (row >= watched.rows) return;
+        excluded.insert(excluded.end(),
+                        watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
+                        watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
+      },
+      threads, [&](std::size_t row, std::vector<ScoredVideo>&& top) { result[row] = std::move(top); });
+  return result;
+}
+
 std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
-                                                      int threads, ScanMode scan, ScanCounters* counters) {
+                                                      int threads, ScanMode scan, ScanCounters* counters,
+                                                      const EligibleVideos* eligible) {
   const ModelKind kind = model.kind();
   if (kind == ModelKind::Als && scan == ScanMode::Full) {
     if (counters != nullptr) {
@@ -20,7 +42,8 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
       counters->videos_scored += users * videos;
       counters->catalog_videos += users * videos;
     }
-    return top_k_all_users(model.factors.user_factors, model.factors.item_factors, k, &watched, threads);
+    return top_k_all_users_eligible(model.factors.user_factors, model.factors.item_factors, k, watched, threads,
+                                    eligible);
   }
   if (kind == ModelKind::Als) {
     const FactorMatrix& users = model.factors.user_factors;
@@ -39,7 +62,8 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
             excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
                             watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
           },
-          [&](std::size_t i, std::vector<ScoredVideo>&& top) { result[begin + i] = std::move(top); }, &block_scored);
+          [&](std::size_t i, std::vector<ScoredVideo>&& top) { result[begin + i] = std::move(top); }, &block_scored,
+          eligible);
       scored.fetch_add(block_scored, std::memory_order_relaxed);
     });
     if (counters != nullptr) {
@@ -49,6 +73,7 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
     }
     return result;
   }
+  const std::vector<std::uint32_t> ineligible = eligible != nullptr ? eligible->ineligible() : std::vector<std::uint32_t>{};
   std::vector<std::vector<ScoredVideo>> result(watched.rows);
   parallel_for_blocks(watched.rows, 16, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
     std::vector<float> scores(model.info.n_videos);
@@ -63,6 +88,7 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
       }
       excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
                       watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
+      excluded.insert(excluded.end(), ineligible.begin(), ineligible.end());
       result[user] = select_top_k(scores.data(), model.info.n_videos, k, excluded);
     }
   });
