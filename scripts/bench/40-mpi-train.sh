@@ -4,6 +4,8 @@
 # 5M ratings set with 64 factors (this machine's cores are shared, so -np > cores is
 # oversubscribed). The bytes are compared with the minimum: the distinct factor rows each
 # process's ratings refer to that another process owns, counted here from ratings.csv.
+# Then the peak RSS per process of only reading and redistributing the ratings, at -np 1, 2
+# and 3 (the ratings' memory per process, which should fall about as 1/N).
 # Prints figures; never fails on time.
 set -euo pipefail
 bin=${VR_BIN_DIR:?set by scripts/bench.sh}
@@ -64,6 +66,25 @@ for processes in 1 2 4; do
       for (r = 0; r < n; r++) printf "  process %d: %.2f MB sent per iteration, peak RSS %.0f MB\n", r, sent[r] / 1e6, rss[r]
       if (n > 1) printf "  all processes: %.2f MB sent per iteration; minimum (rows referenced across partitions) %.2f MB; ratio %.3f (goal <= 1.5)\n", total_sent / 1e6, total_min / 1e6, total_sent / total_min
     }' "$out/mpi-ranges.txt" "$train_dir/ratings.csv"
+done
+# The ratings' memory per process: peak RSS of reading and redistributing them (no
+# iteration), less that of the same run on a set of 1,000 events (the process itself).
+small_dir="$out/train-small"
+if [ ! -s "$small_dir/ratings.csv" ]; then
+  mkdir -p "$small_dir"
+  "$bin/vr-generate" --users 100 --videos 50 --events 1000 --seed 3 -o "$small_dir/events.csv" 2>/dev/null
+  "$bin/vr-features" "$small_dir/events.csv" --dir "$small_dir" 2>/dev/null
+  rm -f "$small_dir/events.csv"
+fi
+peaks() { grep -o 'peak RSS [0-9.]* MB' "$1" | awk '{ print $3 }' | paste -sd ' ' -; }
+echo "--- peak RSS per process reading and redistributing the ratings (--iterations 0, 1 thread)"
+for processes in 1 2 3; do
+  for set in small 5m; do
+    mpirun --oversubscribe -np "$processes" "$bin/vr-train" --dir "$out/train-$set" --factors "$factors" \
+      --iterations 0 --threads 1 --model "$out/mpi-read-$set.bin" 2> "$out/mpi-read-$set.log"
+  done
+  printf -- '-np %d: %s MB (process alone on 1,000 events: %s MB)\n' "$processes" "$(peaks "$out/mpi-read-5m.log")" \
+    "$(peaks "$out/mpi-read-small.log")"
 done
 for processes in 4; do
   if cmp -s "$out/mpi-np2.bin" "$out/mpi-np$processes.bin"; then

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -48,6 +49,37 @@ class FramedWriter {
   std::uint64_t expected_size_;
   std::uint64_t written_ = 0;
   std::uint64_t hash_ = kFnv1a64Start;
+};
+
+// read_framed for a payload too large to hold in memory (the mirror of FramedWriter): the
+// constructor reads and checks the magic, version and length as read_framed does; payload()
+// yields at most the announced bytes, hashing them as they are read; finish() reads whatever
+// of them is left, then checks the checksum and that nothing follows. Every failure throws
+// CorruptFile naming `source_name`, with read_framed's messages.
+class FramedReader {
+ public:
+  FramedReader(std::istream& input, const std::string& source_name, std::string_view magic,
+               std::uint32_t newest_version, std::string_view what);
+  ~FramedReader();
+  FramedReader(const FramedReader&) = delete;
+  FramedReader& operator=(const FramedReader&) = delete;
+
+  std::uint32_t version() const { return version_; }
+  // The announced payload length in bytes.
+  std::uint64_t payload_size() const { return payload_size_; }
+  // The payload: end of stream after payload_size() bytes, or earlier if the file is short.
+  std::istream& payload();
+  void finish();
+
+ private:
+  class PayloadBuffer;
+  std::istream& input_;
+  std::string prefix_;  // "'<source_name>': "
+  std::string what_;
+  std::uint32_t version_ = 0;
+  std::uint64_t payload_size_ = 0;
+  std::unique_ptr<PayloadBuffer> buffer_;
+  std::unique_ptr<std::istream> payload_;
 };
 
 }  // namespace vr

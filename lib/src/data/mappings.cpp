@@ -4,6 +4,8 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <algorithm>
+#include <array>
 #include <sstream>
 
 #include "vr/atomic_file.h"
@@ -60,10 +62,45 @@ struct MappingsRecord {
     }
   }
 };
+
+// MappingsRecord's layout, read for the number of ids in each list only: the ids are skipped a
+// piece at a time, never held.
+struct MappingsShapeRecord {
+  MappingsShape shape;
+  std::uint64_t payload_size = 0;  // bytes available to load from
+
+  template <class Archive>
+  void load(Archive& archive, const std::uint32_t /*version*/) {
+    shape.users = skip_ids(archive);
+    shape.videos = skip_ids(archive);
+  }
+
+ private:
+  template <class Archive>
+  std::uint64_t skip_ids(Archive& archive) const {
+    std::uint64_t count = 0;
+    archive(count);
+    if (count > payload_size) throw CorruptFile("id count larger than the file");
+    std::array<char, 4096> piece{};
+    for (std::uint64_t index = 0; index < count; ++index) {
+      std::uint64_t length = 0;
+      archive(length);
+      if (length > payload_size) throw CorruptFile("id length larger than the file");
+      while (length > 0) {
+        const std::size_t bytes = static_cast<std::size_t>(std::min<std::uint64_t>(length, piece.size()));
+        archive(cereal::binary_data(piece.data(), bytes));
+        length -= bytes;
+      }
+    }
+    return count;
+  }
+};
 }  // namespace
 }  // namespace vr
 
+// One version for both: they read the same layout.
 CEREAL_CLASS_VERSION(vr::MappingsRecord, 1)
+CEREAL_CLASS_VERSION(vr::MappingsShapeRecord, 1)
 
 namespace vr {
 
@@ -95,6 +132,26 @@ Mappings read_mappings(std::istream& input, const std::string& source_name) {
   } catch (const InvalidInput& error) {
     throw CorruptFile("'" + source_name + "': corrupt vr mappings file: " + error.what());
   }
+}
+
+MappingsShape read_mappings_shape(std::istream& input, const std::string& source_name) {
+  FramedReader framed(input, source_name, kMappingsMagic, kMappingsFormatVersion, "vr mappings");
+  MappingsShapeRecord record;
+  record.payload_size = framed.payload_size();
+  try {
+    cereal::PortableBinaryInputArchive archive(framed.payload());
+    archive(record);
+  } catch (const std::exception& error) {
+    framed.finish();  // a truncated file or a wrong checksum is named as such first
+    throw CorruptFile("'" + source_name + "': corrupt vr mappings file: " + error.what());
+  }
+  framed.finish();
+  return record.shape;
+}
+
+MappingsShape load_mappings_shape(const std::string& path) {
+  auto file = open_input_file(path);
+  return read_mappings_shape(file, path);
 }
 
 Mappings load_mappings(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "vr/mpi_training.h"
 
+#include <malloc.h>
 #include <mpi.h>
 #include <sys/resource.h>
 
@@ -28,6 +29,22 @@ namespace {
 
 // Factor rows sent to the writing process per message (~16 MiB at 64 factors).
 constexpr std::uint64_t kWriteChunkBytes = std::uint64_t{16} << 20;
+
+// Blocks of at least this many bytes are mapped for themselves and unmapped when freed.
+constexpr std::size_t kMappedBlockBytes = std::size_t{1} << 20;
+
+// glibc moves its mmap threshold up to the size of the largest mapped block freed so far (up
+// to 32 MiB). Reading the ratings frees one array of ratings as the next of about the same
+// size is made: a process whose next array came out smaller (at -np 2 on the benchmark set,
+// process 0, whose half of ratings.csv held more lines than its users have ratings) took it
+// from the heap, and once freed it stayed there as a hole the size of the ratings, counted in
+// its memory to the end. A fixed threshold turns the adjustment off: every array of the
+// ratings or factors is unmapped when freed, on every process.
+void unmap_large_blocks_when_freed() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMappedBlockBytes));
+#endif
+}
 
 void check(int status, const char* what) {
   if (status != MPI_SUCCESS) throw std::runtime_error(std::string("MPI failure in ") + what);
@@ -392,15 +409,16 @@ std::vector<Rating> read_own_ratings(const World& world, const TrainJob& job, co
   users = shape[0];
   videos = shape[1];
   if (!job.mappings_path.empty()) {
-    const Mappings mappings = load_mappings(job.mappings_path);
-    if (users > mappings.users.size() || videos > mappings.videos.size()) {
+    // Only the shape: the ids themselves would take every process gigabytes at 100M users.
+    const MappingsShape mappings = load_mappings_shape(job.mappings_path);
+    if (users > mappings.users || videos > mappings.videos) {
       throw InvalidInput("'" + job.ratings_path + "' refers to user or video indices that '" + job.mappings_path +
                          "' does not have (" + std::to_string(users) + " users, " + std::to_string(videos) +
-                         " videos needed; mappings hold " + std::to_string(mappings.users.size()) + " and " +
-                         std::to_string(mappings.videos.size()) + "); were they made by the same vr-features run?");
+                         " videos needed; mappings hold " + std::to_string(mappings.users) + " and " +
+                         std::to_string(mappings.videos) + "); were they made by the same vr-features run?");
     }
-    users = static_cast<std::uint32_t>(mappings.users.size());
-    videos = static_cast<std::uint32_t>(mappings.videos.size());
+    users = static_cast<std::uint32_t>(mappings.users);
+    videos = static_cast<std::uint32_t>(mappings.videos);
   }
   return ratings;
 }
@@ -453,6 +471,7 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   }
   const int threads = resolve_thread_count(config.threads);
 
+  unmap_large_blocks_when_freed();
   std::uint32_t n_users = 0, n_videos = 0;
   std::vector<Rating> ratings = read_own_ratings(world, job, shard_directory, n_users, n_videos);
   // Process 0's panel sizes for everyone: hosts with other cache sizes would pick others.
