@@ -251,6 +251,11 @@ if [ ${#hosts[@]} -gt 1 ]; then
     train_options+=("--threads=$(( threads > 0 ? threads : 1 ))")
   fi
   mpirun_options=(--allow-run-as-root -np "$total" --bind-to none -x PATH)
+  # Sanitizer settings, when set (sanitizer builds under test), reach the processes on every
+  # host too: they are started over ssh, which passes no environment but PATH.
+  for name in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+    [ -n "${!name:-}" ] && mpirun_options+=(-x "$name")
+  done
   if [ "${VR_MPI_LOCAL:-0}" = 1 ]; then
     mpirun_options+=(--oversubscribe)
   else
