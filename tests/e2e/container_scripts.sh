@@ -139,12 +139,15 @@ run_host() {  # run_host HOST: train.sh as that host, its sshd on HOST:ssh_port
     VR_SSH_PORT="$ssh_port" VR_SSH_TRIES=30 VR_WORKER_START_TIMEOUT=60 \
     timeout 180 bash "$repo_root/docker/train.sh" > "$hosts/$1.log" 2>&1
 }
-worker_status=0
-run_host 127.0.0.3 & worker=$!
-leader_status=0
-run_host 127.0.0.2 || leader_status=$?
-wait "$worker" || worker_status=$?
-cat "$hosts/127.0.0.2.log" "$hosts/127.0.0.3.log" | sed 's/^/    /'
+run_both_hosts() {  # the worker in the background, the leader: sets leader_status, worker_status
+  local worker
+  worker_status=0 leader_status=0
+  run_host 127.0.0.3 & worker=$!
+  run_host 127.0.0.2 || leader_status=$?
+  wait "$worker" || worker_status=$?
+  cat "$hosts/127.0.0.2.log" "$hosts/127.0.0.3.log" | sed 's/^/    /'
+}
+run_both_hosts
 check "two hosts over ssh: the leader's job succeeds" test "$leader_status" -eq 0
 check "two hosts over ssh: the worker exits 0 when the leader's job ends" test "$worker_status" -eq 0
 check "two hosts over ssh: the worker authorised the key the leader made at start" \
@@ -166,12 +169,7 @@ check "two hosts over ssh: no sshd of the job is left running" \
 # worker's wait at once, with the leader's status, instead of after its start timeout.
 host_tree 127.0.0.2 '*' '{"iterations": "4", "factors": "0", "processes_per_host": "1"}'
 host_tree 127.0.0.3 00001 '{"iterations": "4", "factors": "0", "processes_per_host": "1"}'
-worker_status=0
-run_host 127.0.0.3 & worker=$!
-leader_status=0
-run_host 127.0.0.2 || leader_status=$?
-wait "$worker" || worker_status=$?
-cat "$hosts/127.0.0.2.log" "$hosts/127.0.0.3.log" | sed 's/^/    /'
+run_both_hosts
 check "two hosts, the job fails: the leader exits non-zero" test "$leader_status" -ne 0
 check "two hosts, the job fails: the failure file gives vr-train's reason" \
   grep -q "factors" "$hosts/127.0.0.2/output/failure"
