@@ -110,6 +110,19 @@ struct Weights {
 const std::vector<Weights> kSettings = {
     {0.1f, 0.05f, 0.0f}, {0.1f, 3.0f, 0.0f}, {0.002f, 1.0f, 1.0f}, {0.01f, 0.2f, 0.5f}, {0.003f, 0.1f, 1.0f}};
 
+// Every row of `solved` against the exact weighted least-squares solve of its row of
+// `confidence` with the other side `fixed` held, within `tolerance` (relative).
+void check_rows_match_exact_solve(const vr::FactorMatrix& solved, const vr::SparseMatrix& confidence,
+                                  const vr::FactorMatrix& fixed, const Weights& setting, double tolerance,
+                                  const char* side) {
+  for (std::uint32_t row = 0; row < static_cast<std::uint32_t>(solved.rows()); ++row) {
+    const Eigen::VectorXd expected = exact_weighted_row(confidence, row, fixed, setting.regularization,
+                                                        setting.unobserved_weight, setting.exponent);
+    INFO(side << ' ' << row);
+    CHECK(relative_difference(solved.row(row).transpose().cast<double>(), expected) < tolerance);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("iALS weights: the Cholesky step equals the exact weighted least-squares solve, both sides") {
@@ -125,20 +138,10 @@ TEST_CASE("iALS weights: the Cholesky step equals the exact weighted least-squar
     const vr::SystemWeights weights{setting.regularization, setting.unobserved_weight, setting.exponent};
     vr::FactorMatrix solved_users = vr::initial_factors(30, 6, 9);
     vr::solve_half_iteration(by_user, videos, weights, vr::Solver::Cholesky, 3, 2, solved_users);
-    for (std::uint32_t u = 0; u < 30; ++u) {
-      const Eigen::VectorXd expected = exact_weighted_row(by_user, u, videos, setting.regularization,
-                                                          setting.unobserved_weight, setting.exponent);
-      INFO("user " << u);
-      CHECK(relative_difference(solved_users.row(u).transpose().cast<double>(), expected) < 1e-4);
-    }
+    check_rows_match_exact_solve(solved_users, by_user, videos, setting, 1e-4, "user");
     vr::FactorMatrix solved_videos = vr::initial_factors(40, 6, 10);
     vr::solve_half_iteration(by_video, users, weights, vr::Solver::Cholesky, 3, 2, solved_videos);
-    for (std::uint32_t i = 0; i < 40; ++i) {
-      const Eigen::VectorXd expected = exact_weighted_row(by_video, i, users, setting.regularization,
-                                                          setting.unobserved_weight, setting.exponent);
-      INFO("video " << i);
-      CHECK(relative_difference(solved_videos.row(i).transpose().cast<double>(), expected) < 1e-4);
-    }
+    check_rows_match_exact_solve(solved_videos, by_video, users, setting, 1e-4, "video");
   }
 }
 
@@ -157,12 +160,7 @@ TEST_CASE("iALS weights: CG run past the factor count lands on the exact solve")
       vr::FactorMatrix cg = vr::initial_factors(40, factors, 4);
       CHECK(vr::solve_half_iteration(confidence, videos, weights, vr::Solver::ConjugateGradient, 4 * factors, 1, cg) ==
             0);
-      for (std::uint32_t u = 0; u < 40; ++u) {
-        const Eigen::VectorXd expected = exact_weighted_row(confidence, u, videos, setting.regularization,
-                                                            setting.unobserved_weight, setting.exponent);
-        INFO("user " << u);
-        CHECK(relative_difference(cg.row(u).transpose().cast<double>(), expected) < 2e-3);
-      }
+      check_rows_match_exact_solve(cg, confidence, videos, setting, 2e-3, "user");
     }
   }
 }
