@@ -3,9 +3,11 @@
 // goal on MovieLens 100K: the tuned model reaches nDCG@10 >= 0.48 on the test split.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -257,6 +259,7 @@ TEST_CASE("successive halving starts from the base, keeps a third per rung, is d
   REQUIRE(config.search == vr::TuneSearch::Halving);
   config.trials = 9;
   config.halving_rounds = 1;
+  config.refinement_rounds = 0;
   config.parallel_trials = 2;
   const auto result = vr::tune_als(ratings, base, config);
   // Base, then 9 settings at 5 iterations, the best 3 at 15, the best 1 at 30.
@@ -369,6 +372,7 @@ TEST_CASE("the halving search with search_ials samples iALS's weights in their b
   vr::TuneConfig config;
   config.trials = 6;
   config.halving_rounds = 1;
+  config.refinement_rounds = 0;
   const auto plain = vr::tune_als(ratings, base, config);
   for (const auto& trial : plain.trials) {
     CHECK(trial.config.unobserved_weight == 1.0f);
@@ -409,4 +413,147 @@ TEST_CASE("the halving search with search_ials samples iALS's weights in their b
   }
   config.search = vr::TuneSearch::Random;
   CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
+}
+
+TEST_CASE("the halving search's refinement tries the best with iALS's recipe and steps around it, deterministically") {
+  const auto ratings = generated_ratings();
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 5;
+  vr::TuneConfig config;
+  config.trials = 4;
+  config.halving_rounds = 1;
+  config.refinement_rounds = 2;
+  config.refinement_trials = 3;
+  config.parallel_trials = 2;
+  const auto result = vr::tune_als(ratings, base, config);
+  // Base, 4 + 2 + 1 halving settings, then 6 iALS versions of the best and 3 steps, then 3 steps.
+  REQUIRE(result.trials.size() == 1 + 4 + 2 + 1 + 6 + 3 + 3);
+  // The best before refinement: the best of the first 8 trials.
+  const auto before = std::max_element(result.trials.begin(), result.trials.begin() + 8,
+                                       [](const vr::TrialResult& a, const vr::TrialResult& b) {
+                                         return a.validation_ndcg < b.validation_ndcg;
+                                       });
+  std::set<float> unobserved_weights;
+  for (std::size_t i = 8; i < result.trials.size(); ++i) {
+    const auto& trial = result.trials[i];
+    CHECK(trial.rung == vr::kRefinementRung);
+    CHECK(trial.refinement);
+    CHECK(trial.config.iterations <= vr::kHalvingIterations[2]);
+    if (i < 14) {
+      // Rendle et al.'s recipe: nu 1, a small alpha0, lambda at the typical row's scale.
+      CHECK(trial.config.reg_exponent == 1.0f);
+      unobserved_weights.insert(trial.config.unobserved_weight);
+      const double share = (i - 8) % 2 == 0 ? 1.0 : 0.5;
+      const double typical = vr::regularization_scale(ratings, trial.config.unobserved_weight, 1.0f);
+      CHECK(trial.config.regularization * typical == Approx(before->config.regularization * share).epsilon(0.01));
+      CHECK(trial.config.factors == before->config.factors);
+      CHECK(trial.config.alpha == before->config.alpha);
+    }
+  }
+  CHECK(unobserved_weights == std::set<float>{0.1f, 0.3f, 1.0f});
+  double best = 0;
+  for (const auto& trial : result.trials) best = std::max(best, trial.validation_ndcg);
+  CHECK(result.best_validation_ndcg == best);
+  CHECK(result.best_validation_ndcg >= result.trials[0].validation_ndcg);  // never below the base
+  CHECK(result.best_validation_ndcg >= before->validation_ndcg);
+
+  // The same seed gives the same search whatever the parallelism.
+  config.parallel_trials = 1;
+  const auto serial = vr::tune_als(ratings, base, config);
+  REQUIRE(serial.trials.size() == result.trials.size());
+  for (std::size_t i = 0; i < serial.trials.size(); ++i) {
+    CHECK(serial.trials[i].config.factors == result.trials[i].config.factors);
+    CHECK(serial.trials[i].config.regularization == result.trials[i].config.regularization);
+    CHECK(serial.trials[i].config.unobserved_weight == result.trials[i].config.unobserved_weight);
+    CHECK(serial.trials[i].validation_ndcg == result.trials[i].validation_ndcg);
+  }
+  config.refinement_trials = 0;
+  CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
+}
+
+TEST_CASE("a validation carve by time holds out exactly each user's latest training ratings") {
+  // user 0: five videos at times 50, 10, 40, 30, 20; user 1: two at 5, 7; user 2: one.
+  const std::vector<vr::Rating> ratings{{0, 0, 1}, {0, 1, 1}, {0, 2, 1}, {0, 3, 1}, {0, 4, 1},
+                                        {1, 1, 1}, {1, 3, 1}, {2, 2, 1}};
+  const auto matrix = vr::build_sparse_matrix(ratings, 3, 5);
+  vr::TuneConfig config;
+  config.timestamps = std::make_shared<const std::vector<double>>(std::vector<double>{50, 10, 40, 30, 20, 5, 7, 9});
+  const auto held_out = [](const vr::SparseMatrix& test, std::uint32_t user) {
+    std::set<std::uint32_t> videos;
+    for (std::uint64_t k = test.row_offsets[user]; k < test.row_offsets[user + 1]; ++k) videos.insert(test.col_indices[k]);
+    return videos;
+  };
+  config.carve = vr::ValidationCarve::LatestOne;
+  auto folds = vr::validation_folds(matrix, config);
+  REQUIRE(folds.size() == 1);  // a carve by time is the same for every seed
+  CHECK(held_out(folds[0].test, 0) == std::set<std::uint32_t>{0});
+  CHECK(held_out(folds[0].test, 1) == std::set<std::uint32_t>{3});
+  CHECK(held_out(folds[0].test, 2).empty());  // a single rating stays in training
+  CHECK(folds[0].train.nnz() == 6);
+
+  config.carve = vr::ValidationCarve::LatestFraction;
+  config.validation_ratio = 0.4;  // round(5 x 0.4) = 2 and round(2 x 0.4) = 1
+  folds = vr::validation_folds(matrix, config);
+  REQUIRE(folds.size() == 1);
+  CHECK(held_out(folds[0].test, 0) == std::set<std::uint32_t>{0, 2});
+  CHECK(held_out(folds[0].test, 1) == std::set<std::uint32_t>{3});
+  CHECK(folds[0].test.nnz() == 3);
+
+  config.timestamps.reset();
+  CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
+}
+
+TEST_CASE("evaluate on a split by time tunes on the training part's latest ratings") {
+  vr::GenerateConfig generate;
+  generate.users = 200;
+  generate.videos = 100;
+  generate.events = 5000;
+  generate.tastes = 4;
+  generate.seed = 5;
+  std::stringstream log;
+  vr::generate_interactions(log, generate);
+  const auto data = vr::read_timed_interactions(log, "generated", vr::FeaturesConfig{});
+  REQUIRE(data.timestamps.size() == data.ratings.nnz());
+
+  // The training part's timestamps line up with its ratings: each user's held-out validation
+  // rating is the newest of the user's training ratings.
+  std::vector<double> train_times;
+  const auto split = vr::split_per_user_by_time(data, vr::SplitMethod::LeaveLastOut, 0, &train_times);
+  REQUIRE(train_times.size() == split.train.nnz());
+  vr::TuneConfig carve;
+  carve.carve = vr::ValidationCarve::LatestOne;
+  carve.timestamps = std::make_shared<const std::vector<double>>(train_times);
+  const auto folds = vr::validation_folds(split.train, carve);
+  REQUIRE(folds.size() == 1);
+  std::uint64_t users_with_two = 0;
+  for (std::uint32_t user = 0; user < split.train.rows; ++user) {
+    const std::uint64_t begin = split.train.row_offsets[user], end = split.train.row_offsets[user + 1];
+    if (end - begin < 2) continue;
+    ++users_with_two;
+    const double newest = *std::max_element(train_times.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            train_times.begin() + static_cast<std::ptrdiff_t>(end));
+    REQUIRE(folds[0].test.row_size(user) == 1);
+    const std::uint32_t video = folds[0].test.col_indices[folds[0].test.row_offsets[user]];
+    for (std::uint64_t k = begin; k < end; ++k) {
+      if (split.train.col_indices[k] == video) CHECK(train_times[k] == newest);
+    }
+  }
+  CHECK(folds[0].test.nnz() == users_with_two);
+
+  // evaluate() carves validation by the test split's rule when no ratio is imposed.
+  vr::EvaluateConfig config;
+  config.split.method = vr::SplitMethod::LeaveLastOut;
+  config.train.factors = 4;
+  config.train.iterations = 3;
+  config.tune = vr::TuneConfig{};
+  config.tune->trials = 2;
+  config.tune->halving_rounds = 1;
+  config.tune->refinement_rounds = 0;
+  config.tune->carve_like_test = true;
+  const auto report = vr::evaluate(data, config);
+  REQUIRE(report.tuning);
+  CHECK(report.tuning->validation_ratings == users_with_two);
+  config.tune->carve_like_test = false;  // a ratio imposed: the random carve of 25 %
+  CHECK(vr::evaluate(data, config).tuning->validation_ratings > users_with_two);
 }

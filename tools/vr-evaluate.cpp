@@ -40,6 +40,7 @@ struct Options {
   double tune_seconds = 150;
   std::uint64_t tune_seed = 42;
   bool tune_ials = false;
+  int refinement_rounds = 2;
   double validation_ratio = 0.25;
   int parallel_trials = 2;
   std::string best_config = "tuned.conf";
@@ -135,14 +136,20 @@ int main(int argc, char** argv) {
   app.add_option("--halving-rounds", options.halving_rounds,
                  "Tuning: halving rounds at most (a round after the first runs when the best sat at an edge)")
       ->capture_default_str()->check(vr::cli::InRange(1, 100));
+  app.add_option("--refinement-rounds", options.refinement_rounds,
+                 "Tuning (halving): rounds of local refinement around the best after the halving rounds (6\n"
+                 "settings each, trained to 30 iterations; the first also tries the best with iALS's nu 1 and\n"
+                 "a small unobserved weight); 0 = none")
+      ->capture_default_str()->check(vr::cli::InRange(0, 100));
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_flag("--tune-ials", options.tune_ials,
                "Tuning (halving): also search iALS's unobserved weight (--unobserved-weight, log scale,\n"
                "0.001-1, widening) and regularisation exponent (--reg-exponent, 0-1) (default: off)");
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
-  app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out (when not given: the test split's share of\n"
-                 "the ratings, so validation mimics the test; time splits use the value shown)")
+  app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out at random (when not given, validation\n"
+                 "mimics the test: a random or given split's share of the ratings; a time split's own rule on\n"
+                 "the training part's latest ratings)")
       ->capture_default_str()->check(vr::cli::Between(0.0, 1.0));
   app.add_option("--parallel-trials", options.parallel_trials, "Tuning: trials run at once (one thread each)")
       ->capture_default_str()->check(vr::cli::InRange(1, 1024));
@@ -261,6 +268,7 @@ int main(int argc, char** argv) {
       tune.k = *std::max_element(options.k.begin(), options.k.end());
       tune.parallel_trials = options.parallel_trials;
       tune.search_ials = options.tune_ials;
+      tune.refinement_rounds = options.refinement_rounds;
       job.config.tune = tune;
       job.best_config_path = options.best_config;
     }
@@ -283,14 +291,15 @@ int main(int argc, char** argv) {
           // Every trial is printed (stderr, so stdout stays the report), even with --quiet.
           std::ostringstream line;
           const std::string kind = options.tune_search == "random" ? (trial.refinement ? " refine" : " random")
-                                   : trial.rung < 0 ? " base  "
-                                                    : " rung " + std::to_string(trial.rung);
+                                   : trial.rung < 0                    ? " base  "
+                                   : trial.rung == vr::kRefinementRung ? " refine"
+                                                                       : " rung " + std::to_string(trial.rung);
           line << "trial " << std::setw(3) << trial.number << kind
                << "  factors " << std::setw(2) << trial.config.factors << "  regularization " << std::setw(7)
                << trial.config.regularization << "  alpha " << std::setw(5) << trial.config.alpha << "  iterations "
                << std::setw(2) << trial.config.iterations << "  scaling " << vr::to_string(trial.config.scaling);
           if (trial.config.scaling == vr::ConfidenceScaling::Log) line << " (eps " << trial.config.eps << ")";
-          if (options.tune_ials) {
+          if (options.tune_ials || trial.config.reg_exponent != 0.0f || trial.config.unobserved_weight != 1.0f) {
             line << "  alpha0 " << trial.config.unobserved_weight << "  nu " << trial.config.reg_exponent;
           }
           line << "  validation ndcg " << std::fixed << std::setprecision(4) << trial.validation_ndcg << "  "

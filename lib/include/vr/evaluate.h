@@ -63,8 +63,10 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
 
 // Per user, the newest videos go to test: one (LeaveLastOut) or round(test_ratio * count)
 // (LastFraction), keeping at least one in train; ties in time go by video index. Throws
-// InvalidInput when `data` has no timestamps.
-Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio);
+// InvalidInput when `data` has no timestamps. `train_timestamps`, when given, receives the
+// times of the train part's ratings, aligned with its values.
+Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio,
+                             std::vector<double>* train_timestamps = nullptr);
 
 // The metrics of one model or baseline at each cut-off.
 struct MetricsTable {

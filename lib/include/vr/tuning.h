@@ -27,9 +27,19 @@ std::string to_string(TuneSearch search);
 // Parses "halving" or "random"; throws InvalidInput otherwise.
 TuneSearch parse_tune_search(const std::string& text);
 
+// How validation_folds holds ratings out of the training matrix.
+enum class ValidationCarve {
+  Random,          // TuneConfig::validation_ratio of each user's ratings at random, a seed per fold
+  LatestOne,       // each user's latest rating (as a leave-last-out test split); one fold
+  LatestFraction,  // the latest validation_ratio of each user's ratings (as a last-fraction test
+                   // split, the same rounding); one fold
+};
+
 // Successive halving's rungs: a round trains its settings to kHalvingIterations[0] iterations,
 // the best third of them again to [1], the best third of those to [2].
 inline constexpr int kHalvingIterations[] = {5, 15, 30};
+// TrialResult::rung of the settings a refinement round proposes.
+inline constexpr int kRefinementRung = 3;
 
 // One dimension of the halving search's box, sampled on a log scale within [low, high].
 // Widening moves a bound out by half the range's log width (at least a factor of 4), never
@@ -84,6 +94,14 @@ struct TuneConfig {
   bool search_ials = false;        // Halving: also sample iALS's unobserved weight (log scale, in
                                    // box.unobserved_weight) and regularisation exponent (uniform
                                    // 0-1); off, the search is exactly what it was without them
+  ValidationCarve carve = ValidationCarve::Random;  // evaluate() with carve_like_test: the time
+                                   // split's rule when the test split is by time
+  std::shared_ptr<const std::vector<double>> timestamps;  // the Latest carves: each rating's time
+                                   // (seconds), aligned with the training matrix's values
+  int refinement_rounds = 2;       // Halving: rounds of local refinement after the halving rounds
+                                   // (tune_als_halving), >= 0; 0 = none
+  int refinement_trials = 6;       // Halving: settings each refinement round proposes around the
+                                   // best so far, >= 1
   std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
                                    // ranked (vr/catalog_evaluation.h); null = every video
 };
@@ -95,7 +113,8 @@ struct TrialResult {
   double validation_ndcg = 0;  // nDCG@k on the validation splits (mean over folds)
   double seconds = 0;          // wall time of training and scoring
   bool refinement = false;     // proposed around the best so far, not at random (Halving: rung > 0)
-  int rung = 0;                // Halving: the rung (0, 1, 2), -1 for the base config's own run
+  int rung = 0;                // Halving: the rung (0, 1, 2), -1 for the base config's own run,
+                               // kRefinementRung for a refinement round's settings
 };
 
 struct TuningResult {
@@ -129,12 +148,20 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
 // of a dimension's range, that bound moves out by half the range and another round runs
 // (config.halving_rounds at most). Trials are compared on one footing (each score is the
 // exact validation nDCG of its config), so the best is never worse than `base` on validation.
+// Then config.refinement_rounds rounds of local refinement around the best so far, each of
+// config.refinement_trials settings (log-normal steps in factors, lambda, alpha, eps and, for an
+// iALS setting, alpha0), trained to kHalvingIterations' last rung and scored at its checkpoints.
+// The first refinement round, when the best is not an iALS setting yet, also tries it with
+// Rendle et al.'s (2021) recipe: nu 1 and a small alpha0 (0.1, 0.3, 1), lambda divided by
+// regularization_scale so that a typical row keeps its regularisation (and half of that).
 // Deterministic for a seed; config.seconds stops starting trials (trial 1 always runs).
 TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                               const std::function<void(const TrialResult&)>& on_trial = {});
 
 // The validation splits both searches score trials on: config.folds per-user random carves of
-// config.validation_ratio, seeded apart from the test split's so validation never mirrors it.
+// config.validation_ratio, seeded apart from the test split's so validation never mirrors it;
+// with a Latest carve, one split holding out each user's latest ratings by config.timestamps
+// (throws InvalidInput when they do not match the matrix).
 // With config.eligible, the held-out ratings on videos it does not allow are dropped, as the
 // test split's are, and the trials rank only the videos it allows.
 std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config);

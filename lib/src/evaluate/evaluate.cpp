@@ -152,7 +152,8 @@ TimedRatings read_timed_interactions(std::istream& input, const std::string& sou
   return result;
 }
 
-Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio) {
+Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, double test_ratio,
+                             std::vector<double>* train_timestamps) {
   if (method == SplitMethod::Random) throw InvalidInput("split_per_user_by_time needs a time-based method");
   if (method == SplitMethod::LastFraction && !(test_ratio > 0.0 && test_ratio < 1.0)) {
     throw InvalidInput("test ratio must be between 0 and 1");
@@ -163,6 +164,9 @@ Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, doubl
   }
   std::vector<Rating> train, test;
   std::vector<std::uint64_t> order;
+  // Each user's train ratings in video order (as the CSR matrix built from them holds them).
+  std::vector<std::uint64_t> train_order;
+  if (train_timestamps != nullptr) train_timestamps->clear();
   for (std::uint32_t user = 0; user < ratings.rows; ++user) {
     const std::uint64_t count = ratings.row_size(user);
     order.resize(count);
@@ -177,6 +181,11 @@ Split split_per_user_by_time(const TimedRatings& data, SplitMethod method, doubl
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t k = order[i];
       (i >= count - test_count ? test : train).push_back(Rating{user, ratings.col_indices[k], ratings.values[k]});
+    }
+    if (train_timestamps != nullptr) {
+      train_order.assign(order.begin(), order.end() - static_cast<std::ptrdiff_t>(test_count));
+      std::sort(train_order.begin(), train_order.end());
+      for (const std::uint64_t k : train_order) train_timestamps->push_back(data.timestamps[k]);
     }
   }
   return Split{build_sparse_matrix(train, ratings.rows, ratings.cols), build_sparse_matrix(test, ratings.rows, ratings.cols)};
@@ -272,8 +281,10 @@ std::uint64_t users_with_test_videos(const SparseMatrix& test) {
   return users;
 }
 
+// `train_timestamps`: the times of data_split.train's ratings (a split by time), else empty.
 EvaluationReport evaluate_split(const Split& data_split, const EvaluateConfig& config,
-                                const IterationCallback& on_iteration, const TrialCallback& on_trial) {
+                                const IterationCallback& on_iteration, const TrialCallback& on_trial,
+                                std::vector<double> train_timestamps = {}) {
   // With a catalog, the test ratings on videos no recommender may return are dropped before
   // anything is counted.
   std::optional<Split> catalog_split;
@@ -328,6 +339,14 @@ EvaluationReport evaluate_split(const Split& data_split, const EvaluateConfig& c
     if (tune.carve_like_test && config.split.method == SplitMethod::Random) tune.validation_ratio = config.split.test_ratio;
     if (tune.carve_like_test && config.split.method == SplitMethod::Given) {
       tune.validation_ratio = static_cast<double>(split.test.nnz()) / static_cast<double>(split.test.nnz() + split.train.nnz());
+    }
+    // A split by time: validation holds out the latest training ratings by the same rule.
+    if (tune.carve_like_test && !train_timestamps.empty() &&
+        (config.split.method == SplitMethod::LeaveLastOut || config.split.method == SplitMethod::LastFraction)) {
+      tune.carve = config.split.method == SplitMethod::LeaveLastOut ? ValidationCarve::LatestOne
+                                                                     : ValidationCarve::LatestFraction;
+      if (config.split.method == SplitMethod::LastFraction) tune.validation_ratio = config.split.test_ratio;
+      tune.timestamps = std::make_shared<const std::vector<double>>(std::move(train_timestamps));
     }
     if (config.catalog) tune.eligible = config.catalog->eligible;
     report.tuning = tune_als(split.train, config.train, tune, on_trial);
@@ -512,8 +531,9 @@ EvaluationReport evaluate(const TimedRatings& data, const EvaluateConfig& config
                           const TrialCallback& on_trial) {
   validate_config(config);
   if (config.split.method == SplitMethod::Random) return evaluate(data.ratings, config, on_iteration, on_trial);
-  return evaluate_split(split_per_user_by_time(data, config.split.method, config.split.test_ratio), config,
-                        on_iteration, on_trial);
+  std::vector<double> train_timestamps;
+  const Split split = split_per_user_by_time(data, config.split.method, config.split.test_ratio, &train_timestamps);
+  return evaluate_split(split, config, on_iteration, on_trial, std::move(train_timestamps));
 }
 
 EvaluationReport evaluate(const GivenSplit& given, const EvaluateConfig& config, const IterationCallback& on_iteration,

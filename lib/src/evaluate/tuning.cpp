@@ -9,6 +9,7 @@
 
 #include "vr/errors.h"
 #include "vr/catalog_evaluation.h"
+#include "vr/evaluate.h"
 #include "vr/model_top_k.h"
 #include "vr/ranking_metrics.h"
 #include "vr/parallel.h"
@@ -94,6 +95,11 @@ void validate(const TuneConfig& config) {
   if (config.k < 1) throw InvalidInput("tune K must be >= 1");
   if (config.parallel_trials < 1) throw InvalidInput("parallel trials must be >= 1");
   if (config.folds < 1) throw InvalidInput("validation folds must be >= 1");
+  if (config.refinement_rounds < 0) throw InvalidInput("refinement rounds must be >= 0");
+  if (config.refinement_trials < 1) throw InvalidInput("refinement trials must be >= 1");
+  if (config.carve != ValidationCarve::Random && !config.timestamps) {
+    throw InvalidInput("a validation carve by time needs the training ratings' timestamps");
+  }
   if (config.search_ials && config.search != TuneSearch::Halving) {
     throw InvalidInput("the iALS search (--tune-ials) is part of the halving search (--tune-search halving)");
   }
@@ -101,9 +107,20 @@ void validate(const TuneConfig& config) {
 
 std::vector<Split> validation_folds(const SparseMatrix& train, const TuneConfig& config) {
   std::vector<Split> validation;
-  for (int fold = 0; fold < config.folds; ++fold) {
-    validation.push_back(split_per_user_random(train, config.validation_ratio,
-                                               config.seed ^ (0x7e57ab1eULL + static_cast<std::uint64_t>(fold))));
+  // A carve by time is the same for every seed: one fold.
+  const int folds = config.carve == ValidationCarve::Random ? config.folds : 1;
+  for (int fold = 0; fold < folds; ++fold) {
+    if (config.carve == ValidationCarve::Random) {
+      validation.push_back(split_per_user_random(train, config.validation_ratio,
+                                                 config.seed ^ (0x7e57ab1eULL + static_cast<std::uint64_t>(fold))));
+    } else {
+      // The test split's own rule (split_per_user_by_time), applied to the training part.
+      if (!config.timestamps) throw InvalidInput("a validation carve by time needs the training ratings' timestamps");
+      const TimedRatings timed{train, *config.timestamps, {}};
+      validation.push_back(split_per_user_by_time(
+          timed, config.carve == ValidationCarve::LatestOne ? SplitMethod::LeaveLastOut : SplitMethod::LastFraction,
+          config.validation_ratio));
+    }
     if (config.eligible) {
       std::uint64_t dropped = 0;
       validation.back().test = without_ineligible_videos(validation.back().test, *config.eligible, dropped);
