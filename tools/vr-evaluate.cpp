@@ -40,7 +40,8 @@ struct Options {
   double tune_seconds = 150;
   std::uint64_t tune_seed = 42;
   bool tune_ials = false;
-  int refinement_rounds = 2;
+  int refinement_rounds = 0;
+  int validation_folds = 2;
   double validation_ratio = 0.25;
   int parallel_trials = 2;
   std::string best_config = "tuned.conf";
@@ -139,7 +140,8 @@ int main(int argc, char** argv) {
   app.add_option("--refinement-rounds", options.refinement_rounds,
                  "Tuning (halving): rounds of local refinement around the best after the halving rounds (6\n"
                  "settings each, trained to 30 iterations; the first also tries the best with iALS's nu 1 and\n"
-                 "a small unobserved weight); 0 = none")
+                 "a small unobserved weight); 0 = none (more trials chosen on the same validation overfit it:\n"
+                 "see docs/performance.md)")
       ->capture_default_str()->check(vr::cli::InRange(0, 100));
   app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
@@ -151,6 +153,9 @@ int main(int argc, char** argv) {
                  "mimics the test: a random or given split's share of the ratings; a time split's own rule on\n"
                  "the training part's latest ratings)")
       ->capture_default_str()->check(vr::cli::Between(0.0, 1.0));
+  app.add_option("--validation-folds", options.validation_folds,
+                 "Tuning: validation splits (random carves, different seeds) each trial is averaged over")
+      ->capture_default_str()->check(vr::cli::InRange(1, 100));
   app.add_option("--parallel-trials", options.parallel_trials, "Tuning: trials run at once (one thread each)")
       ->capture_default_str()->check(vr::cli::InRange(1, 1024));
   app.add_option("--best-config", options.best_config, "Tuning: write the best hyperparameters here (vr-train --config)")
@@ -269,6 +274,7 @@ int main(int argc, char** argv) {
       tune.parallel_trials = options.parallel_trials;
       tune.search_ials = options.tune_ials;
       tune.refinement_rounds = options.refinement_rounds;
+      tune.folds = options.validation_folds;
       job.config.tune = tune;
       job.best_config_path = options.best_config;
     }

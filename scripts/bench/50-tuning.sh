@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Tuning (docs/vr-evaluate.md "How the search works", figures in docs/performance.md):
 #   1. MovieLens 100K, the reference protocol (per-user random 75/25 split, seed 42, and the
-#      split seeds 7 and 11): the default search (successive halving and refinement), halving
-#      alone (--refinement-rounds 0), and the random search given the same wall time, each
-#      reported as tuned vs starting settings on the test split;
+#      split seeds 7 and 11): the default search (successive halving), the same with two
+#      refinement rounds, and the random search given the default's wall time, each reported as
+#      tuned vs starting settings on the test split;
 #   2. MovieLens 100K's given splits u1 and u2 (u1.base / u1.test, ... made from u.data as the
 #      data set's mku.sh makes them) and ua;
 #   3. a generated 200k-rating set: halving against random search given the same wall time;
@@ -58,18 +58,18 @@ if [[ -f "$movielens/u.data" ]]; then
   done
   for seed in 42 7 11; do
     echo "--- MovieLens 100K, random 75/25 split (seed $seed)"
-    tune "halving and refinement (default)" ml$seed-default --interactions "$bench/ml.csv" --split-seed $seed
-    tune "halving alone (--refinement-rounds 0)" ml$seed-halving --interactions "$bench/ml.csv" --split-seed $seed \
-      --refinement-rounds 0
+    tune "halving (default)" ml$seed-default --interactions "$bench/ml.csv" --split-seed $seed
+    tune "halving, --refinement-rounds 2" ml$seed-refined --interactions "$bench/ml.csv" --split-seed $seed \
+      --refinement-rounds 2
     tune "random, the default's seconds" ml$seed-random --interactions "$bench/ml.csv" --split-seed $seed \
       --tune-search random --tune-trials 100000 --tune-seconds "$(search_seconds "$bench/ml$seed-default.json")"
   done
   for i in 1 2; do
     echo "--- MovieLens 100K, u$i.base / u$i.test"
-    tune "halving and refinement (default)" u$i-default --train "$bench/u$i.base.csv" --test "$bench/u$i.test.csv"
+    tune "halving (default)" u$i-default --train "$bench/u$i.base.csv" --test "$bench/u$i.test.csv"
   done
   echo "--- MovieLens 100K, ua.base / ua.test"
-  tune "halving and refinement (default)" ua-default --train "$bench/ua.base.csv" --test "$bench/ua.test.csv"
+  tune "halving (default)" ua-default --train "$bench/ua.base.csv" --test "$bench/ua.test.csv"
 else
   echo "--- MovieLens 100K: u.data not in $movielens, skipped"
 fi
@@ -79,7 +79,7 @@ if [[ ! -f "$bench/generated200k.csv" ]]; then
   "$bin_dir/vr-generate" --users 10000 --videos 2000 --events 200000 --tastes 20 --seed 5 -o "$bench/generated200k.csv" \
     2>/dev/null
 fi
-tune "halving and refinement (default)" g200k-default --interactions "$bench/generated200k.csv"
+tune "halving (default)" g200k-default --interactions "$bench/generated200k.csv"
 tune "random, the default's seconds" g200k-random --interactions "$bench/generated200k.csv" --tune-search random \
   --tune-trials 100000 --tune-seconds "$(search_seconds "$bench/g200k-default.json")"
 
@@ -87,4 +87,4 @@ echo "--- generated: vr-generate --users 20000 --videos 5000 --events 1000000 --
 if [[ ! -f "$bench/generated.csv" ]]; then
   "$bin_dir/vr-generate" --users 20000 --videos 5000 --events 1000000 --tastes 20 --seed 3 -o "$bench/generated.csv" 2>/dev/null
 fi
-tune "halving and refinement (default budget), 2 threads" generated-default --interactions "$bench/generated.csv"
+tune "halving (default budget), 2 threads" generated-default --interactions "$bench/generated.csv"

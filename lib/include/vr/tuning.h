@@ -98,7 +98,7 @@ struct TuneConfig {
                                    // split's rule when the test split is by time
   std::shared_ptr<const std::vector<double>> timestamps;  // the Latest carves: each rating's time
                                    // (seconds), aligned with the training matrix's values
-  int refinement_rounds = 2;       // Halving: rounds of local refinement after the halving rounds
+  int refinement_rounds = 0;       // Halving: rounds of local refinement after the halving rounds
                                    // (tune_als_halving), >= 0; 0 = none
   int refinement_trials = 6;       // Halving: settings each refinement round proposes around the
                                    // best so far, >= 1
