@@ -328,7 +328,7 @@ TEST_CASE("evaluate with popularity penalties reports beta 0 as the model and le
   CHECK_THROWS_AS(vr::evaluate(ratings, config), vr::InvalidInput);
 }
 
-TEST_CASE("vr-recommend and vr-evaluate take --popularity-penalty: 0 changes no byte, bad values are refused") {
+TEST_CASE("vr-recommend and vr-evaluate take --popularity-penalty: 0 changes no byte and bad values are refused") {
   TempDir dir;
   make_artifacts(dir);
   const auto all_users = [&](const std::vector<std::string>& extra) {
