@@ -176,6 +176,11 @@ TEST_CASE("a popularity penalty of 0 is off and bad betas are refused") {
     }
   }
   CHECK_THROWS_AS(vr::Recommender(model, mappings, ratings, vr::ScanMode::Pruned, -1.0), vr::InvalidInput);
+  std::vector<float> negative(ratings.cols, 0.0f);
+  negative[3] = -0.5f;
+  CHECK_THROWS_AS(vr::VideoPanels(model.factors.item_factors, vr::ScanMode::Pruned, negative), vr::InvalidInput);
+  CHECK_THROWS_AS(vr::VideoPanels(model.factors.item_factors, vr::ScanMode::Pruned, std::vector<float>(3, 0.1f)),
+                  vr::InvalidInput);
 }
 
 TEST_CASE("with the popularity penalty the pruned scan answers exactly as the full scan and as its definition") {

@@ -238,6 +238,10 @@ VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode, std::v
       throw InvalidInput("popularity penalties for " + std::to_string(penalties.size()) + " videos, the model has " +
                          std::to_string(videos_));
     }
+    // A negative penalty would raise a score past the |x| |y| bound and break the pruned scan.
+    for (const float penalty : penalties) {
+      if (!(penalty >= 0.0f && std::isfinite(penalty))) throw InvalidInput("a popularity penalty must be finite and >= 0");
+    }
     penalty_at_.resize(videos_);
     for (std::size_t position = 0; position < videos_; ++position) penalty_at_[position] = penalties[order[position]];
   }
