@@ -102,6 +102,8 @@ struct TuneConfig {
                                    // (tune_als_halving), >= 0; 0 = none
   int refinement_trials = 6;       // Halving: settings each refinement round proposes around the
                                    // best so far, >= 1
+  double min_coverage = 0;         // > 0: the best trial is the best nDCG among those whose validation
+                                   // coverage@k reaches it (vr/tuning_constraint.h); 0 = off
   std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
                                    // ranked (vr/catalog_evaluation.h); null = every video
 };
@@ -111,6 +113,7 @@ struct TrialResult {
   int number = 0;              // 1-based, in the order the search proposed them
   TrainConfig config;          // the setting (threads 1)
   double validation_ndcg = 0;  // nDCG@k on the validation splits (mean over folds)
+  double validation_coverage = 0;  // coverage@k on them (mean over folds)
   double seconds = 0;          // wall time of training and scoring
   bool refinement = false;     // proposed around the best so far, not at random (Halving: rung > 0)
   int rung = 0;                // Halving: the rung (0, 1, 2), -1 for the base config's own run,
@@ -121,6 +124,10 @@ struct TuningResult {
   std::vector<TrialResult> trials;  // every finished trial, in proposal order
   TrainConfig best;                 // the best trial's config (threads as in the base config)
   double best_validation_ndcg = 0;
+  double best_validation_coverage = 0;  // the best trial's validation coverage@k
+  double min_coverage = 0;              // TuneConfig::min_coverage
+  bool coverage_met = true;             // false: no trial reached min_coverage, the best is the
+                                        // trial with the highest coverage
   int k = 10;
   std::uint64_t validation_ratings = 0;  // ratings held out for validation (first fold)
   double seconds = 0;                    // wall time of the whole search
