@@ -53,4 +53,4 @@ if (( failures > 0 )); then
   echo "$failures check(s) failed" >&2
   exit 1
 fi
-echo "ease_memory_limit: refused the 20,000-video catalog under ulimit -v ${limit_kb} KB, trained the 2,000-video one"
+echo "ease_memory_limit: refused the $videos-video catalog under ulimit -v ${limit_kb} KB, trained the 2,000-video one"

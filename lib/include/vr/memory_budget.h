@@ -9,8 +9,9 @@
 namespace vr {
 
 // Bytes this process may still allocate: the least of /proc/meminfo's MemAvailable, the
-// cgroup v2 limit (memory.max - memory.current, when set) and RLIMIT_AS (ulimit -v) minus the
-// current virtual size (when set). UINT64_MAX when none of them can be read.
+// cgroup limit (v2: memory.max - memory.current; v1: memory.limit_in_bytes -
+// memory.usage_in_bytes; when set) and RLIMIT_AS (ulimit -v) minus the current virtual size
+// (when set). UINT64_MAX when none of them can be read.
 std::uint64_t available_memory_bytes();
 
 // Bytes train_ease needs beyond the ratings it is given: the videos x videos float32 matrix

@@ -41,20 +41,32 @@ std::uint64_t cgroup_number(const std::string& path) {
   }
 }
 
-// memory.max - memory.current of this process's cgroup v2 ("0::/path" in /proc/self/cgroup).
+// What the memory limit of this process's cgroup still allows: cgroup v2's memory.max -
+// memory.current ("0::/path" in /proc/self/cgroup), else cgroup v1's memory.limit_in_bytes -
+// memory.usage_in_bytes ("N:memory:/path"; v1 writes "no limit" as a number near 2^63).
 std::uint64_t cgroup_available() {
   std::ifstream membership("/proc/self/cgroup");
   std::string line;
+  std::uint64_t available = kUnknown;
   while (std::getline(membership, line)) {
-    if (line.compare(0, 3, "0::") != 0) continue;
-    const std::string folder = "/sys/fs/cgroup" + line.substr(3);
-    const std::uint64_t limit = cgroup_number(folder + "/memory.max");
-    if (limit == kUnknown) return kUnknown;
-    const std::uint64_t used = cgroup_number(folder + "/memory.current");
-    if (used == kUnknown) return limit;
-    return limit > used ? limit - used : 0;
+    std::string folder, limit_file, usage_file;
+    if (line.compare(0, 3, "0::") == 0) {
+      folder = "/sys/fs/cgroup" + line.substr(3);
+      limit_file = "/memory.max";
+      usage_file = "/memory.current";
+    } else if (const auto at = line.find(":memory:"); at != std::string::npos) {
+      folder = "/sys/fs/cgroup/memory" + line.substr(at + 8);
+      limit_file = "/memory.limit_in_bytes";
+      usage_file = "/memory.usage_in_bytes";
+    } else {
+      continue;
+    }
+    const std::uint64_t limit = cgroup_number(folder + limit_file);
+    if (limit == kUnknown || limit >= (1ull << 62)) continue;
+    const std::uint64_t used = cgroup_number(folder + usage_file);
+    available = std::min(available, used == kUnknown ? limit : (limit > used ? limit - used : 0));
   }
-  return kUnknown;
+  return available;
 }
 
 // RLIMIT_AS minus the current virtual size: what `ulimit -v` still allows.
