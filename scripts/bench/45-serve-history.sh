@@ -3,19 +3,21 @@
 # POST /invocations {"history": [...], "k": 10} (fold-in: an exact solve against the video
 # factors, then a top-10 search of the catalog), a different history each request (2,000
 # histories of 5-20 videos, taken from the log's users in turn).
-#   1. --scan pruned (the default), 64 connections: requests/s, p50, p99;
+#   1. --scan pruned (the default), at 16 and at 64 connections: requests/s, p50, p99 (on two
+#      cores shared with wrk, 16 connections already keep the server busy; 64 shows the
+#      queueing: the same rate, four times the requests waiting);
 #   2. --scan full, 4 connections (a full scan of a million videos takes tens of ms: more
 #      connections only queue): the same, for comparison.
 # The model is 40-retrieval.sh's (1M users x 1M videos, about 989k ever watched, 64 factors);
 # it is generated here when missing. Prints figures only; never fails on time. Goals (issue
 # "million-video catalogs"): >= 2,000 history requests/s with p99 < 20 ms.
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out),
-#      SERVE_BENCH_SECONDS (default 15), SERVE_HISTORY_CONNECTIONS (default 64).
+#      SERVE_BENCH_SECONDS (default 15), SERVE_HISTORY_CONNECTIONS (default "16 64": a list).
 set -euo pipefail
 bin_dir=${VR_BIN_DIR:-build/bin}
 bench=${VR_BENCH_DIR:-bench-out}
 seconds=${SERVE_BENCH_SECONDS:-15}
-connections=${SERVE_HISTORY_CONNECTIONS:-64}
+connections=${SERVE_HISTORY_CONNECTIONS:-16 64}
 model="$bench/retrieval-1m-dense"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -119,8 +121,10 @@ summarise() {
 
 echo "$(wc -l < "$model/histories.jsonl") history bodies of 5-20 videos, $model"
 start_server --scan pruned
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/history.lua" "$base" > "$work/pruned.txt"
-summarise "1. history k=10, --scan pruned, $connections conn" "$work/pruned.txt"
+for count in $connections; do
+  wrk -t2 -c"$count" -d"${seconds}s" --latency -s "$work/history.lua" "$base" > "$work/pruned.txt"
+  summarise "1. history k=10, --scan pruned, $count conn" "$work/pruned.txt"
+done
 curl -sf "$base/metrics" | grep -E '^vr_scan_(searches|share)' | sed 's/^/   /'
 # The replica's memory: model, packed factors, watched videos, mappings, no table or index.
 grep -E '^VmRSS' "/proc/$server_pid/status" | awk '{ printf "   vr-serve resident memory: %.0f MB\n", $2 / 1024 }'
