@@ -52,8 +52,8 @@ struct ItemModelConfig {
 void validate(const ItemModelConfig& config);
 
 // The largest catalog EASE trains. Memory is checked against what the machine has
-// (vr/memory_budget.h), but time grows as videos^3 (about an hour at 50,000 videos on 2
-// cores) and readers load the videos^2 model in full (10 GB at 50,000), so larger catalogs
+// (vr/memory_budget.h), but time grows as videos^3 (about 40 CPU minutes at 50,000 videos,
+// scaled from 150 s at 20,000) and readers load the videos^2 model in full (10 GB at 50,000), so larger catalogs
 // belong to als or item-knn whatever the memory.
 inline constexpr std::uint32_t kEaseMaxVideos = 50000;
 
