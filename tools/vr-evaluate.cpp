@@ -11,6 +11,7 @@
 #include "vr/ann_index.h"
 #include "vr/catalog.h"
 #include "vr/evaluate.h"
+#include "vr/popularity_penalty.h"
 #include "vr/retrieval_evaluation.h"
 #include "vr/training.h"
 
@@ -40,6 +41,8 @@ struct Options {
   double tune_seconds = 150;
   std::uint64_t tune_seed = 42;
   bool tune_ials = false;
+  double tune_min_coverage = 0;
+  std::vector<std::string> popularity_penalty;
   double validation_ratio = 0.25;
   int parallel_trials = 2;
   std::string best_config = "tuned.conf";
@@ -140,6 +143,11 @@ int main(int argc, char** argv) {
   app.add_flag("--tune-ials", options.tune_ials,
                "Tuning (halving): also search iALS's unobserved weight (--unobserved-weight, log scale,\n"
                "0.001-1, widening) and regularisation exponent (--reg-exponent, 0-1) (default: off)");
+  app.add_option("--tune-min-coverage", options.tune_min_coverage,
+                 "Tuning: pick the best validation nDCG among the trials whose validation coverage@K (distinct\n"
+                 "videos in anyone's top K / catalog) reaches this; when none does, the trial with the highest\n"
+                 "coverage, and the report says so; 0 = off")
+      ->capture_default_str()->check(vr::cli::InRange(0.0, 1.0));
   app.add_option("--tune-seed", options.tune_seed, "Tuning: seed of the search and the validation split")->capture_default_str();
   app.add_option("--validation-ratio", options.validation_ratio, "Tuning: share of each user's training videos held out (when not given: the test split's share of\n"
                  "the ratings, so validation mimics the test; time splits use the value shown)")
@@ -148,6 +156,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(vr::cli::InRange(1, 1024));
   app.add_option("--best-config", options.best_config, "Tuning: write the best hyperparameters here (vr-train --config)")
       ->capture_default_str();
+  app.add_option("--popularity-penalty", options.popularity_penalty,
+                 "Betas (comma-separated, each >= 0) of a long-tail re-ranking: every model is also ranked by\n"
+                 "score - beta * ln(1 + n), n the video's users in train, and the report shows nDCG, coverage\n"
+                 "and long-tail coverage for beta 0 and each beta (default: none, off)")
+      ->delimiter(',');
   app.add_option("--report", options.report, "Write report.html and report.json into this directory");
   app.add_option("--format", options.format, "table (for people) or json (one object)")
       ->capture_default_str()->check(CLI::IsMember({"table", "json"}));
@@ -182,7 +195,9 @@ int main(int argc, char** argv) {
   app.add_option("--config", options.config,
                  "Read hyperparameters (vr-train --config's key = value file); flags given explicitly override it")
       ->check(CLI::ExistingFile);
-  for (const char* training_only : {"--tune", "--report", "--models", "--config"}) retrieval->excludes(training_only);
+  for (const char* training_only : {"--tune", "--report", "--models", "--config", "--popularity-penalty"}) {
+    retrieval->excludes(training_only);
+  }
   vr::cli::add_version_flag(app);
 
   return vr::cli::run(app, argc, argv, [&] {
@@ -261,8 +276,15 @@ int main(int argc, char** argv) {
       tune.k = *std::max_element(options.k.begin(), options.k.end());
       tune.parallel_trials = options.parallel_trials;
       tune.search_ials = options.tune_ials;
+      tune.min_coverage = options.tune_min_coverage;
       job.config.tune = tune;
       job.best_config_path = options.best_config;
+    }
+    if (!options.tune && app.count("--tune-min-coverage") > 0) {
+      throw vr::InvalidInput("--tune-min-coverage constrains the tuner: give --tune");
+    }
+    for (const auto& beta : options.popularity_penalty) {
+      job.config.popularity_penalties.push_back(vr::parse_popularity_penalty(beta, "--popularity-penalty"));
     }
     job.report_directory = options.report;
     job.json = options.format == "json";
@@ -301,8 +323,9 @@ int main(int argc, char** argv) {
           if (options.tune_ials) {
             line << "  alpha0 " << trial.config.unobserved_weight << "  nu " << trial.config.reg_exponent;
           }
-          line << "  validation ndcg " << std::fixed << std::setprecision(4) << trial.validation_ndcg << "  "
-               << std::setprecision(2) << trial.seconds << " s";
+          line << "  validation ndcg " << std::fixed << std::setprecision(4) << trial.validation_ndcg;
+          if (options.tune_min_coverage > 0) line << "  coverage " << trial.validation_coverage;
+          line << "  " << std::setprecision(2) << trial.seconds << " s";
           vr::cli::end_progress();
           std::cerr << line.str() << "\n";
         },
@@ -331,6 +354,11 @@ int main(int argc, char** argv) {
         std::cerr << "vr-evaluate: note: " << catalog.source << " lists " << catalog.unknown_videos
                   << " videos the data does not have (ignored)\n";
       }
+    }
+    if (report.tuning && !report.tuning->coverage_met) {
+      std::cerr << "vr-evaluate: warning: no trial reached the validation coverage@" << report.tuning->k << " of "
+                << report.tuning->min_coverage << " (--tune-min-coverage); the best is the trial with the highest, "
+                << report.tuning->best_validation_coverage << "\n";
     }
     if (report.tuning) {
       std::cerr << "vr-evaluate: best of " << report.tuning->trials.size() << " trials written to " << options.best_config

@@ -30,6 +30,7 @@ struct Options {
   std::string output = "-";
   std::string unknown_user = "404";
   std::string scan = "pruned";
+  double popularity_penalty = 0;
   std::string retrieval = "auto";
   std::size_t ef = 128;
   bool verbose = false;
@@ -95,6 +96,11 @@ int main(int argc, char** argv) {
                  "How to search the catalog: pruned (in order of factor norm, stopping when no video left can\n"
                  "win) or full (score every video); the answers are identical")
       ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--popularity-penalty", options.popularity_penalty,
+                 "Long-tail re-ranking of top-k answers: rank and score by score - BETA * ln(1 + n), n the\n"
+                 "video's users in ratings.csv (similar videos are not affected); as vr-evaluate --popularity-penalty\n"
+                 "measured it; 0 = off")
+      ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("--retrieval", options.retrieval,
                  "With --similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"
                  "built by vr-index) or auto (the index when there is one)")
@@ -139,6 +145,7 @@ int main(int argc, char** argv) {
     job.output_path = options.output;
     job.unknown_user = vr::parse_unknown_user_policy(options.unknown_user);
     job.scan = vr::parse_scan_mode(options.scan);
+    job.popularity_penalty = options.popularity_penalty;
     job.retrieval.mode = vr::parse_retrieval(options.retrieval);
     job.retrieval.ef = options.ef;
     job.catalog_path = options.catalog;

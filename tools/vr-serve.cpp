@@ -38,6 +38,7 @@ struct Options {
   std::size_t max_explained_items = 100000;
   std::string unknown_user = "404";
   std::string scan = "pruned";
+  double popularity_penalty = 0;
   std::string retrieval = "auto";
   std::size_t ef = 128;
   std::string catalog;
@@ -157,6 +158,11 @@ int main(int argc, char** argv) {
                  "left can win) or full (score every video); the answers are identical")
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "pruned"}));
+  app.add_option("--popularity-penalty", options.popularity_penalty,
+                 "Long-tail re-ranking of top-k answers: rank and score by score - BETA * ln(1 + n), n the\n"
+                 "video's users in ratings.csv (similar videos are not affected); as vr-evaluate --popularity-penalty\n"
+                 "measured it; 0 = off")
+      ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("--retrieval", options.retrieval,
                  "Similar videos: exact (cosine with every video), ann (the model directory's ann_index.bin, built by "
                  "vr-index; a model without one is refused) or auto (the index when there is one). Model and index "
@@ -227,6 +233,7 @@ int main(int argc, char** argv) {
     config.ui = !options.no_ui;
     config.titles_path = options.titles;
     config.snapshot.pruned_scan = options.scan == "pruned";
+    config.snapshot.popularity_penalty = options.popularity_penalty;
     config.snapshot.retrieval = options.retrieval;
     config.snapshot.ef = options.ef;
     config.catalog_path = options.catalog;

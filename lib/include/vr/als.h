@@ -143,10 +143,13 @@ std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorM
 
 // solve_half_iteration with the shared Gram matrix given (shared_gram over every row of the
 // fixed side, for `weights`), so `fixed` needs to hold only the rows `confidence` refers to.
+// `other_side_rows` is N in each row's lambda_row: the fixed side's rows in the whole model,
+// which `confidence.cols` (the default, 0) is not when its columns index a subset of them.
 // Returns the rows whose CG was stopped, as solve_half_iteration does.
 std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                              const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                             FactorMatrix& solved, const SystemWeights& weights = {});
+                                             FactorMatrix& solved, const SystemWeights& weights = {},
+                                             std::uint64_t other_side_rows = 0);
 
 // How one row's conjugate-gradient solve ended.
 enum class CgRowOutcome {
@@ -184,6 +187,9 @@ Eigen::MatrixXf regularized_gram(const FactorMatrix& fixed, float regularization
 // unobserved_weight * YtY, plus lambda I when reg_exponent is 0 (then regularized_gram's bit
 // for bit at the default weights): the part of every row's system that the rows share.
 Eigen::MatrixXf shared_gram(const FactorMatrix& fixed, const SystemWeights& weights);
+// Turns YtY (however it was summed) into shared_gram's matrix in place: the same operations in
+// the same order, so a YtY equal bit for bit gives the same systems bit for bit.
+void add_shared_terms(Eigen::MatrixXf& gram, const SystemWeights& weights);
 
 // Solves one row's system exactly: A = gram + terms.extra_regularization I +
 // sum (|c| - terms.unobserved_weight) y yT, b = sum_{c>0} c y, over the (index, confidence)

@@ -84,6 +84,14 @@ struct SplitSummary {
                                                // (test_ratings and users_evaluated are counted after)
 };
 
+// One model's ranking re-ranked with a popularity penalty (vr/popularity_penalty.h).
+struct PenaltyEvaluation {
+  double beta = 0;                         // 0: the model's own ranking
+  MetricsTable metrics;                    // at EvaluateConfig::cutoffs
+  std::vector<double> long_tail_coverage;  // at each cut-off: share of the long-tail videos (outside
+                                           // the 20 % most popular in train) in anyone's top K
+};
+
 // One evaluated model (or the baseline) on the test split.
 struct ModelEvaluation {
   std::string name;            // "als", "ease", "item-knn", "popularity", "als-defaults"
@@ -94,6 +102,8 @@ struct ModelEvaluation {
                                            // catalog popularity decile (empty without a report)
   double long_tail_coverage = 0;           // share of long-tail videos recommended to anyone
   ScanCounters scan;                       // ALS: how much of the catalog ranking scored
+  std::vector<PenaltyEvaluation> penalties;  // with EvaluateConfig::popularity_penalties: beta 0,
+                                             // then each beta asked for (the same trained model)
 };
 
 struct EvaluationReport {
@@ -124,6 +134,9 @@ struct EvaluateConfig {
   int report_depth = 0;            // > 0: also compute curves at K = 1..report_depth and the
                                    // popularity distribution of the top report_depth, for --report
   ScanMode scan = ScanMode::Pruned;  // how ALS ranks the catalog (same rankings either way)
+  std::vector<double> popularity_penalties;  // betas (each >= 0) every model is also re-ranked with,
+                                             // score - beta ln(1 + n_i), reported beside beta 0
+                                             // with long-tail coverage; empty = none
   std::optional<EvaluationCatalog> catalog;  // rank only the videos it allows and drop the test
                                              // ratings on the others (vr/catalog_evaluation.h);
                                              // its mask has one flag per video of the data
@@ -155,12 +168,16 @@ std::string few_users_warning(const SplitSummary& split);
 
 // A fixed-width table: one row per metric and K, a column per model ("model" when only ALS
 // was evaluated; with tuning "tuned" and "defaults") and "popularity", then the split and
-// training summary lines, and a warning line when too few users were evaluated.
+// training summary lines, and a warning line when too few users were evaluated. With
+// popularity penalties, a second table: per model and beta, nDCG, coverage and long-tail
+// coverage at each K.
 void write_report_table(std::ostream& output, const EvaluationReport& report);
 // One JSON object: {"model": {"precision@10": ..., "recall@10", "ndcg@10", "map@10",
 // "hit_rate@10", "coverage@10", ... for each K}, "popularity": {same keys}, "models": {name:
 // {same keys}} for every model, "split": {...}, "config": {...}}, with tuning also "defaults"
-// (the untuned ALS's metrics), "best_config" and "tuning" (the trials); then a newline.
+// (the untuned ALS's metrics), "best_config" and "tuning" (the trials); with popularity
+// penalties "popularity_penalty": {"formula", "models": {name: [{"beta", metrics..., 
+// "long_tail_coverage@K"}]}}; then a newline.
 void write_report_json(std::ostream& output, const EvaluationReport& report);
 // The report as nlohmann JSON text, with the curves and distributions when computed.
 std::string report_json_text(const EvaluationReport& report, bool with_report_data);

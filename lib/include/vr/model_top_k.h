@@ -18,11 +18,14 @@ class EligibleVideos;
 // users are scored from). Result indexed by user. `scan` picks how an ALS model's catalog is
 // searched: Pruned (vr/video_panels.h) or Full, the block matrix products of top_k_all_users.
 // With `eligible` (vr/eligibility.h, one flag per video), the videos it does not allow are left
-// out as watched ones are, on every kind and scan.
+// out as watched ones are, on every kind and scan. With `penalties` (one per video, each >= 0,
+// vr/popularity_penalty.h; null or empty = none), videos are ranked by score - penalty; an ALS
+// model is then searched by the packed panels in either scan mode (same answers).
 std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
                                                       int threads, ScanMode scan = ScanMode::Pruned,
                                                       ScanCounters* counters = nullptr,
-                                                      const EligibleVideos* eligible = nullptr);
+                                                      const EligibleVideos* eligible = nullptr,
+                                                      const std::vector<float>* penalties = nullptr);
 
 // top_k_all_users excluding each user's row of `watched` and, when `eligible` is not null,
 // every video it does not allow (top_k_all_users itself when it is null).

@@ -132,6 +132,7 @@ struct RecommendJob {
   // popular videos of the training data in the usual shape.
   UnknownUserPolicy unknown_user = UnknownUserPolicy::NotFound;
   ScanMode scan = ScanMode::Pruned;  // how the catalog is searched (same answers either way)
+  double popularity_penalty = 0;     // beta of the long-tail re-ranking (vr/popularity_penalty.h); 0 = off
   SimilarRetrieval retrieval;        // --similar: exact cosine or the ANN index (index_path
                                      // empty = ann_index.bin beside the model)
   std::string catalog_path;          // videos.csv whose rules every answer obeys (vr/catalog.h); empty = none

@@ -72,18 +72,23 @@ struct SimilarRetrieval {
 class Recommender {
  public:
   // Takes ownership of the three parts; an ALS model's video factors are packed for `scan`
-  // (answers are the same either way, see vr/video_panels.h). Throws InvalidInput if their
-  // shapes disagree.
-  Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan = ScanMode::Pruned);
+  // (answers are the same either way, see vr/video_panels.h). With `popularity_penalty` beta > 0
+  // (vr/popularity_penalty.h), top-k answers (recommend, recommend_for_history, recommend_all,
+  // top_videos_for_users) rank and score by score - beta ln(1 + n_i), n_i the video's users in
+  // `watched`; similar() is not affected; 0 = off. Throws InvalidInput if their shapes disagree
+  // or beta is negative or not finite.
+  Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan = ScanMode::Pruned,
+              double popularity_penalty = 0);
 
   // Loads model, mappings and ratings.csv from `paths`. Throws CorruptFile / IoError /
   // InvalidInput naming the offending file.
-  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan = ScanMode::Pruned);
+  static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan = ScanMode::Pruned,
+                                                 double popularity_penalty = 0);
   // The same plus the similar-video index `retrieval` asks for (an ALS model only): the model
   // and its index are loaded together or not at all. Throws CorruptFile / IoError naming the
   // index, InvalidInput naming both files when the index was built from another model.
   static std::shared_ptr<const Recommender> load(const ArtifactPaths& paths, ScanMode scan,
-                                                 const SimilarRetrieval& retrieval);
+                                                 const SimilarRetrieval& retrieval, double popularity_penalty = 0);
 
   // Top-k for a known user. Throws NotFound("User 'ID' not found") for an unknown one.
   std::vector<Recommendation> recommend(const std::string& user_id, const RecommendOptions& options) const;
@@ -127,6 +132,8 @@ class Recommender {
   // top_videos_for_users() (the precomputed table's build) are not counted. Thread-safe.
   ScanCounters scan_counters() const;
   ScanMode scan_mode() const { return video_panels_.mode(); }
+  // The popularity penalty's beta (0 = off).
+  double popularity_penalty() const { return popularity_penalty_beta_; }
 
   ModelKind kind() const { return kind_; }
   const Model& model() const { return model_; }
@@ -149,6 +156,8 @@ class Recommender {
   Eigen::MatrixXf item_gram_;          // shared_gram (YtY + lambda I by default), for fold-in and explanations
   std::vector<float> item_norms_;      // |y_i|, for cosine similarity
   VideoPanels video_panels_;           // item factors packed for the scoring kernel
+  double popularity_penalty_beta_ = 0;
+  std::vector<float> popularity_penalties_;  // per video, subtracted from scores (empty = off)
   std::shared_ptr<const AnnIndex> ann_index_;  // similar videos by HNSW when set
   std::size_t ann_ef_ = 128;
   // scan_counters()' totals, counted apart from the answers (relaxed: they are statistics).

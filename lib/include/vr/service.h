@@ -314,6 +314,8 @@ struct SnapshotOptions {
   bool pruned_scan = true;  // search the catalog in order of factor norm (vr/video_panels.h); false = full scan
   std::string retrieval = "auto";  // similar videos: exact, ann (ann_index.bin required) or auto (used if present)
   std::size_t ef = 128;            // the HNSW search's candidate list
+  double popularity_penalty = 0;   // beta of the long-tail re-ranking of top-k answers
+                                   // (vr/popularity_penalty.h); 0 = off
 };
 
 // Loads ratings.csv, mappings.bin and als_model.bin from `directory`. Throws (CorruptFile,

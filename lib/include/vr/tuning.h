@@ -84,6 +84,8 @@ struct TuneConfig {
   bool search_ials = false;        // Halving: also sample iALS's unobserved weight (log scale, in
                                    // box.unobserved_weight) and regularisation exponent (uniform
                                    // 0-1); off, the search is exactly what it was without them
+  double min_coverage = 0;         // > 0: the best trial is the best nDCG among those whose validation
+                                   // coverage@k reaches it (vr/tuning_constraint.h); 0 = off
   std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
                                    // ranked (vr/catalog_evaluation.h); null = every video
 };
@@ -93,6 +95,7 @@ struct TrialResult {
   int number = 0;              // 1-based, in the order the search proposed them
   TrainConfig config;          // the setting (threads 1)
   double validation_ndcg = 0;  // nDCG@k on the validation splits (mean over folds)
+  double validation_coverage = 0;  // coverage@k on them (mean over folds)
   double seconds = 0;          // wall time of training and scoring
   bool refinement = false;     // proposed around the best so far, not at random (Halving: rung > 0)
   int rung = 0;                // Halving: the rung (0, 1, 2), -1 for the base config's own run
@@ -102,6 +105,10 @@ struct TuningResult {
   std::vector<TrialResult> trials;  // every finished trial, in proposal order
   TrainConfig best;                 // the best trial's config (threads as in the base config)
   double best_validation_ndcg = 0;
+  double best_validation_coverage = 0;  // the best trial's validation coverage@k
+  double min_coverage = 0;              // TuneConfig::min_coverage
+  bool coverage_met = true;             // false: no trial reached min_coverage, the best is the
+                                        // trial with the highest coverage
   int k = 10;
   std::uint64_t validation_ratings = 0;  // ratings held out for validation (first fold)
   double seconds = 0;                    // wall time of the whole search

@@ -62,8 +62,11 @@ using BlockExclusions = std::function<void(std::size_t i, std::vector<std::uint3
 class VideoPanels {
  public:
   VideoPanels() = default;
-  // Packs `item_factors` (videos x factors) for `mode`.
-  VideoPanels(const FactorMatrix& item_factors, ScanMode mode);
+  // Packs `item_factors` (videos x factors) for `mode`. With `penalties` (one per video, each
+  // >= 0, vr/popularity_penalty.h), every score becomes x.y_i - penalties[i] (one float
+  // subtraction after the kernel) on every path; empty = none, the scores as they were. The
+  // pruned scan's bound stays |x| |y|: a penalty >= 0 only lowers a score.
+  VideoPanels(const FactorMatrix& item_factors, ScanMode mode, std::vector<float> penalties = {});
 
   ScanMode mode() const { return mode_; }
   std::size_t videos() const { return videos_; }
@@ -88,6 +91,8 @@ class VideoPanels {
  private:
   std::vector<ScoredVideo> full_top_k(const float* user, int k, std::vector<std::uint32_t>& excluded,
                                       const EligibleVideos* eligible) const;
+  // Full mode: subtracts each video's penalty from `scores` (in video order); none when empty.
+  void subtract_penalties(float* scores) const;
   void full_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
                   const std::function<void(std::size_t, std::vector<ScoredVideo>&&)>& consume,
                   const EligibleVideos* eligible) const;
@@ -102,6 +107,7 @@ class VideoPanels {
   std::vector<std::uint32_t> video_at_;       // Pruned: position in scan order -> video index
   std::vector<std::uint32_t> position_of_;    // Pruned: video index -> position in scan order
   std::vector<double> panel_bound_norm_;      // Pruned: largest |y| in each panel, rounding margin included
+  std::vector<float> penalty_at_;             // subtracted from each score, in scan order (empty = none)
 };
 
 }  // namespace vr

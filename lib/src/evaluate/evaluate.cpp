@@ -24,6 +24,7 @@
 #include "vr/mappings.h"
 #include "vr/parallel.h"
 #include "vr/model_top_k.h"
+#include "vr/popularity_penalty.h"
 #include "vr/training.h"
 
 namespace vr {
@@ -244,11 +245,36 @@ struct EvaluationContext {
   int threads = 1;
   std::vector<int> decile_of;  // only with report data
   const EligibleVideos* eligible = nullptr;  // with a catalog: the videos that may be ranked
+  std::vector<char> long_tail{};              // with popularity penalties: long_tail_videos(train)
 };
+
+// Beta 0 from `top`, then the model re-ranked with each beta of the config.
+std::vector<PenaltyEvaluation> penalty_evaluations(const EvaluationContext& context, const Model& model,
+                                                   const std::vector<std::vector<ScoredVideo>>& top) {
+  const auto evaluate_top = [&](double beta, const std::vector<std::vector<ScoredVideo>>& ranked) {
+    PenaltyEvaluation evaluation;
+    evaluation.beta = beta;
+    evaluation.metrics = metrics_at_cutoffs(ranked, context.split.test, context.config.cutoffs);
+    for (const int k : context.config.cutoffs) {
+      evaluation.long_tail_coverage.push_back(long_tail_coverage_at(ranked, context.long_tail, k));
+    }
+    return evaluation;
+  };
+  std::vector<PenaltyEvaluation> evaluations{evaluate_top(0.0, top)};
+  for (const double beta : context.config.popularity_penalties) {
+    if (beta == 0) continue;
+    const std::vector<float> penalties = popularity_penalties(context.split.train, beta);
+    const int deepest = *std::max_element(context.config.cutoffs.begin(), context.config.cutoffs.end());
+    evaluations.push_back(evaluate_top(beta, top_k_for_model(model, context.split.train, deepest, context.threads,
+                                                             context.config.scan, nullptr, context.eligible,
+                                                             &penalties)));
+  }
+  return evaluations;
+}
 
 ModelEvaluation evaluate_model(const EvaluationContext& context, const std::string& name, ModelKind kind,
                                const TrainConfig& train, const IterationCallback& on_iteration,
-                               std::vector<double>* loss_history) {
+                               std::vector<double>* loss_history, bool with_penalties = true) {
   ModelEvaluation evaluation;
   evaluation.name = name;
   ItemModelConfig item_config = context.config.item_config;
@@ -262,6 +288,9 @@ ModelEvaluation evaluate_model(const EvaluationContext& context, const std::stri
   evaluation.metrics = metrics_at_cutoffs(top, context.split.test, context.config.cutoffs);
   if (context.config.report_depth > 0) {
     add_report_data(evaluation, top, context.split.test, context.config.report_depth, context.decile_of);
+  }
+  if (with_penalties && !context.config.popularity_penalties.empty()) {
+    evaluation.penalties = penalty_evaluations(context, model, top);
   }
   return evaluation;
 }
@@ -320,6 +349,7 @@ EvaluationReport evaluate_split(const Split& data_split, const EvaluateConfig& c
     context.decile_of = popularity_deciles(split.train, report.catalog_shares);
     report.long_tail_share = 1.0 - kFirstLongTailDecile / 10.0;
   }
+  if (!config.popularity_penalties.empty()) context.long_tail = long_tail_videos(split.train);
 
   TrainConfig als = config.train;
   if (config.report_depth > 0) als.compute_loss = true;
@@ -331,7 +361,7 @@ EvaluationReport evaluate_split(const Split& data_split, const EvaluateConfig& c
     }
     if (config.catalog) tune.eligible = config.catalog->eligible;
     report.tuning = tune_als(split.train, config.train, tune, on_trial);
-    report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr);
+    report.defaults = evaluate_model(context, "als-defaults", ModelKind::Als, config.train, {}, nullptr, false);
     const bool compute_loss = als.compute_loss;
     als = report.tuning->best;
     als.compute_loss = compute_loss;
@@ -366,6 +396,7 @@ void validate_config(const EvaluateConfig& config) {
   }
   if (config.models.empty()) throw InvalidInput("at least one model is needed");
   if (config.report_depth < 0) throw InvalidInput("report depth must be >= 0");
+  for (const double beta : config.popularity_penalties) validate_popularity_penalty(beta);
   if (config.tune) {
     validate(*config.tune);
     if (config.models.front() != ModelKind::Als) {
@@ -376,6 +407,26 @@ void validate_config(const EvaluateConfig& config) {
       !(config.split.test_ratio > 0.0 && config.split.test_ratio < 1.0)) {
     throw InvalidInput("test ratio must be between 0 and 1");
   }
+}
+
+// What the popularity penalty changed, per model and beta (none without penalties).
+std::optional<nlohmann::ordered_json> penalty_json(const EvaluationReport& report) {
+  nlohmann::ordered_json models = nlohmann::ordered_json::object();
+  for (const auto& model : report.models) {
+    if (model.penalties.empty()) continue;
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const auto& penalty : model.penalties) {
+      nlohmann::ordered_json row = {{"beta", penalty.beta}};
+      row.update(metrics_json(penalty.metrics));
+      for (std::size_t i = 0; i < report.cutoffs.size(); ++i) {
+        row["long_tail_coverage@" + std::to_string(report.cutoffs[i])] = penalty.long_tail_coverage[i];
+      }
+      rows.push_back(row);
+    }
+    models[model.name] = rows;
+  }
+  if (models.empty()) return std::nullopt;
+  return nlohmann::ordered_json{{"formula", kPopularityPenaltyFormula}, {"models", models}};
 }
 
 nlohmann::ordered_json config_json(const TrainConfig& train) {
@@ -442,16 +493,23 @@ nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_r
         {"bm25_b", as_typed(report.item_config.bm25_b)},
     };
   }
+  if (const auto penalty = penalty_json(report)) object["popularity_penalty"] = *penalty;
   if (report.tuning) {
     const auto& tuning = *report.tuning;
     object["best_config"] = config_json(tuning.best);
     object["best_config"]["validation_ndcg@" + std::to_string(tuning.k)] = tuning.best_validation_ndcg;
+    if (tuning.min_coverage > 0) {
+      object["best_config"]["validation_coverage@" + std::to_string(tuning.k)] = tuning.best_validation_coverage;
+      object["best_config"]["min_coverage"] = tuning.min_coverage;
+      object["best_config"]["coverage_met"] = tuning.coverage_met;
+    }
     nlohmann::ordered_json trials = nlohmann::ordered_json::array();
     for (const auto& trial : tuning.trials) {
       nlohmann::ordered_json entry = {{"trial", trial.number}};
       entry.update(config_json(trial.config));
       entry.erase("seed");
       entry["validation_ndcg"] = trial.validation_ndcg;
+      if (tuning.min_coverage > 0) entry["validation_coverage"] = trial.validation_coverage;
       entry["seconds"] = trial.seconds;
       entry["refinement"] = trial.refinement;
       trials.push_back(entry);
@@ -536,6 +594,40 @@ std::string few_users_warning(const SplitSummary& split) {
          std::to_string(split.users_evaluated) + ")";
 }
 
+namespace {
+
+// The popularity penalty's table: one row per model and beta, nDCG, coverage and long-tail
+// coverage at each K.
+void write_penalty_table(std::ostream& output, const EvaluationReport& report) {
+  if (std::none_of(report.models.begin(), report.models.end(),
+                   [](const ModelEvaluation& model) { return !model.penalties.empty(); })) {
+    return;
+  }
+  const auto flags = output.flags();
+  output << "popularity penalty: " << kPopularityPenaltyFormula << "\n";
+  output << std::left << std::setw(16) << "model" << std::right << std::setw(10) << "beta";
+  for (const int k : report.cutoffs) {
+    const std::string at = "@" + std::to_string(k);
+    output << std::setw(14) << "ndcg" + at << std::setw(14) << "coverage" + at << std::setw(16) << "long_tail" + at;
+  }
+  output << "\n";
+  for (const auto& model : report.models) {
+    for (const auto& penalty : model.penalties) {
+      output << std::left << std::setw(16) << model.name << std::right << std::defaultfloat << std::setw(10)
+             << penalty.beta << std::fixed << std::setprecision(4);
+      for (std::size_t i = 0; i < report.cutoffs.size(); ++i) {
+        output << std::setw(14) << penalty.metrics.at_k[i].ndcg << std::setw(14) << penalty.metrics.at_k[i].coverage
+               << std::setw(16) << penalty.long_tail_coverage[i];
+      }
+      output << "\n";
+      output.flags(flags);
+    }
+  }
+  output.flags(flags);
+}
+
+}  // namespace
+
 void write_report_table(std::ostream& output, const EvaluationReport& report) {
   const auto flags = output.flags();
   const auto precision = output.precision();
@@ -572,6 +664,7 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
     row("coverage" + at, &RankingMetrics::coverage);
   }
   output.flags(flags);
+  write_penalty_table(output, report);
   const auto& split = report.split;
   output << "split: " << to_string(split.config.method);
   if (split.given) output << " train and test files";
@@ -620,6 +713,11 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << report.tuning->seconds << " s, best validation ndcg@" << report.tuning->k << " " << std::setprecision(4)
            << report.tuning->best_validation_ndcg << " (" << report.tuning->validation_ratings
            << " validation ratings carved from train)\n";
+    if (report.tuning->min_coverage > 0) {
+      output << "tuning: minimum validation coverage@" << report.tuning->k << " " << report.tuning->min_coverage
+             << (report.tuning->coverage_met ? ": met, " : ": NOT met by any trial; picked the highest, ")
+             << report.tuning->best_validation_coverage << "\n";
+    }
     output.flags(flags);
   }
   if (too_few_users_to_evaluate(report.split)) output << "warning: " << few_users_warning(report.split) << "\n";

@@ -9,6 +9,7 @@
 
 #include "vr/atomic_file.h"
 #include "vr/evaluate.h"
+#include "vr/popularity_penalty.h"
 
 namespace vr {
 namespace {
@@ -347,6 +348,29 @@ std::string html_page(const EvaluationReport& report) {
     for (const auto& [model, colour] : all) {
       html << "<tr><td>" << escaped(display_name(report, *model)) << "</td><td>" << number(model->long_tail_coverage)
            << "</td></tr>\n";
+    }
+    html << "</table>\n";
+  }
+  if (std::any_of(report.models.begin(), report.models.end(),
+                  [](const ModelEvaluation& model) { return !model.penalties.empty(); })) {
+    html << "<h2>Popularity penalty</h2>\n<p class=\"note\">Each model re-ranked by "
+         << escaped(kPopularityPenaltyFormula) << "; beta 0 is its own ranking. Long-tail coverage@K: share of the "
+         << "videos outside the most popular 20% that reach anyone's top K.</p>\n"
+         << "<table id=\"popularity-penalty\"><tr><th>model</th><th>beta</th>";
+    for (const int k : report.cutoffs) {
+      const std::string at = "@" + std::to_string(k);
+      html << "<th>ndcg" << at << "</th><th>coverage" << at << "</th><th>long-tail coverage" << at << "</th>";
+    }
+    html << "</tr>\n";
+    for (const auto& model : report.models) {
+      for (const auto& penalty : model.penalties) {
+        html << "<tr><td>" << escaped(display_name(report, model)) << "</td><td>" << penalty.beta << "</td>";
+        for (std::size_t i = 0; i < report.cutoffs.size(); ++i) {
+          html << "<td>" << number(penalty.metrics.at_k[i].ndcg) << "</td><td>" << number(penalty.metrics.at_k[i].coverage)
+               << "</td><td>" << number(penalty.long_tail_coverage[i]) << "</td>";
+        }
+        html << "</tr>\n";
+      }
     }
     html << "</table>\n";
   }

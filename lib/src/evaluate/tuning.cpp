@@ -1,4 +1,5 @@
 #include "vr/tuning.h"
+#include "vr/tuning_constraint.h"
 
 #include <algorithm>
 #include <atomic>
@@ -94,6 +95,7 @@ void validate(const TuneConfig& config) {
   if (config.k < 1) throw InvalidInput("tune K must be >= 1");
   if (config.parallel_trials < 1) throw InvalidInput("parallel trials must be >= 1");
   if (config.folds < 1) throw InvalidInput("validation folds must be >= 1");
+  validate_min_coverage(config.min_coverage);
   if (config.search_ials && config.search != TuneSearch::Halving) {
     throw InvalidInput("the iALS search (--tune-ials) is part of the halving search (--tune-search halving)");
   }
@@ -152,7 +154,9 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
         const AlsFactors factors = train_als(fold.train, trial.config);
         const auto top = top_k_all_users_eligible(factors.user_factors, factors.item_factors, config.k, fold.train, 1,
                                                     config.eligible.get());
-        trial.validation_ndcg += ranking_metrics(top, fold.test, config.k).ndcg / static_cast<double>(validation.size());
+        const RankingMetrics metrics = ranking_metrics(top, fold.test, config.k);
+        trial.validation_ndcg += metrics.ndcg / static_cast<double>(validation.size());
+        trial.validation_coverage += metrics.coverage / static_cast<double>(validation.size());
       }
       trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
       std::lock_guard<std::mutex> lock(mutex);
@@ -164,10 +168,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       if (!done[i]) continue;
       result.trials.push_back(finished[i]);
       // Ties keep the earlier trial, so the result does not depend on completion order.
-      if (result.trials.size() == 1 || finished[i].validation_ndcg > result.best_validation_ndcg) {
-        result.best = finished[i].config;
-        result.best_validation_ndcg = finished[i].validation_ndcg;
-      }
+      consider_trial(result, finished[i], config.min_coverage);
     }
     return !out_of_time.load();
   };

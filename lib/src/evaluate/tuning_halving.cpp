@@ -14,6 +14,7 @@
 #include "vr/parallel.h"
 #include "vr/topk.h"
 #include "vr/tuning.h"
+#include "vr/tuning_constraint.h"
 
 namespace vr {
 namespace {
@@ -136,6 +137,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       const std::vector<int> points = rung < 0 ? std::vector<int>{trial_config.iterations}
                                                : checkpoints_up_to(trial_config.iterations);
       std::vector<double> scores(points.size(), 0.0);
+      std::vector<double> coverages(points.size(), 0.0);
       for (const Split& fold : validation) {
         std::size_t next_point = 0;
         const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
@@ -143,7 +145,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
             // A diverged model (not finite) scores 0 rather than ending the search.
             if (users.allFinite() && items.allFinite()) {
               const auto top = top_k_all_users_eligible(users, items, config.k, fold.train, 1, config.eligible.get());
-              scores[next_point] += ranking_metrics(top, fold.test, config.k).ndcg / static_cast<double>(validation.size());
+              const RankingMetrics metrics = ranking_metrics(top, fold.test, config.k);
+              scores[next_point] += metrics.ndcg / static_cast<double>(validation.size());
+              coverages[next_point] += metrics.coverage / static_cast<double>(validation.size());
             }
             ++next_point;
           }
@@ -157,12 +161,13 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
           // Scores stay at what the checkpoints before the failure reached (0 for later ones).
         }
       }
-      const auto best_point = static_cast<std::size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+      const std::size_t best_point = best_checkpoint(scores, coverages, config.min_coverage);
       TrialResult trial;
       trial.number = first_number + static_cast<int>(index);
       trial.config = trial_config;
       trial.config.iterations = points[best_point];
       trial.validation_ndcg = scores[best_point];
+      trial.validation_coverage = coverages[best_point];
       trial.refinement = rung > 0;
       trial.rung = rung;
       trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
@@ -177,10 +182,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       kept.push_back(finished[i]);
       result.trials.push_back(finished[i]);
       // Ties keep the earlier trial, so the result does not depend on completion order.
-      if (result.trials.size() == 1 || finished[i].validation_ndcg > result.best_validation_ndcg) {
-        result.best = finished[i].config;
-        result.best_validation_ndcg = finished[i].validation_ndcg;
-      }
+      consider_trial(result, finished[i], config.min_coverage);
     }
     return kept;
   };
@@ -204,8 +206,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       }
       std::vector<TrialResult> rung_results = run_rung(proposals, static_cast<int>(rung), false);
       if (out_of_time() || rung + 1 == std::size(kHalvingIterations)) break;
-      std::stable_sort(rung_results.begin(), rung_results.end(),
-                       [](const TrialResult& a, const TrialResult& b) { return a.validation_ndcg > b.validation_ndcg; });
+      std::stable_sort(rung_results.begin(), rung_results.end(), [&](const TrialResult& a, const TrialResult& b) {
+        return trial_ranks_above(a, b, config.min_coverage);
+      });
       const std::size_t keep = std::max<std::size_t>(1, (rung_results.size() + 2) / 3);
       proposals.clear();
       for (std::size_t i = 0; i < keep && i < rung_results.size(); ++i) proposals.push_back(rung_results[i].config);

@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "vr/eligibility.h"
+#include "vr/errors.h"
 #include "vr/item_models.h"
 #include "vr/parallel.h"
 
@@ -32,9 +34,14 @@ std::vector<std::vector<ScoredVideo>> top_k_all_users_eligible(const FactorMatri
 
 std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const SparseMatrix& watched, int k,
                                                       int threads, ScanMode scan, ScanCounters* counters,
-                                                      const EligibleVideos* eligible) {
+                                                      const EligibleVideos* eligible, const std::vector<float>* penalties) {
   const ModelKind kind = model.kind();
-  if (kind == ModelKind::Als && scan == ScanMode::Full) {
+  const bool penalised = penalties != nullptr && !penalties->empty();
+  if (penalised && penalties->size() != model.info.n_videos) {
+    throw InvalidInput("popularity penalties for " + std::to_string(penalties->size()) + " videos, the model has " +
+                       std::to_string(model.info.n_videos));
+  }
+  if (kind == ModelKind::Als && scan == ScanMode::Full && !penalised) {
     if (counters != nullptr) {
       const auto users = static_cast<std::uint64_t>(model.factors.user_factors.rows());
       const auto videos = static_cast<std::uint64_t>(model.factors.item_factors.rows());
@@ -47,7 +54,7 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
   }
   if (kind == ModelKind::Als) {
     const FactorMatrix& users = model.factors.user_factors;
-    const VideoPanels panels(model.factors.item_factors, ScanMode::Pruned);
+    const VideoPanels panels(model.factors.item_factors, scan, penalised ? *penalties : std::vector<float>{});
     std::vector<std::vector<ScoredVideo>> result(static_cast<std::size_t>(users.rows()));
     std::atomic<std::uint64_t> scored{0};
     parallel_for_blocks(result.size(), 64, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
@@ -89,6 +96,9 @@ std::vector<std::vector<ScoredVideo>> top_k_for_model(const Model& model, const 
       excluded.assign(watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row]),
                       watched.col_indices.begin() + static_cast<std::ptrdiff_t>(watched.row_offsets[row + 1]));
       excluded.insert(excluded.end(), ineligible.begin(), ineligible.end());
+      if (penalised) {
+        for (std::size_t video = 0; video < scores.size(); ++video) scores[video] -= (*penalties)[video];
+      }
       result[user] = select_top_k(scores.data(), model.info.n_videos, k, excluded);
     }
   });

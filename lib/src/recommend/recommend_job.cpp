@@ -504,8 +504,9 @@ BatchSummary run_recommend(const RecommendJob& job) {
     retrieval.index_path = (std::filesystem::path(job.artifacts.model).parent_path() / kAnnIndexFileName).string();
   }
   // Only similar videos use the index: other modes do not pay for loading it.
-  const auto recommender = job.similar_to.empty() ? Recommender::load(job.artifacts, job.scan)
-                                                  : Recommender::load(job.artifacts, job.scan, retrieval);
+  const auto recommender = job.similar_to.empty()
+                               ? Recommender::load(job.artifacts, job.scan, job.popularity_penalty)
+                               : Recommender::load(job.artifacts, job.scan, retrieval, job.popularity_penalty);
   std::optional<PopularVideos> popular;
   if (job.unknown_user == UnknownUserPolicy::Popular) {
     // popular.csv sits beside ratings.csv when vr-features wrote one (--popular-window).

@@ -17,6 +17,7 @@
 #include "vr/eligibility.h"
 #include "vr/errors.h"
 #include "vr/parallel.h"
+#include "vr/popularity_penalty.h"
 
 namespace vr {
 namespace {
@@ -167,7 +168,8 @@ float stored_value(const SparseMatrix& matrix, std::uint32_t row, std::uint32_t 
 // a positive weight (the models see interactions, not their strength), and a video's share of
 // a score is its weight towards that video, so explanations come for free.
 std::vector<Recommendation> recommend_from_item_history(const Model& model, const Mappings& mappings,
-                                                        const Entries& history, const RecommendOptions& options) {
+                                                        const Entries& history, const RecommendOptions& options,
+                                                        const std::vector<float>& penalties) {
   if (options.k < 1) throw InvalidInput("k must be >= 1");
   if (options.explain && options.explain_top < 1) throw InvalidInput("explain_top must be >= 1");
   const bool ease = model.kind() == ModelKind::Ease;
@@ -182,6 +184,7 @@ std::vector<Recommendation> recommend_from_item_history(const Model& model, cons
   } else {
     score_history(model.neighbours, positive, scores.data());
   }
+  for (std::size_t video = 0; video < penalties.size(); ++video) scores[video] -= penalties[video];
   std::vector<std::uint32_t> excluded = excluded_videos(mappings, history, options);
   if (options.eligible != nullptr) {
     const auto ineligible = options.eligible->ineligible();
@@ -206,7 +209,7 @@ std::vector<Recommendation> recommend_from_item_history(const Model& model, cons
 
 }  // namespace
 
-Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan)
+Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, ScanMode scan, double popularity_penalty)
     : model_(std::move(model)), mappings_(std::move(mappings)), watched_(std::move(watched)) {
   kind_ = model_.kind();
   const auto& factors = model_.factors;
@@ -228,9 +231,11 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, S
                        " but the mappings have " + std::to_string(mappings_.users.size()) + " users and " +
                        std::to_string(mappings_.videos.size()) + " videos");
   }
+  popularity_penalty_beta_ = popularity_penalty;
+  popularity_penalties_ = popularity_penalties(watched_, popularity_penalty);
   if (kind_ != ModelKind::Als) return;
   item_gram_ = shared_gram(factors.item_factors, system_weights(model_.info.config));
-  video_panels_ = VideoPanels(factors.item_factors, scan);
+  video_panels_ = VideoPanels(factors.item_factors, scan, popularity_penalties_);
   item_norms_.resize(static_cast<std::size_t>(factors.item_factors.rows()));
   for (Eigen::Index i = 0; i < factors.item_factors.rows(); ++i) {
     const float norm = factors.item_factors.row(i).norm();
@@ -238,7 +243,8 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, S
   }
 }
 
-std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan) {
+std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan, double popularity_penalty) {
+  validate_popularity_penalty(popularity_penalty);
   Model model = load_model(paths.model);
   Mappings mappings = load_mappings(paths.mappings);
   auto input = open_input_file(paths.ratings);
@@ -250,7 +256,8 @@ std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths,
                        "' does not have; were they made by the same vr-features run?");
   }
   SparseMatrix watched = build_sparse_matrix(ratings, users, videos);
-  return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan);
+  return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan,
+                                             popularity_penalty);
 }
 
 Retrieval parse_retrieval(const std::string& text) {
@@ -261,18 +268,18 @@ Retrieval parse_retrieval(const std::string& text) {
 }
 
 std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan,
-                                                     const SimilarRetrieval& retrieval) {
+                                                     const SimilarRetrieval& retrieval, double popularity_penalty) {
   std::error_code error;
   const bool index_exists = !retrieval.index_path.empty() && std::filesystem::exists(retrieval.index_path, error);
   if (retrieval.mode == Retrieval::Exact || (retrieval.mode == Retrieval::Auto && !index_exists)) {
-    return load(paths, scan);
+    return load(paths, scan, popularity_penalty);
   }
   if (retrieval.ef < 1) throw InvalidInput("ef must be >= 1");
   if (!index_exists) {
     throw IoError("retrieval ann needs an ANN index, but '" + retrieval.index_path + "' does not exist (build it with vr-index)");
   }
   std::shared_ptr<const AnnIndex> index = AnnIndex::load(retrieval.index_path);
-  auto recommender = std::const_pointer_cast<Recommender>(load(paths, scan));
+  auto recommender = std::const_pointer_cast<Recommender>(load(paths, scan, popularity_penalty));
   if (recommender->kind_ != ModelKind::Als) {
     throw InvalidInput("'" + retrieval.index_path + "' indexes als video factors; '" + paths.model + "' is a " +
                        recommender->model_.info.kind + " model");
@@ -287,7 +294,8 @@ std::vector<Recommendation> Recommender::recommend(const std::string& user_id, c
   const auto user = mappings_.users.find(user_id);
   if (!user) throw NotFound("User '" + user_id + "' not found");
   if (kind_ != ModelKind::Als) {
-    return recommend_from_item_history(model_, mappings_, watched_entries(watched_, *user, model_.info.config), options);
+    return recommend_from_item_history(model_, mappings_, watched_entries(watched_, *user, model_.info.config), options,
+                                       popularity_penalties_);
   }
   const Eigen::VectorXf trained = model_.factors.user_factors.row(*user).transpose();
   std::uint64_t scored = 0;
@@ -317,7 +325,7 @@ std::vector<Recommendation> Recommender::recommend_for_history(const std::vector
     if (weight != 0.0f) entries.emplace_back(video, confidence_of(weight, model_.info.config));
   }
   if (entries.empty()) throw NotFound("none of the history's videos is known to the model");
-  if (kind_ != ModelKind::Als) return recommend_from_item_history(model_, mappings_, entries, options);
+  if (kind_ != ModelKind::Als) return recommend_from_item_history(model_, mappings_, entries, options, popularity_penalties_);
   std::uint64_t scored = 0;
   auto recommendations =
       recommend_from_history(model_, mappings_, item_gram_, video_panels_, entries, options, nullptr, &scored);

@@ -208,7 +208,7 @@ ScanMode parse_scan_mode(const std::string& text) {
 
 const char* scan_mode_name(ScanMode mode) { return mode == ScanMode::Full ? "full" : "pruned"; }
 
-VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode)
+VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode, std::vector<float> penalties)
     : mode_(mode),
       videos_(static_cast<std::size_t>(item_factors.rows())),
       factors_(static_cast<std::size_t>(item_factors.cols())) {
@@ -232,6 +232,18 @@ VideoPanels::VideoPanels(const FactorMatrix& item_factors, ScanMode mode)
     for (std::size_t panel = 0; panel < panel_bound_norm_.size(); ++panel) {
       panel_bound_norm_[panel] = norms[order[panel * kVideosPerPanel]] * margin;
     }
+  }
+  if (!penalties.empty()) {
+    if (penalties.size() != videos_) {
+      throw InvalidInput("popularity penalties for " + std::to_string(penalties.size()) + " videos, the model has " +
+                         std::to_string(videos_));
+    }
+    // A negative penalty would raise a score past the |x| |y| bound and break the pruned scan.
+    for (const float penalty : penalties) {
+      if (!(penalty >= 0.0f && std::isfinite(penalty))) throw InvalidInput("a popularity penalty must be finite and >= 0");
+    }
+    penalty_at_.resize(videos_);
+    for (std::size_t position = 0; position < videos_; ++position) penalty_at_[position] = penalties[order[position]];
   }
   panels_.assign(panel_count(videos_) * factors_ * kVideosPerPanel, 0.0f);
   for (std::size_t position = 0; position < videos_; ++position) {
@@ -275,7 +287,13 @@ std::vector<ScoredVideo> VideoPanels::full_top_k(const float* user, int k, std::
     float* panel_scores = scores.data() + panel * kVideosPerPanel;
     score_panel_for_two_users(user, user, panels_.data() + panel * panel_size, factors_, panel_scores, panel_scores);
   }
+  subtract_penalties(scores.data());
   return top_k_without(scores.data(), static_cast<std::uint32_t>(videos_), k, excluded, eligible);
+}
+
+void VideoPanels::subtract_penalties(float* scores) const {
+  // Full mode's scan order is the video order.
+  for (std::size_t video = 0; video < penalty_at_.size(); ++video) scores[video] -= penalty_at_[video];
 }
 
 void VideoPanels::full_block(const std::vector<const float*>& users, int k, const BlockExclusions& exclusions,
@@ -299,6 +317,7 @@ void VideoPanels::full_block(const std::vector<const float*>& users, int k, cons
     excluded.clear();
     if (exclusions) exclusions(i, excluded);
     normalise_exclusions(excluded, videos_);
+    subtract_penalties(scores.data() + i * stride);
     consume(i, top_k_without(scores.data() + i * stride, static_cast<std::uint32_t>(videos_), k, excluded, eligible));
   }
 }
@@ -340,9 +359,11 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
       // Ineligible videos are skipped like excluded ones: they never enter the heap, so they
       // never count toward k nor raise the bound that stops the scan.
       if (eligible != nullptr && !eligible->allows(video_at_[position])) continue;
+      // A penalty >= 0 only lowers the score, so the |x| |y| bound that stops the scan holds.
+      const float score = penalty_at_.empty() ? scores[lane] : scores[lane] - penalty_at_[position];
       // Most videos lose to the heap's worst at once; only the rest pay for the comparison.
-      if (search.heap.size() == search.limit && scores[lane] < search.heap.front().score) continue;
-      search.offer(ScoredVideo{video_at_[position], scores[lane]});
+      if (search.heap.size() == search.limit && score < search.heap.front().score) continue;
+      search.offer(ScoredVideo{video_at_[position], score});
     }
   };
   for (std::size_t panel = 0; panel < panels; ++panel) {

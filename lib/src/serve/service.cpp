@@ -1005,7 +1005,8 @@ std::shared_ptr<const ModelSnapshot> load_snapshot(const std::string& directory,
   retrieval.ef = options.ef;
   retrieval.index_path = (std::filesystem::path(snapshot->resolved_directory) / kAnnIndexFileName).string();
   snapshot->recommender =
-      Recommender::load(paths, options.pruned_scan ? ScanMode::Pruned : ScanMode::Full, retrieval);
+      Recommender::load(paths, options.pruned_scan ? ScanMode::Pruned : ScanMode::Full, retrieval,
+                        options.popularity_penalty);
   snapshot->version = model_version(paths.model);
   snapshot->users = snapshot->recommender->mappings().users.size();
   snapshot->videos = snapshot->recommender->mappings().videos.size();

@@ -272,9 +272,13 @@ Eigen::MatrixXf shared_gram(const FactorMatrix& fixed, const SystemWeights& weig
   Eigen::MatrixXf gram = Eigen::MatrixXf::Zero(factors, factors);
   gram.selfadjointView<Eigen::Lower>().rankUpdate(fixed.transpose());
   gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
+  add_shared_terms(gram, weights);
+  return gram;
+}
+
+void add_shared_terms(Eigen::MatrixXf& gram, const SystemWeights& weights) {
   if (weights.unobserved_weight != 1.0f) gram *= weights.unobserved_weight;
   if (weights.reg_exponent == 0.0f) gram.diagonal().array() += weights.regularization;
-  return gram;
 }
 
 CgRowOutcome solve_row_conjugate_gradient(const Eigen::MatrixXf& gram, const FactorMatrix& fixed,
@@ -300,8 +304,10 @@ std::uint64_t solve_half_iteration(const SparseMatrix& confidence, const FactorM
 
 std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, const FactorMatrix& fixed,
                                              const Eigen::MatrixXf& gram, Solver solver, int cg_steps, int threads,
-                                             FactorMatrix& solved, const SystemWeights& weights) {
+                                             FactorMatrix& solved, const SystemWeights& weights,
+                                             std::uint64_t other_side_rows) {
   const Eigen::Index factors = fixed.cols();
+  const std::uint64_t whole_other_side = other_side_rows > 0 ? other_side_rows : confidence.cols;
   const CgRowSolver solve_cg = cg_solver_for(factors);
   std::atomic<std::uint64_t> stopped_rows{0};
   parallel_for_blocks(confidence.rows, kRowsPerBlock, threads, [&](std::size_t begin, std::size_t end) {
@@ -315,7 +321,7 @@ std::uint64_t solve_half_iteration_with_gram(const SparseMatrix& confidence, con
         x.setZero();
         continue;
       }
-      const RowTerms terms = row_terms(weights, count, confidence.cols);
+      const RowTerms terms = row_terms(weights, count, whole_other_side);
       if (solver == Solver::ConjugateGradient) {
         if (solve_cg(gram, fixed, confidence, static_cast<std::uint32_t>(row), cg_steps, x.data(), terms) ==
             CgRowOutcome::Stopped) {

@@ -294,17 +294,22 @@ Eigen::MatrixXf global_gram(const World& world, const FactorMatrix& owned, std::
 
 // The terms of the implicit library's loss, as sums over blocks.
 struct LossTerms {
-  std::array<double, 6> values{};  // weighted error, observed squared, confidence sum, video norm, all squared, user norm
+  // weighted error, observed squared, confidence sum, video norm, all squared, user norm, then
+  // with frequency-scaled regularisation the users' and videos' sums of lambda_row |x|^2, and
+  // the dislikes' confidence
+  std::array<double, 9> values{};
   double* data() { return values.data(); }
 };
 
 // The loss from the users' side (x_u' YtY x_u and |x_u|^2 over owned users) and the videos'
-// side (the observed terms and |y_i|^2 over owned videos, with the fetched user rows).
+// side (the observed terms and |y_i|^2 over owned videos, with the fetched user rows): the
+// single-process training_loss's terms (als.h), iALS's weights included.
 double global_loss(const World& world, const FactorMatrix& users, const FactorMatrix& videos,
-                   const SparseMatrix& video_confidence, const FactorMatrix& fetched_users,
-                   const Eigen::MatrixXf& video_gram, float regularization, std::uint32_t n_users,
-                   std::uint32_t n_videos, std::uint64_t nnz, std::uint32_t user_block_rows,
+                   const SparseMatrix& user_confidence, const SparseMatrix& video_confidence,
+                   const FactorMatrix& fetched_users, const Eigen::MatrixXf& video_gram, const SystemWeights& weights,
+                   std::uint32_t n_users, std::uint32_t n_videos, std::uint64_t nnz, std::uint32_t user_block_rows,
                    std::uint32_t video_block_rows, int threads) {
+  const bool row_lambdas = weights.reg_exponent != 0.0f;
   const Eigen::Index factors = videos.cols();
   using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
   const std::size_t user_blocks = (static_cast<std::size_t>(users.rows()) + user_block_rows - 1) / user_block_rows;
@@ -318,6 +323,11 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
       projected.noalias() = video_gram * x;
       partial.values[4] += static_cast<double>(x.dot(projected));
       partial.values[5] += static_cast<double>(x.squaredNorm());
+      if (row_lambdas) {
+        partial.values[6] += static_cast<double>(row_regularization(
+                                 weights, user_confidence.row_size(static_cast<std::uint32_t>(row)), n_videos)) *
+                             static_cast<double>(x.squaredNorm());
+      }
     }
   });
   parallel_for_blocks(static_cast<std::size_t>(videos.rows()), video_block_rows, threads, [&](std::size_t begin, std::size_t end) {
@@ -325,6 +335,11 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
     for (std::size_t row = begin; row < end; ++row) {
       const ConstVectorMap y(videos.row(static_cast<Eigen::Index>(row)).data(), factors);
       partial.values[3] += static_cast<double>(y.squaredNorm());
+      if (row_lambdas) {
+        partial.values[7] += static_cast<double>(row_regularization(
+                                 weights, video_confidence.row_size(static_cast<std::uint32_t>(row)), n_users)) *
+                             static_cast<double>(y.squaredNorm());
+      }
       for (std::uint64_t k = video_confidence.row_offsets[row]; k < video_confidence.row_offsets[row + 1]; ++k) {
         const float c = video_confidence.values[k];
         const ConstVectorMap x(fetched_users.row(video_confidence.col_indices[k]).data(), factors);
@@ -334,21 +349,34 @@ double global_loss(const World& world, const FactorMatrix& users, const FactorMa
         partial.values[0] += weight * (preference - score) * (preference - score);
         partial.values[1] += score * score;
         partial.values[2] += weight;
+        if (c < 0) partial.values[8] += weight;
       }
     }
   });
   LossTerms total;
   fold_in_rank_order<LossTerms>(world, total, static_cast<int>(total.values.size()), MPI_DOUBLE, [&](LossTerms& sum) {
     for (const auto& partial : user_partials) {
-      for (std::size_t k = 4; k < 6; ++k) sum.values[k] += partial.values[k];
+      for (const std::size_t k : {4, 5, 6}) sum.values[k] += partial.values[k];
     }
     for (const auto& partial : video_partials) {
-      for (std::size_t k = 0; k < 4; ++k) sum.values[k] += partial.values[k];
+      for (const std::size_t k : {0, 1, 2, 3, 7, 8}) sum.values[k] += partial.values[k];
     }
   });
   const auto& t = total.values;
-  const double loss = t[0] + (t[4] - t[1]) + regularization * (t[5] + t[3]);
-  const double denominator = t[2] + static_cast<double>(n_users) * static_cast<double>(n_videos) - static_cast<double>(nnz);
+  const double unobserved_cells = static_cast<double>(n_users) * static_cast<double>(n_videos) - static_cast<double>(nnz);
+  double loss = 0;
+  double denominator = 0;
+  if (is_implicit(weights)) {
+    loss = t[0] + (t[4] - t[1]) + weights.regularization * (t[5] + t[3]);
+    denominator = t[2] + unobserved_cells;
+  } else {
+    const double unobserved_weight = weights.unobserved_weight;
+    const double penalty = row_lambdas ? t[6] + t[7] : weights.regularization * (t[5] + t[3]);
+    loss = t[0] + unobserved_weight * (t[4] - t[1]) + penalty;
+    denominator = t[2] + unobserved_weight * unobserved_cells;
+  }
+  // implicit's constant term for each dislike (als.cpp, weighted_training_loss).
+  if (t[8] > 0) loss += t[8];
   return denominator > 0 ? loss / denominator : 0.0;
 }
 
@@ -458,10 +486,6 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   if (job.kind != ModelKind::Als) {
     throw InvalidInput("only ALS trains on several processes (--model " + to_string(job.kind) + " needs -np 1)");
   }
-  if (!is_implicit(system_weights(config))) {
-    throw InvalidInput("--unobserved-weight and --reg-exponent (iALS) train in one process: run vr-train without "
-                       "mpirun, or with -np 1");
-  }
   if (world.rank == 0) {
     // The output must be writable before any work starts; the file itself is opened only to
     // write it, so a process killed by the job's end during training leaves no temporary.
@@ -470,6 +494,7 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
     AtomicFileWriter probe(job.model_path);
   }
   const int threads = resolve_thread_count(config.threads);
+  const SystemWeights weights = system_weights(config);
 
   unmap_large_blocks_when_freed();
   std::uint32_t n_users = 0, n_videos = 0;
@@ -538,20 +563,25 @@ Model train_distributed_als(const World& world, const TrainJob& job, const std::
   for (int iteration = 1; iteration <= config.iterations; ++iteration) {
     const auto start = std::chrono::steady_clock::now();
     const FactorMatrix fetched_videos = fetch_rows(world, video_rows_plan, videos, bytes_sent);
+    // Each row's system is the single-process one (a full row is local; N is the whole side's
+    // count, not the fetched rows'),
+    // so the factors are plain vr-train's bit for bit, iALS's weights included.
     Eigen::MatrixXf gram = video_gram;
-    gram.diagonal().array() += config.regularization;
-    solve_half_iteration_with_gram(user_confidence, fetched_videos, gram, config.solver, config.cg_steps, threads, users);
+    add_shared_terms(gram, weights);
+    solve_half_iteration_with_gram(user_confidence, fetched_videos, gram, config.solver, config.cg_steps, threads, users,
+                                   weights, n_videos);
     const FactorMatrix fetched_users = fetch_rows(world, user_rows_plan, users, bytes_sent);
     gram = global_gram(world, users, user_partition.block_rows(), threads);
-    gram.diagonal().array() += config.regularization;
-    solve_half_iteration_with_gram(video_confidence, fetched_users, gram, config.solver, config.cg_steps, threads, videos);
+    add_shared_terms(gram, weights);
+    solve_half_iteration_with_gram(video_confidence, fetched_users, gram, config.solver, config.cg_steps, threads, videos,
+                                   weights, n_users);
     video_gram = global_gram(world, videos, video_partition.block_rows(), threads);
     IterationReport progress;
     progress.iteration = iteration;
     progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.loss = config.compute_loss
-                        ? global_loss(world, users, videos, video_confidence, fetched_users, video_gram,
-                                      config.regularization, n_users, n_videos, nnz, user_partition.block_rows(),
+                        ? global_loss(world, users, videos, user_confidence, video_confidence, fetched_users,
+                                      video_gram, weights, n_users, n_videos, nnz, user_partition.block_rows(),
                                       video_partition.block_rows(), threads)
                         : std::numeric_limits<double>::quiet_NaN();
     if (progress.loss == progress.loss) model.info.loss_history.push_back(progress.loss);
