@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libeigen3-dev libfccp-dev libcereal-dev libcpp-httplib-dev libhnswlib-dev
   nlohmann-json3-dev catch2
   libopenmpi-dev openmpi-bin libhnswlib-dev
+  libopenblas-dev
   openssh-server openssh-client jq procps
   curl python3 help2man
   nodejs npm chromium wrk

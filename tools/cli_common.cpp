@@ -76,7 +76,8 @@ void add_als_flags(CLI::App& app, AlsFlags& flags) {
   app.add_option("--scaling", flags.scaling, "Confidence scaling of r: raw, log = log(1 + r/eps), or binary = 1 for every r > 0")
       ->capture_default_str()->check(CLI::IsMember({"raw", "log", "binary"}));
   app.add_option("--eps", flags.eps, "eps of --scaling log")->capture_default_str()->check(GreaterThan(0));
-  app.add_option("--threads", flags.threads, "Worker threads (0 = all cores); never changes the result")
+  app.add_option("--threads", flags.threads, "Worker threads (0 = all cores); never changes an ALS or item-knn model (EASE's\n"
+                 "last bits may change with it: OpenBLAS splits its work by thread count)")
       ->capture_default_str()->check(AtLeast(0));
   app.add_option("--seed", flags.seed, "Seed of the random initialisation")->capture_default_str();
   app.add_option("--unobserved-weight", flags.unobserved_weight,

@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   app.add_option("-o,--output", options.output, "Write the report here (- = stdout); a file is written atomically")
       ->capture_default_str();
-  app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
+  app.add_flag("--quiet", options.quiet, "No progress on stderr (ALS iterations, EASE phases; tuning trials still print)");
   app.add_option("--scan", options.scan,
                  "How ALS ranks the catalog: pruned (in order of factor norm, stopping when no video left can\n"
                  "win) or full (score every video); the rankings are identical")
@@ -306,6 +306,14 @@ int main(int argc, char** argv) {
     job.config.scan = vr::parse_scan_mode(options.scan);
     if (job.interactions_path.empty() && job.train_path.empty() && job.ratings_path != "-" && !std::filesystem::exists(job.ratings_path)) {
       throw vr::IoError("cannot read '" + job.ratings_path + "': no such file (run vr-features, or give --interactions)");
+    }
+    if (!options.quiet) {
+      // EASE's phases take minutes on large catalogs: one line each, terminal or not.
+      job.config.on_phase = [](const vr::PhaseReport& report) {
+        vr::cli::end_progress();
+        std::cerr << "vr-evaluate: " << report.name << " done in " << std::fixed << std::setprecision(1)
+                  << report.seconds << " s (" << report.total_seconds << " s in all)\n";
+      };
     }
     const int total = options.als.iterations;
     const auto report = vr::run_evaluation(

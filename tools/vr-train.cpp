@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
       "conjugate-gradient solver of Takacs et al. 2011, as the `implicit` library does) from\n"
       "ratings.csv, and write als_model.bin atomically. Confidence c = alpha * r; the same seed\n"
       "gives a byte-identical model whatever the thread count. --model ease trains Steck's EASE\n"
-      "(closed form, catalogs up to 50000 videos), --model item-knn cosine or BM25 item\n"
-      "neighbours; both are served by vr-recommend and vr-serve like ALS. --config FILE reads\n"
+      "(closed form, up to 50000 videos, 4 * videos^2 bytes of memory, checked before it\n"
+      "starts), --model item-knn cosine or BM25 item neighbours; both are served by\n"
+      "vr-recommend and vr-serve like ALS. --config FILE reads\n"
       "hyperparameters (e.g. vr-evaluate --tune's best), flags given explicitly override it.\n"
       "Reads DIR/ratings.csv, or the shards of vr-features --shards (DIR/ratings-shards.json).\n"
       "Under `mpirun -np N` the N processes train one model together (ALS only; see\n"
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"cosine", "bm25"}));
   app.add_option("--bm25-k1", options.bm25_k1, "item-knn bm25: k1")->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_option("--bm25-b", options.bm25_b, "item-knn bm25: b")->capture_default_str()->check(vr::cli::InRange(0.0, 1.0));
-  app.add_flag("--quiet", options.quiet, "No per-iteration progress on stderr");
+  app.add_flag("--quiet", options.quiet, "No progress on stderr (ALS iterations, EASE phases)");
   app.add_option("--init-from", options.init_from,
                  "Warm start (ALS): known rows start from this earlier model's factors, new rows as in a cold\n"
                  "start; its mappings must be a prefix of today's (vr-features --mappings-from) (default: none,\n"
@@ -230,7 +231,13 @@ int main(int argc, char** argv) {
         vr::cli::end_progress();
         std::cerr << "vr-train: warning: " << warning << "\n";
       };
-      model = shard_directory.empty() ? vr::run_training(job, progress, warn)
+      // EASE's phases take minutes on large catalogs: one line each, terminal or not.
+      const vr::PhaseCallback phase = [&](const vr::PhaseReport& report) {
+        if (options.quiet) return;
+        std::cerr << "vr-train: " << report.name << " done in " << std::fixed << std::setprecision(1) << report.seconds
+                  << " s (" << report.total_seconds << " s in all)\n";
+      };
+      model = shard_directory.empty() ? vr::run_training(job, progress, warn, phase)
                                       : vr::run_sharded_training(job, shard_directory, progress);
       if (!options.write_ratings.empty()) vr::write_shard_concatenation(shard_directory, options.write_ratings);
     }

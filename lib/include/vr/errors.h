@@ -32,6 +32,13 @@ class NumericalError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The job needs more memory than the process may still use (RAM, cgroup or ulimit -v):
+// refused before anything large is allocated, with the estimate in the message.
+class InsufficientMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Reading or writing a file failed (missing, unwritable, disk full).
 class IoError : public std::runtime_error {
  public:

@@ -142,6 +142,7 @@ struct EvaluateConfig {
   std::optional<EvaluationCatalog> catalog;  // rank only the videos it allows and drop the test
                                              // ratings on the others (vr/catalog_evaluation.h);
                                              // its mask has one flag per video of the data
+  PhaseCallback on_phase;  // hears EASE's training phases (train_ease); progress only, not in the report
 };
 
 // Called for each finished tuning trial.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vr/als.h"
+#include "vr/phase_progress.h"
 #include "vr/ratings.h"
 
 namespace vr {
@@ -43,22 +44,33 @@ struct ItemModelConfig {
   Similarity similarity = Similarity::Cosine;
   float bm25_k1 = 1.2f;                  // BM25 term-frequency saturation, >= 0
   float bm25_b = 0.75f;                  // BM25 length normalisation, in [0, 1]
-  int threads = 0;                       // worker threads, 0 = all cores; never changes the result
+  int threads = 0;                       // worker threads, 0 = all cores; never changes item-knn's result
+                                         // (EASE's last bits may change: see train_ease)
 };
 
 // Throws InvalidInput naming the first out-of-range field.
 void validate(const ItemModelConfig& config);
 
-// EASE keeps dense videos x videos matrices (about 3 * 4 * videos^2 bytes while training), so
-// it refuses larger catalogs.
+// The largest catalog EASE trains. Memory is checked against what the machine has
+// (vr/memory_budget.h), but time grows as videos^3 (about 40 CPU minutes at 50,000 videos,
+// scaled from 150 s at 20,000) and readers load the videos^2 model in full (10 GB at 50,000), so larger catalogs
+// belong to als or item-knn whatever the memory.
 inline constexpr std::uint32_t kEaseMaxVideos = 50000;
 
 // EASE's closed form on the binarised users x videos matrix X:
 //   P = (X^T X + lambda I)^-1,  B = I - P diag(1 / diag(P))   (so diag(B) = 0)
 // returned row-major, videos x videos: B(j, i) is how much having watched j adds to i.
-// Throws InvalidInput for more than kEaseMaxVideos videos or lambda <= 0, NumericalError if
-// the system cannot be solved.
-FactorMatrix train_ease(const SparseMatrix& ratings, float regularization, int threads = 0);
+// Training holds that one videos x videos float32 matrix (G, then its Cholesky factor, then
+// P, then B, all in place) plus two binarised copies of the ratings; the factorisation and
+// inverse run on OpenBLAS (vr/spd_inverse.h): the same thread count gives the same B, but
+// another thread count may change its last bits (measured: 1.3e-7 at most at 5,000 videos).
+// on_phase hears each finished phase: "EASE Gram matrix", "EASE factorisation",
+// "EASE inverse", "EASE weights".
+// Throws InvalidInput for more than kEaseMaxVideos videos or lambda <= 0, InsufficientMemory
+// (before allocating) when check_ease_memory() refuses the catalog, NumericalError if the
+// system cannot be solved.
+FactorMatrix train_ease(const SparseMatrix& ratings, float regularization, int threads = 0,
+                        const PhaseCallback& on_phase = {});
 
 // Item-knn: for each video j, its `neighbours` most similar other videos (similarity > 0;
 // ties to the lower index), as a videos x videos CSR matrix (columns sorted within a row):

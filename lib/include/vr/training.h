@@ -27,9 +27,10 @@ struct TrainJob {
 
 // Trains a model of `kind` on a users x videos ratings matrix and fills its info (version,
 // kind, configs without thread counts, data shape, loss history). on_iteration is called
-// after each ALS iteration (EASE and item-knn have none).
+// after each ALS iteration (EASE and item-knn have none), on_phase after each of EASE's phases.
 Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& config,
-                  const ItemModelConfig& item_config, const IterationCallback& on_iteration = {});
+                  const ItemModelConfig& item_config, const IterationCallback& on_iteration = {},
+                  const PhaseCallback& on_phase = {});
 
 // A hyperparameter file: one `key = value` per line, '#' starts a comment. Keys: model,
 // factors, regularization, alpha, iterations, solver, cg_steps, scaling, eps, seed,
@@ -56,9 +57,10 @@ void prepare_training(const TrainJob& job);
 
 // Loads the ratings, trains and saves the model atomically (the output is opened before
 // training starts). Throws InvalidInput when ratings refer to indices the mappings lack.
-// `on_warning` hears, before ALS trains, heavy_tail_warning's advice (vr/heavy_tail.h).
+// `on_warning` hears, before ALS trains, heavy_tail_warning's advice (vr/heavy_tail.h);
+// `on_phase` EASE's phases (train_ease).
 Model run_training(const TrainJob& job, const IterationCallback& on_iteration = {},
-                   const WarningCallback& on_warning = {});
+                   const WarningCallback& on_warning = {}, const PhaseCallback& on_phase = {});
 
 // run_training with the ratings read from the shards of `directory` (job.ratings_path unused;
 // job.mappings_path must be the shards' mappings.bin). The model is the one run_training

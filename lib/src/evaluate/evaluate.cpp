@@ -289,7 +289,7 @@ ModelEvaluation evaluate_model(const EvaluationContext& context, const std::stri
   ItemModelConfig item_config = context.config.item_config;
   item_config.threads = train.threads;
   const auto start = std::chrono::steady_clock::now();
-  const Model model = train_model(context.split.train, kind, train, item_config, on_iteration);
+  const Model model = train_model(context.split.train, kind, train, item_config, on_iteration, context.config.on_phase);
   evaluation.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (loss_history != nullptr) *loss_history = model.info.loss_history;
   const auto top = top_k_for_model(model, context.split.train, context.deepest, context.threads,

@@ -1,11 +1,13 @@
 #include "vr/item_models.h"
 
-#include <Eigen/Cholesky>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "vr/errors.h"
+#include "vr/memory_budget.h"
 #include "vr/parallel.h"
+#include "vr/spd_inverse.h"
 #include "vr/topk.h"
 
 namespace vr {
@@ -73,46 +75,83 @@ std::vector<std::uint32_t> positive_history(const SparseMatrix& ratings, std::ui
   return history;
 }
 
-FactorMatrix train_ease(const SparseMatrix& ratings, float regularization, int threads) {
+FactorMatrix train_ease(const SparseMatrix& ratings, float regularization, int threads, const PhaseCallback& on_phase) {
   if (ratings.cols > kEaseMaxVideos) {
-    const double gigabytes = 3.0 * 4.0 * static_cast<double>(ratings.cols) * ratings.cols / 1e9;
-    throw InvalidInput("EASE keeps dense videos x videos matrices: " + std::to_string(ratings.cols) +
-                       " videos would need about " + std::to_string(static_cast<long long>(gigabytes)) +
-                       " GB; it is limited to " + std::to_string(kEaseMaxVideos) +
-                       " videos (use --model item-knn or als)");
+    const double gigabytes = static_cast<double>(ease_training_bytes(ratings.cols, ratings.rows, ratings.nnz())) / 1e9;
+    throw InvalidInput("EASE keeps a dense videos x videos matrix: it is limited to " + std::to_string(kEaseMaxVideos) +
+                       " videos, and these " + std::to_string(ratings.cols) + " would need about " +
+                       std::to_string(static_cast<long long>(gigabytes)) + " GB (use --model item-knn or als)");
   }
   if (!(regularization > 0) || !std::isfinite(regularization)) {
     throw InvalidInput("EASE regularization must be a finite number > 0");
   }
-  const SparseMatrix users = binarised(ratings);
-  const SparseMatrix videos = users.transposed();
-  const auto n = static_cast<Eigen::Index>(ratings.cols);
-  // G = X^T X, row i accumulated from the users of video i: rows are independent, so the
-  // result does not depend on the thread count.
-  Eigen::MatrixXf gram = Eigen::MatrixXf::Zero(n, n);  // column-major: column i is row i (symmetric)
-  parallel_for_blocks(static_cast<std::size_t>(n), 64, resolve_thread_count(threads), [&](std::size_t begin, std::size_t end) {
-    for (std::size_t video = begin; video < end; ++video) {
-      float* column = gram.col(static_cast<Eigen::Index>(video)).data();
-      for (std::uint64_t k = videos.row_offsets[video]; k < videos.row_offsets[video + 1]; ++k) {
-        const std::uint32_t user = videos.col_indices[k];
-        for (std::uint64_t m = users.row_offsets[user]; m < users.row_offsets[user + 1]; ++m) {
-          column[users.col_indices[m]] += 1.0f;
+  check_ease_memory(ratings.cols, ratings.rows, ratings.nnz(), available_memory_bytes());
+  const int workers = resolve_thread_count(threads);
+  const auto start = std::chrono::steady_clock::now();
+  auto phase_start = start;
+  const auto finished = [&](const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    if (on_phase) {
+      on_phase(PhaseReport{name, std::chrono::duration<double>(now - phase_start).count(),
+                           std::chrono::duration<double>(now - start).count()});
+    }
+    phase_start = now;
+  };
+  const std::uint32_t n = ratings.cols;
+  // One n x n buffer holds G, then its Cholesky factor, then P, then B: the result is
+  // allocated first and everything happens in it.
+  FactorMatrix weights = FactorMatrix::Zero(n, n);
+  {
+    const SparseMatrix users = binarised(ratings);
+    const SparseMatrix videos = users.transposed();
+    // G = X^T X, row i accumulated from the users of video i: rows are independent, so G does
+    // not depend on the thread count.
+    parallel_for_blocks(n, 64, workers, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t video = begin; video < end; ++video) {
+        float* row = weights.row(static_cast<Eigen::Index>(video)).data();
+        for (std::uint64_t k = videos.row_offsets[video]; k < videos.row_offsets[video + 1]; ++k) {
+          const std::uint32_t user = videos.col_indices[k];
+          for (std::uint64_t m = users.row_offsets[user]; m < users.row_offsets[user + 1]; ++m) {
+            row[users.col_indices[m]] += 1.0f;
+          }
+        }
+      }
+    });
+  }
+  weights.diagonal().array() += regularization;
+  finished("EASE Gram matrix");
+  try {
+    cholesky_in_place(weights.data(), n, workers);
+    finished("EASE factorisation");
+    inverse_from_cholesky_in_place(weights.data(), n, workers);
+  } catch (const NumericalError& error) {
+    throw NumericalError(std::string("EASE: X^T X + lambda I: ") + error.what() + "; try a larger regularization");
+  }
+  finished("EASE inverse");
+  // P's upper triangle -> B in place: B(j, i) = -P(j, i) / P(i, i), B(i, j) = -P(j, i) / P(j, j)
+  // for j < i, read from the upper triangle only (the lower one still holds G). Square tiles
+  // keep both the row-wise and the column-wise writes in cache; each tile pair is one task.
+  std::vector<float> diagonal(n);
+  for (std::uint32_t i = 0; i < n; ++i) diagonal[i] = weights(i, i);
+  constexpr std::uint32_t kTile = 64;
+  const std::uint32_t tiles = (n + kTile - 1) / kTile;
+  parallel_for_blocks(tiles, 1, workers, [&](std::size_t tile_row, std::size_t) {
+    const std::uint32_t row_begin = static_cast<std::uint32_t>(tile_row) * kTile;
+    const std::uint32_t row_end = std::min(n, row_begin + kTile);
+    for (std::uint32_t col_begin = row_begin; col_begin < n; col_begin += kTile) {
+      const std::uint32_t col_end = std::min(n, col_begin + kTile);
+      for (std::uint32_t j = row_begin; j < row_end; ++j) {
+        for (std::uint32_t i = std::max(col_begin, j + 1); i < col_end; ++i) {
+          const float p = weights(j, i);
+          weights(j, i) = -p / diagonal[i];
+          weights(i, j) = -p / diagonal[j];
         }
       }
     }
   });
-  gram.diagonal().array() += regularization;
-  const Eigen::LLT<Eigen::MatrixXf> cholesky(gram);
-  if (cholesky.info() != Eigen::Success) {
-    throw NumericalError("EASE: X^T X + lambda I is not positive definite; try a larger regularization");
-  }
-  gram.setIdentity();
-  cholesky.solveInPlace(gram);  // gram now holds P
-  FactorMatrix weights(n, n);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    for (Eigen::Index i = 0; i < n; ++i) weights(j, i) = i == j ? 0.0f : -gram(j, i) / gram(i, i);
-  }
+  weights.diagonal().setZero();
   check_finite(weights, "EASE weights");
+  finished("EASE weights");
   return weights;
 }
 

@@ -4,6 +4,7 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <iomanip>
@@ -212,19 +213,37 @@ void save_system_weights(Archive& archive, const ModelInfo& info) {
 }  // namespace
 
 void write_model(std::ostream& output, const Model& model) {
-  std::ostringstream payload(std::ios::binary);
+  // EASE's videos x videos weights go from the matrix straight to the file: a payload built in
+  // memory first would hold them twice more. The bytes are those of one archive of everything.
+  static_assert(std::endian::native == std::endian::little, "weights are written as they sit in memory");
+  std::ostringstream piece(std::ios::binary);
+  std::string head;
+  std::string tail;
+  const FactorMatrix& weights = model.item_weights;
   {
-    cereal::PortableBinaryOutputArchive archive(payload);
+    cereal::PortableBinaryOutputArchive archive(piece);
     archive(model.info);
     save_system_weights(archive, model.info);
     FactorMatrix& users = const_cast<FactorMatrix&>(model.factors.user_factors);
     FactorMatrix& items = const_cast<FactorMatrix&>(model.factors.item_factors);
     archive(FactorBlock{&users, 0}, FactorBlock{&items, 0});
-    FactorMatrix& weights = const_cast<FactorMatrix&>(model.item_weights);
+    archive(static_cast<std::uint64_t>(weights.rows()), static_cast<std::uint64_t>(weights.cols()));
+    head = piece.str();
+    piece.str("");
     SparseMatrix& neighbours = const_cast<SparseMatrix&>(model.neighbours);
-    archive(FactorBlock{&weights, 0}, SparseBlock{&neighbours, 0});
+    archive(SparseBlock{&neighbours, 0});
+    tail = piece.str();
   }
-  write_framed(output, kModelMagic, format_version_for(model.info), payload.str());
+  const std::uint64_t weight_bytes = static_cast<std::uint64_t>(weights.size()) * sizeof(float);
+  FramedWriter framed(output, kModelMagic, format_version_for(model.info), head.size() + weight_bytes + tail.size());
+  framed.write(head);
+  constexpr std::uint64_t kChunkBytes = 64ull << 20;
+  const char* bytes = reinterpret_cast<const char*>(weights.data());
+  for (std::uint64_t offset = 0; offset < weight_bytes; offset += kChunkBytes) {
+    framed.write(std::string_view(bytes + offset, std::min(kChunkBytes, weight_bytes - offset)));
+  }
+  framed.write(tail);
+  framed.finish();
 }
 
 void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const FactorRowSource& user_rows,

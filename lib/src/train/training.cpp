@@ -42,7 +42,8 @@ SparseMatrix load_ratings_matrix(const std::string& ratings_path, const std::str
 }
 
 Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& config,
-                  const ItemModelConfig& item_config, const IterationCallback& on_iteration) {
+                  const ItemModelConfig& item_config, const IterationCallback& on_iteration,
+                  const PhaseCallback& on_phase) {
   Model model;
   model.info.vr_version = kVersion;
   model.info.kind = to_string(kind);
@@ -63,7 +64,7 @@ Model train_model(SparseMatrix ratings, ModelKind kind, const TrainConfig& confi
       break;
     case ModelKind::Ease:
       validate(item_config);
-      model.item_weights = train_ease(ratings, item_config.ease_regularization, item_config.threads);
+      model.item_weights = train_ease(ratings, item_config.ease_regularization, item_config.threads, on_phase);
       break;
     case ModelKind::ItemKnn:
       validate(item_config);
@@ -89,7 +90,7 @@ namespace {
 // model file (opened before reading, so a folder that cannot take it fails first).
 Model train_and_commit(const TrainJob& job, SparseMatrix ratings, const std::string& source,
                        AtomicFileWriter& model_writer, const IterationCallback& on_iteration,
-                       const WarningCallback& on_warning = {}) {
+                       const WarningCallback& on_warning = {}, const PhaseCallback& on_phase = {}) {
   if (ratings.nnz() == 0) throw InvalidInput("'" + source + "' holds no ratings; nothing to train on");
   if (job.kind == ModelKind::Ease && ratings.cols > kEaseMaxVideos) {
     throw InvalidInput("'" + source + "' has " + std::to_string(ratings.cols) +
@@ -99,7 +100,7 @@ Model train_and_commit(const TrainJob& job, SparseMatrix ratings, const std::str
   if (job.kind == ModelKind::Als && on_warning) {
     if (const auto warning = heavy_tail_warning(ratings, job.config)) on_warning(*warning);
   }
-  Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration);
+  Model model = train_model(std::move(ratings), job.kind, job.config, job.item_config, on_iteration, on_phase);
   write_model(model_writer.stream(), model);
   model_writer.commit();
   return model;
@@ -107,12 +108,13 @@ Model train_and_commit(const TrainJob& job, SparseMatrix ratings, const std::str
 
 }  // namespace
 
-Model run_training(const TrainJob& job, const IterationCallback& on_iteration, const WarningCallback& on_warning) {
+Model run_training(const TrainJob& job, const IterationCallback& on_iteration, const WarningCallback& on_warning,
+                   const PhaseCallback& on_phase) {
   prepare_training(job);
   AtomicFileWriter model_writer(job.model_path);
 
   return train_and_commit(job, load_ratings_matrix(job.ratings_path, job.mappings_path), job.ratings_path,
-                          model_writer, on_iteration, on_warning);
+                          model_writer, on_iteration, on_warning, on_phase);
 }
 
 namespace {
