@@ -3,8 +3,34 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <csignal>
 
 namespace vr::http {
+namespace {
+
+// Signals a thread that does not block them took (see block_server_signals), one flag each.
+volatile std::sig_atomic_t noted_sigterm = 0;
+volatile std::sig_atomic_t noted_sigint = 0;
+volatile std::sig_atomic_t noted_sighup = 0;
+
+extern "C" void note_server_signal(int signal) {
+  if (signal == SIGTERM) noted_sigterm = 1;
+  if (signal == SIGINT) noted_sigint = 1;
+  if (signal == SIGHUP) noted_sighup = 1;
+}
+
+// The next signal noted by the handler (clearing its flag), or 0.
+int take_noted_signal() {
+  for (auto [flag, signal] : {std::pair{&noted_sigterm, SIGTERM}, {&noted_sigint, SIGINT}, {&noted_sighup, SIGHUP}}) {
+    if (*flag) {
+      *flag = 0;
+      return signal;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
 
 sigset_t block_server_signals() {
   sigset_t signals;
@@ -12,6 +38,11 @@ sigset_t block_server_signals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  struct sigaction action {};
+  action.sa_handler = note_server_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (const int signal : {SIGTERM, SIGINT, SIGHUP}) sigaction(signal, &action, nullptr);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   return signals;
@@ -111,7 +142,8 @@ bool ModelLifecycle::reload(const std::string& trigger) {
 void ModelLifecycle::watch_signals(const sigset_t& signals, const std::function<void()>& on_reload_signal) {
   const timespec tick{0, 200 * 1000 * 1000};
   while (!shutting_down()) {
-    const int signal = sigtimedwait(&signals, nullptr, &tick);
+    int signal = sigtimedwait(&signals, nullptr, &tick);
+    if (signal <= 0) signal = take_noted_signal();
     if (signal == SIGTERM || signal == SIGINT) {
       log_.write({{"event", "stopping"}, {"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
       request_stop();

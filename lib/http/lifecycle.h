@@ -25,6 +25,10 @@ namespace vr::http {
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, and so in every thread it starts
 // from then on, so that only watch_signals takes them; ignores SIGPIPE (a client that went
 // away must not end the server). Returns the set for watch_signals.
+// Threads that a shared library started before main (OpenBLAS starts its workers when it is
+// loaded) do not block them, and the kernel may hand them a signal sent to the process: a
+// handler installed here notes such a signal for watch_signals instead of letting the
+// default action end the server.
 sigset_t block_server_signals();
 
 class ModelLifecycle {
