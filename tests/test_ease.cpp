@@ -21,8 +21,10 @@
 namespace {
 
 // `users` users, each watching 5 to 40 distinct videos of `videos`, popular videos (low
-// indices) more often; a few ratings are dislikes (r < 0), which EASE ignores.
-vr::SparseMatrix generated_ratings(std::uint32_t users, std::uint32_t videos, std::uint64_t seed) {
+// indices) more often; a few ratings are dislikes (r < 0), which EASE ignores. Not
+// vr::test::generated_ratings (vr-generate's events have no dislikes): the dislikes are
+// what checks that EASE leaves them out.
+vr::SparseMatrix skewed_ratings_with_dislikes(std::uint32_t users, std::uint32_t videos, std::uint64_t seed) {
   std::mt19937_64 random(seed);
   std::uniform_int_distribution<int> history_length(5, 40);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -90,7 +92,7 @@ TEST_CASE("EASE on a generated 5000-video set solves its closed form column by c
   // products in double, relative to the size of the terms that cancel.
   const std::uint32_t videos = 5000;
   const float lambda = 50.0f;
-  const vr::SparseMatrix ratings = generated_ratings(6000, videos, 7);
+  const vr::SparseMatrix ratings = skewed_ratings_with_dislikes(6000, videos, 7);
   const vr::FactorMatrix weights = vr::train_ease(ratings, lambda, 2);
   REQUIRE(weights.rows() == videos);
   REQUIRE(weights.cols() == videos);
@@ -124,7 +126,7 @@ TEST_CASE("EASE on a generated 5000-video set solves its closed form column by c
 }
 
 TEST_CASE("EASE equals the former Eigen Cholesky path on 300 videos") {
-  const vr::SparseMatrix ratings = generated_ratings(800, 300, 3);
+  const vr::SparseMatrix ratings = skewed_ratings_with_dislikes(800, 300, 3);
   const float lambda = 20.0f;
   const vr::FactorMatrix expected = eigen_ease(ratings, lambda);
   for (const int threads : {1, 2}) {
@@ -139,7 +141,7 @@ TEST_CASE("EASE equals the former Eigen Cholesky path on 300 videos") {
 TEST_CASE("EASE gives the same weights twice with the same thread count") {
   // OpenBLAS may change the last bits between thread counts (checked to tolerance above), never
   // between two runs with the same count.
-  const vr::SparseMatrix ratings = generated_ratings(1500, 600, 9);
+  const vr::SparseMatrix ratings = skewed_ratings_with_dislikes(1500, 600, 9);
   CHECK(vr::train_ease(ratings, 30.0f, 2) == vr::train_ease(ratings, 30.0f, 2));
   CHECK(vr::train_ease(ratings, 30.0f, 1) == vr::train_ease(ratings, 30.0f, 1));
 }
@@ -148,7 +150,7 @@ TEST_CASE("EASE reports its four phases in order") {
   std::vector<std::string> phases;
   double previous_total = 0;
   bool totals_grow = true;
-  vr::train_ease(generated_ratings(200, 120, 5), 10.0f, 1, [&](const vr::PhaseReport& report) {
+  vr::train_ease(skewed_ratings_with_dislikes(200, 120, 5), 10.0f, 1, [&](const vr::PhaseReport& report) {
     phases.push_back(report.name);
     totals_grow = totals_grow && report.seconds >= 0 && report.total_seconds >= previous_total;
     previous_total = report.total_seconds;

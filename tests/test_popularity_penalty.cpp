@@ -7,14 +7,11 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 
 #include "support/test_support.h"
 #include "vr/errors.h"
 #include "vr/evaluate.h"
-#include "vr/generate.h"
-#include "vr/interactions.h"
 #include "vr/model_top_k.h"
 #include "vr/popularity_penalty.h"
 #include "vr/recommender.h"
@@ -23,6 +20,7 @@
 #include "vr/tuning_constraint.h"
 #include "vr/video_panels.h"
 
+using vr::test::generated_ratings;
 using vr::test::run_command;
 using vr::test::TempDir;
 using vr::test::tool;
@@ -46,20 +44,6 @@ vr::SparseMatrix three_video_ratings() {
   for (std::uint32_t user = 0; user < 7; ++user) ratings.push_back(vr::Rating{user, 0, 1.0f});
   ratings.push_back(vr::Rating{7, 1, 2.0f});
   return vr::build_sparse_matrix(ratings, 9, 3);
-}
-
-vr::SparseMatrix generated_ratings(std::uint32_t users, std::uint32_t videos, std::uint64_t events, std::uint64_t seed) {
-  vr::GenerateConfig generate;
-  generate.users = users;
-  generate.videos = videos;
-  generate.events = events;
-  generate.tastes = 5;
-  generate.seed = seed;
-  std::stringstream log;
-  vr::generate_interactions(log, generate);
-  const auto data = vr::aggregate_interactions(log, "generated", vr::FeaturesConfig{});
-  return vr::build_sparse_matrix(data.ratings, static_cast<std::uint32_t>(data.users.size()),
-                                 static_cast<std::uint32_t>(data.videos.size()));
 }
 
 vr::Model trained_als(const vr::SparseMatrix& ratings, int factors) {

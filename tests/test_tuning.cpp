@@ -21,23 +21,24 @@
 #include "vr/training.h"
 #include "vr/tuning.h"
 
+using vr::test::generated_ratings;
 using vr::test::run_command;
 using vr::test::tool;
 
 namespace {
 
-vr::SparseMatrix generated_ratings(std::uint64_t seed = 3) {
-  vr::GenerateConfig generate;
-  generate.users = 300;
-  generate.videos = 150;
-  generate.events = 9000;
-  generate.tastes = 5;
-  generate.seed = seed;
-  std::stringstream log;
-  vr::generate_interactions(log, generate);
-  const auto data = vr::aggregate_interactions(log, "generated", vr::FeaturesConfig{});
-  return vr::build_sparse_matrix(data.ratings, static_cast<std::uint32_t>(data.users.size()),
-                                 static_cast<std::uint32_t>(data.videos.size()));
+// Two searches proposed the same settings in the same order and scored them identically.
+void check_same_trials(const vr::TuningResult& a, const vr::TuningResult& b) {
+  REQUIRE(a.trials.size() == b.trials.size());
+  for (std::size_t i = 0; i < a.trials.size(); ++i) {
+    INFO("trial " << a.trials[i].number);
+    CHECK(a.trials[i].config.factors == b.trials[i].config.factors);
+    CHECK(a.trials[i].config.regularization == b.trials[i].config.regularization);
+    CHECK(a.trials[i].config.alpha == b.trials[i].config.alpha);
+    CHECK(a.trials[i].config.scaling == b.trials[i].config.scaling);
+    CHECK(a.trials[i].config.unobserved_weight == b.trials[i].config.unobserved_weight);
+    CHECK(a.trials[i].validation_ndcg == b.trials[i].validation_ndcg);
+  }
 }
 
 }  // namespace
@@ -135,7 +136,7 @@ TEST_CASE("vr-train --config reads the file and explicit flags override it") {
 }
 
 TEST_CASE("the search is deterministic, budgeted and starts from the base config") {
-  const auto ratings = generated_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 5;
@@ -168,12 +169,7 @@ TEST_CASE("the search is deterministic, budgeted and starts from the base config
   // The same seed gives the same search whatever the parallelism.
   config.parallel_trials = 1;
   const auto serial = vr::tune_als(ratings, base, config);
-  REQUIRE(serial.trials.size() == result.trials.size());
-  for (std::size_t i = 0; i < serial.trials.size(); ++i) {
-    CHECK(serial.trials[i].config.factors == result.trials[i].config.factors);
-    CHECK(serial.trials[i].config.regularization == result.trials[i].config.regularization);
-    CHECK(serial.trials[i].validation_ndcg == result.trials[i].validation_ndcg);
-  }
+  check_same_trials(serial, result);
   CHECK(serial.best.factors == result.best.factors);
 
   // A spent time budget still runs the base config, and nothing else.
@@ -190,7 +186,7 @@ TEST_CASE("the search is deterministic, budgeted and starts from the base config
 }
 
 TEST_CASE("evaluate with tuning reports the tuned model beside the defaults and the baseline") {
-  const auto ratings = generated_ratings(9);
+  const auto ratings = generated_ratings(300, 150, 9000, 9);
   vr::EvaluateConfig config;
   config.train.factors = 8;
   config.train.iterations = 5;
@@ -251,7 +247,7 @@ TEST_CASE("vr-evaluate --tune-search random on MovieLens 100K reaches nDCG@10 0.
 }
 
 TEST_CASE("successive halving starts from the base, keeps a third per rung, is deterministic and never worse on validation") {
-  const auto ratings = generated_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 7;
@@ -292,13 +288,7 @@ TEST_CASE("successive halving starts from the base, keeps a third per rung, is d
 
   config.parallel_trials = 1;
   const auto serial = vr::tune_als(ratings, base, config);
-  REQUIRE(serial.trials.size() == result.trials.size());
-  for (std::size_t i = 0; i < serial.trials.size(); ++i) {
-    CHECK(serial.trials[i].config.factors == result.trials[i].config.factors);
-    CHECK(serial.trials[i].config.alpha == result.trials[i].config.alpha);
-    CHECK(serial.trials[i].config.scaling == result.trials[i].config.scaling);
-    CHECK(serial.trials[i].validation_ndcg == result.trials[i].validation_ndcg);
-  }
+  check_same_trials(serial, result);
   config.seed = 7;
   const auto other_seed = vr::tune_als(ratings, base, config);
   CHECK(other_seed.trials[1].config.regularization != result.trials[1].config.regularization);
@@ -326,7 +316,7 @@ TEST_CASE("the halving box widens when the best setting sits at its edge") {
 
   // End to end: planted data with 5 tastes in a first box of 1-2 factors. The best of the
   // first round sits at the top edge, so the second round searches more factors, and wins.
-  const auto ratings = generated_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TuneConfig config;
   config.box.factors = {1, 2, 1, 4096};
   config.box.regularization = {0.5, 5, 1e-6, 1e7};
@@ -365,7 +355,7 @@ TEST_CASE("vr-evaluate --tune (successive halving) on MovieLens 100K reaches nDC
 }
 
 TEST_CASE("the halving search with search_ials samples iALS's weights in their box deterministically, and none without it") {
-  const auto ratings = generated_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 5;
@@ -406,17 +396,13 @@ TEST_CASE("the halving search with search_ials samples iALS's weights in their b
   CHECK(vr::regularization_scale(ratings, 0.5f, 1.0f) ==
         Approx(std::sqrt((nnz / users + 0.5 * videos) * (nnz / videos + 0.5 * users))));
   CHECK(ials.best_validation_ndcg >= ials.trials[0].validation_ndcg);
-  const auto again = vr::tune_als(ratings, base, config);
-  for (std::size_t i = 0; i < ials.trials.size(); ++i) {
-    CHECK(again.trials[i].config.unobserved_weight == ials.trials[i].config.unobserved_weight);
-    CHECK(again.trials[i].validation_ndcg == ials.trials[i].validation_ndcg);
-  }
+  check_same_trials(vr::tune_als(ratings, base, config), ials);
   config.search = vr::TuneSearch::Random;
   CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
 }
 
 TEST_CASE("the halving search's refinement tries the best with iALS's recipe and steps around it, deterministically") {
-  const auto ratings = generated_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 5;
@@ -462,13 +448,7 @@ TEST_CASE("the halving search's refinement tries the best with iALS's recipe and
   // The same seed gives the same search whatever the parallelism.
   config.parallel_trials = 1;
   const auto serial = vr::tune_als(ratings, base, config);
-  REQUIRE(serial.trials.size() == result.trials.size());
-  for (std::size_t i = 0; i < serial.trials.size(); ++i) {
-    CHECK(serial.trials[i].config.factors == result.trials[i].config.factors);
-    CHECK(serial.trials[i].config.regularization == result.trials[i].config.regularization);
-    CHECK(serial.trials[i].config.unobserved_weight == result.trials[i].config.unobserved_weight);
-    CHECK(serial.trials[i].validation_ndcg == result.trials[i].validation_ndcg);
-  }
+  check_same_trials(serial, result);
   config.refinement_trials = 0;
   CHECK_THROWS_AS(vr::validate(config), vr::InvalidInput);
 }

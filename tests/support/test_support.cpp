@@ -16,6 +16,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "vr/generate.h"
+#include "vr/interactions.h"
+
 extern char** environ;
 
 namespace vr::test {
@@ -170,6 +173,20 @@ std::vector<std::string> list_dir(const std::string& path) {
   for (const auto& entry : std::filesystem::directory_iterator(path)) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+SparseMatrix generated_ratings(std::uint32_t users, std::uint32_t videos, std::uint64_t events, std::uint64_t seed) {
+  GenerateConfig generate;
+  generate.users = users;
+  generate.videos = videos;
+  generate.events = events;
+  generate.tastes = 5;
+  generate.seed = seed;
+  std::stringstream log;
+  generate_interactions(log, generate);
+  const auto data = aggregate_interactions(log, "generated", FeaturesConfig{});
+  return build_sparse_matrix(data.ratings, static_cast<std::uint32_t>(data.users.size()),
+                             static_cast<std::uint32_t>(data.videos.size()));
 }
 
 }  // namespace vr::test

@@ -1,9 +1,13 @@
-// Helpers shared by the test files: temporary folders, files, and running the built tools.
+// Helpers shared by the test files: temporary folders, files, running the built tools, and
+// generated ratings.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "vr/ratings.h"
 
 namespace vr::test {
 
@@ -61,5 +65,10 @@ void write_file(const std::string& path, const std::string& content);
 bool file_exists(const std::string& path);
 // Names of the entries in a folder, sorted.
 std::vector<std::string> list_dir(const std::string& path);
+
+// The ratings matrix vr-features makes of vr-generate's events (`users` users, `videos` videos,
+// about `events` events, 5 planted tastes, `seed`), aggregated with the default weights: users x
+// videos as they appear in the events. Same arguments, same matrix.
+SparseMatrix generated_ratings(std::uint32_t users, std::uint32_t videos, std::uint64_t events, std::uint64_t seed);
 
 }  // namespace vr::test
