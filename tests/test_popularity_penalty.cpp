@@ -136,6 +136,12 @@ TEST_CASE("a popularity penalty of 0 is off and bad betas are refused") {
     INFO(bad);
     CHECK_THROWS_WITH(vr::parse_popularity_penalty(bad, "--popularity-penalty"), Catch::Contains("--popularity-penalty"));
   }
+  // Text that is no number is quoted; a number out of range is refused as
+  // validate_popularity_penalty refuses it.
+  CHECK_THROWS_WITH(vr::parse_popularity_penalty("1x"), "--popularity-penalty: '1x' is not a number >= 0 (the penalty's beta; 0 = off)");
+  CHECK_THROWS_WITH(vr::parse_popularity_penalty("-1"), "--popularity-penalty must be a finite number >= 0 (got -1)");
+  CHECK_THROWS_WITH(vr::parse_popularity_penalty("inf"), "--popularity-penalty must be a finite number >= 0 (got inf)");
+  CHECK_THROWS_WITH(vr::validate_popularity_penalty(-1e-9), "popularity penalty must be a finite number >= 0 (got -1e-09)");
   const vr::SparseMatrix ratings = generated_ratings(200, 120, 5000, 4);
   const vr::Model model = trained_als(ratings, 8);
   const std::vector<float> none;

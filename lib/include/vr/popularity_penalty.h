@@ -34,8 +34,8 @@ std::vector<float> popularity_penalties(const SparseMatrix& train, double beta);
 // Throws InvalidInput unless `beta` is finite and >= 0 (names it as `what`, e.g. the flag).
 void validate_popularity_penalty(double beta, const std::string& what = "popularity penalty");
 
-// Parses one beta ("0.5"); throws InvalidInput naming `what` for text that is not a finite
-// number >= 0.
+// Parses one beta ("0.5"); throws InvalidInput naming `what` for text that is not a number,
+// and as validate_popularity_penalty(beta, what) does for one that is not finite or below 0.
 double parse_popularity_penalty(const std::string& text, const std::string& what = "--popularity-penalty");
 
 // The long tail of `train`: one flag per video, set for the videos outside the 20 % most

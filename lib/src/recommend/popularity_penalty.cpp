@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
+#include <sstream>
 
 #include "vr/errors.h"
 
@@ -19,7 +20,10 @@ std::vector<std::uint32_t> video_rating_counts(const SparseMatrix& train) {
 
 void validate_popularity_penalty(double beta, const std::string& what) {
   if (!std::isfinite(beta) || beta < 0) {
-    throw InvalidInput(what + " must be a finite number >= 0 (got " + std::to_string(beta) + ")");
+    // "-1", "inf", "-1e-09" rather than std::to_string's "-1.000000", "-0.000000".
+    std::ostringstream shown;
+    shown << beta;
+    throw InvalidInput(what + " must be a finite number >= 0 (got " + shown.str() + ")");
   }
 }
 
@@ -27,9 +31,10 @@ double parse_popularity_penalty(const std::string& text, const std::string& what
   const char* begin = text.c_str();
   char* end = nullptr;
   const double beta = std::strtod(begin, &end);
-  if (text.empty() || end != begin + text.size() || !std::isfinite(beta) || beta < 0) {
+  if (text.empty() || end != begin + text.size()) {
     throw InvalidInput(what + ": '" + text + "' is not a number >= 0 (the penalty's beta; 0 = off)");
   }
+  validate_popularity_penalty(beta, what);
   return beta;
 }
 
