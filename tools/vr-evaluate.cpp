@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
                  "a small unobserved weight); 0 = none (more trials chosen on the same validation overfit it:\n"
                  "see docs/performance.md)")
       ->capture_default_str()->check(vr::cli::InRange(0, 100));
-  app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none (stops starting trials)")
+  app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none; a trial starts only when its predicted time\n"
+                 "fits in what is left, and a running one stops when the budget is spent")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_flag("--tune-ials", options.tune_ials,
                "Tuning (halving): also search iALS's unobserved weight (--unobserved-weight, log scale,\n"

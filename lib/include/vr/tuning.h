@@ -81,8 +81,9 @@ struct TuneConfig {
                                    // Halving: settings sampled per round (besides the base), >= 1
   int halving_rounds = 3;          // Halving: rounds at most; a round after the first runs only
                                    // when the best setting sat at an edge of the box, >= 1
-  double seconds = 0;              // wall-clock budget, 0 = none; trials not started by then are
-                                   // skipped (the first always runs)
+  double seconds = 0;              // wall-clock budget, 0 = none: a trial starts only when its
+                                   // predicted time fits in what is left, and a running one stops
+                                   // when it is spent (vr/tuning_budget.h; the first always runs)
   std::uint64_t seed = 42;         // seeds the search and the validation split
   double validation_ratio = 0.25;  // share of each user's training videos held out, in (0, 1)
   bool carve_like_test = false;    // evaluate(): set validation_ratio to the test split's share
@@ -131,6 +132,9 @@ struct TuningResult {
   int k = 10;
   std::uint64_t validation_ratings = 0;  // ratings held out for validation (first fold)
   double seconds = 0;                    // wall time of the whole search
+  int skipped_trials = 0;                // proposals not started: their predicted time did not fit
+                                         // in the budget left (vr/tuning_budget.h)
+  int stopped_trials = 0;                // trials stopped when the budget ran out, scores dropped
 };
 
 // Throws InvalidInput naming the first out-of-range field.
@@ -161,7 +165,8 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
 // The first refinement round, when the best is not an iALS setting yet, also tries it with
 // Rendle et al.'s (2021) recipe: nu 1 and a small alpha0 (0.1, 0.3, 1), lambda divided by
 // regularization_scale so that a typical row keeps its regularisation (and half of that).
-// Deterministic for a seed; config.seconds stops starting trials (trial 1 always runs).
+// Deterministic for a seed; config.seconds skips and stops trials (vr/tuning_budget.h; trial 1
+// always runs).
 TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                               const std::function<void(const TrialResult&)>& on_trial = {});
 

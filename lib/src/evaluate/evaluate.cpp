@@ -536,6 +536,8 @@ nlohmann::ordered_json report_object(const EvaluationReport& report, bool with_r
     object["tuning"] = {{"k", tuning.k},
                         {"validation_ratings", tuning.validation_ratings},
                         {"seconds", tuning.seconds},
+                        {"skipped_trials", tuning.skipped_trials},
+                        {"stopped_trials", tuning.stopped_trials},
                         {"trials", trials}};
   }
   if (with_report_data && report.report_depth > 0) {
@@ -733,6 +735,11 @@ void write_report_table(std::ostream& output, const EvaluationReport& report) {
            << report.tuning->seconds << " s, best validation ndcg@" << report.tuning->k << " " << std::setprecision(4)
            << report.tuning->best_validation_ndcg << " (" << report.tuning->validation_ratings
            << " validation ratings carved from train)\n";
+    if (report.tuning->skipped_trials + report.tuning->stopped_trials > 0) {
+      output << "tuning: the time budget (--tune-seconds) skipped " << report.tuning->skipped_trials
+             << " trials that would not have finished within it and stopped " << report.tuning->stopped_trials
+             << " running\n";
+    }
     if (report.tuning->min_coverage > 0) {
       output << "tuning: minimum validation coverage@" << report.tuning->k << " " << report.tuning->min_coverage
              << (report.tuning->coverage_met ? ": met, " : ": NOT met by any trial; picked the highest, ")

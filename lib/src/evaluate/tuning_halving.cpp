@@ -14,6 +14,7 @@
 #include "vr/parallel.h"
 #include "vr/topk.h"
 #include "vr/tuning.h"
+#include "vr/tuning_budget.h"
 #include "vr/tuning_constraint.h"
 
 namespace vr {
@@ -151,8 +152,7 @@ bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials, double reg
 
 TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                               const std::function<void(const TrialResult&)>& on_trial) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  TuningBudget budget(config.seconds);
   const std::vector<Split> validation = validation_folds(train, config);
   TuningResult result;
   result.k = config.k;
@@ -161,49 +161,64 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   std::mt19937_64 ials_random(config.seed ^ 0x1a15a15a15ULL);
   std::mutex mutex;
   int next_number = 1;
+  std::atomic<int> skipped{0}, stopped{0};
 
   // Trains each proposal to its iterations once per fold, scoring nDCG@k at every checkpoint
   // on the way; the trial keeps the best checkpoint as its iterations (that checkpoint's model
   // is exactly the config's with those iterations). Returns the trials in proposal order;
-  // proposals not started within the time budget are left out.
+  // proposals the time budget skipped or stopped (TuningBudget) are left out.
   const auto run_rung = [&](const std::vector<TrainConfig>& proposals, int rung, bool always_first) {
     std::vector<TrialResult> finished(proposals.size());
     std::vector<char> done(proposals.size(), 0);
     const int first_number = next_number;
     next_number += static_cast<int>(proposals.size());
     parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t index, std::size_t) {
-      if (config.seconds > 0 && !(always_first && index == 0) && elapsed() >= config.seconds) return;
+      const bool must_run = always_first && index == 0;
       const auto trial_start = std::chrono::steady_clock::now();
       TrainConfig trial_config = proposals[index];
       trial_config.threads = 1;
       trial_config.compute_loss = false;
       const std::vector<int> points = rung < 0 ? std::vector<int>{trial_config.iterations}
                                                : checkpoints_up_to(trial_config.iterations);
+      const double work = trial_work(validation.front().train, trial_config, static_cast<int>(points.size()),
+                                     static_cast<int>(validation.size()));
+      if (!must_run && !budget.fits(work)) {
+        ++skipped;
+        return;
+      }
       std::vector<double> scores(points.size(), 0.0);
       std::vector<double> coverages(points.size(), 0.0);
-      for (const Split& fold : validation) {
-        std::size_t next_point = 0;
-        const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
-          while (next_point < points.size() && points[next_point] == iteration) {
-            // A diverged model (not finite) scores 0 rather than ending the search.
-            if (users.allFinite() && items.allFinite()) {
-              const auto top = top_k_all_users_eligible(users, items, config.k, fold.train, 1, config.eligible.get());
-              const RankingMetrics metrics = ranking_metrics(top, fold.test, config.k);
-              scores[next_point] += metrics.ndcg / static_cast<double>(validation.size());
-              coverages[next_point] += metrics.coverage / static_cast<double>(validation.size());
+      try {
+        for (const Split& fold : validation) {
+          std::size_t next_point = 0;
+          const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
+            while (next_point < points.size() && points[next_point] == iteration) {
+              // A diverged model (not finite) scores 0 rather than ending the search.
+              if (users.allFinite() && items.allFinite()) {
+                const auto top = top_k_all_users_eligible(users, items, config.k, fold.train, 1, config.eligible.get());
+                const RankingMetrics metrics = ranking_metrics(top, fold.test, config.k);
+                scores[next_point] += metrics.ndcg / static_cast<double>(validation.size());
+                coverages[next_point] += metrics.coverage / static_cast<double>(validation.size());
+              }
+              ++next_point;
             }
-            ++next_point;
+          };
+          try {
+            const AlsFactors factors = train_als(fold.train, trial_config, [&](const IterationReport& report) {
+              if (!must_run) budget.stop_if_spent();
+              if (report.factors != nullptr) score(report.iteration, report.factors->user_factors, report.factors->item_factors);
+            });
+            if (trial_config.iterations == 0) score(0, factors.user_factors, factors.item_factors);
+          } catch (const NumericalError&) {
+            // Scores stay at what the checkpoints before the failure reached (0 for later ones).
           }
-        };
-        try {
-          const AlsFactors factors = train_als(fold.train, trial_config, [&](const IterationReport& report) {
-            if (report.factors != nullptr) score(report.iteration, report.factors->user_factors, report.factors->item_factors);
-          });
-          if (trial_config.iterations == 0) score(0, factors.user_factors, factors.item_factors);
-        } catch (const NumericalError&) {
-          // Scores stay at what the checkpoints before the failure reached (0 for later ones).
         }
+      } catch (const TrialStopped&) {
+        ++stopped;
+        return;
       }
+      const double trial_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
+      budget.record(work, trial_seconds);
       const std::size_t best_point = best_checkpoint(scores, coverages, config.min_coverage);
       TrialResult trial;
       trial.number = first_number + static_cast<int>(index);
@@ -213,7 +228,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       trial.validation_coverage = coverages[best_point];
       trial.refinement = rung > 0;
       trial.rung = rung;
-      trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
+      trial.seconds = trial_seconds;
       std::lock_guard<std::mutex> lock(mutex);
       if (on_trial) on_trial(trial);
       finished[index] = trial;
@@ -229,7 +244,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
     }
     return kept;
   };
-  const auto out_of_time = [&] { return config.seconds > 0 && elapsed() >= config.seconds; };
+  const auto out_of_time = [&] { return budget.spent(); };
 
   // Trial 1: the base config as given (its own iterations), so the result is never worse on
   // validation. Then rounds of successive halving: `trials` settings at the first rung's
@@ -272,7 +287,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   }
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
-  result.seconds = elapsed();
+  result.skipped_trials = skipped.load();
+  result.stopped_trials = stopped.load();
+  result.seconds = budget.elapsed();
   return result;
 }
 

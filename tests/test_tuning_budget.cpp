@@ -1,0 +1,135 @@
+// The tuner's time budget (vr/tuning_budget.h): trials whose predicted time does not fit are
+// skipped, running ones stop when it is spent, the search says how many, and no budget changes
+// nothing.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "support/test_support.h"
+#include "vr/generate.h"
+#include "vr/interactions.h"
+#include "vr/tuning.h"
+#include "vr/tuning_budget.h"
+
+using vr::test::run_command;
+using vr::test::tool;
+
+namespace {
+
+vr::SparseMatrix small_ratings() {
+  vr::GenerateConfig generate;
+  generate.users = 300;
+  generate.videos = 150;
+  generate.events = 9000;
+  generate.tastes = 5;
+  generate.seed = 3;
+  std::stringstream log;
+  vr::generate_interactions(log, generate);
+  const auto data = vr::aggregate_interactions(log, "generated", vr::FeaturesConfig{});
+  return vr::build_sparse_matrix(data.ratings, static_cast<std::uint32_t>(data.users.size()),
+                                 static_cast<std::uint32_t>(data.videos.size()));
+}
+
+}  // namespace
+
+TEST_CASE("a tuning budget predicts a trial's time from the trials finished so far") {
+  const vr::TuningBudget none(0);
+  CHECK_FALSE(none.spent());
+  CHECK(none.fits(1e30));
+  CHECK_NOTHROW(none.stop_if_spent());
+
+  vr::TuningBudget hour(3600);
+  // Nothing finished yet: nothing to predict from, every trial may start.
+  CHECK(hour.fits(1e30));
+  hour.record(1e9, 1.0);  // 1 s per 1e9 units
+  CHECK(hour.fits(1e12));  // about 1,000 s
+  CHECK_FALSE(hour.fits(1e13));  // about 10,000 s
+  hour.record(1e9, 9.0);  // now 5 s per 1e9 units
+  CHECK_FALSE(hour.fits(1e12));  // about 5,000 s
+  CHECK(hour.fits(5e11));
+  CHECK_FALSE(hour.spent());
+  CHECK_NOTHROW(hour.stop_if_spent());
+
+  const vr::TuningBudget spent(1e-9);
+  CHECK(spent.spent());
+  CHECK_FALSE(spent.fits(0));
+  CHECK_THROWS_AS(spent.stop_if_spent(), vr::TrialStopped);
+}
+
+TEST_CASE("a trial's work grows with its factors, iterations, scorings and folds") {
+  const auto ratings = small_ratings();
+  vr::TrainConfig config;
+  config.factors = 32;
+  config.iterations = 10;
+  const double work = vr::trial_work(ratings, config, 3, 2);
+  CHECK(work > 0);
+  CHECK(vr::trial_work(ratings, config, 3, 4) == Approx(2 * work));
+  CHECK(vr::trial_work(ratings, config, 6, 2) > work);
+  vr::TrainConfig more = config;
+  more.iterations = 20;
+  CHECK(vr::trial_work(ratings, more, 3, 2) > work);
+  more = config;
+  more.factors = 128;
+  CHECK(vr::trial_work(ratings, more, 3, 2) > 4 * work);
+  more = config;
+  more.solver = vr::Solver::Cholesky;
+  CHECK(vr::trial_work(ratings, more, 3, 2) > work);
+}
+
+TEST_CASE("a spent budget runs the base config alone and counts the proposals it skipped") {
+  const auto ratings = small_ratings();
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 5;
+  vr::TuneConfig config;
+  config.trials = 16;
+  config.seconds = 1e-9;
+  const auto halving = vr::tune_als(ratings, base, config);
+  REQUIRE(halving.trials.size() == 1);
+  CHECK(halving.trials[0].number == 1);
+  CHECK(halving.skipped_trials == 0);  // spent before the first round: it proposes nothing
+  CHECK(halving.stopped_trials == 0);
+
+  config.search = vr::TuneSearch::Random;
+  config.trials = 50;
+  const auto random = vr::tune_als(ratings, base, config);
+  REQUIRE(random.trials.size() == 1);
+  CHECK(random.skipped_trials == 24);  // the first batch: 25 with the base
+  CHECK(random.stopped_trials == 0);
+
+  // No budget: nothing skipped or stopped, every proposal runs.
+  config = vr::TuneConfig{};
+  config.trials = 4;
+  config.halving_rounds = 1;
+  const auto unlimited = vr::tune_als(ratings, base, config);
+  CHECK(unlimited.skipped_trials == 0);
+  CHECK(unlimited.stopped_trials == 0);
+  CHECK(unlimited.trials.size() == 1 + 4 + 2 + 1);  // base, rung 0, its best third, theirs
+}
+
+TEST_CASE("vr-evaluate reports the trials its time budget skipped") {
+  vr::test::TempDir dir;
+  const auto generated = run_command({tool("vr-generate"), "--users", "300", "--videos", "150", "--events", "9000",
+                                      "--seed", "3", "-o", dir.file("events.csv")});
+  REQUIRE(generated.exit_code == 0);
+  // The random search proposes its first half (8 of the default 16) at once, then skips all but
+  // the base.
+  const auto json = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
+                                 "--tune-search", "random", "--tune-seconds", "0.000001", "--format", "json", "--quiet"});
+  INFO(json.err);
+  REQUIRE(json.exit_code == 0);
+  const auto report = nlohmann::json::parse(json.out);
+  CHECK(report["tuning"]["trials"].size() == 1);
+  CHECK(report["tuning"]["skipped_trials"] == 7);
+  CHECK(report["tuning"]["stopped_trials"] == 0);
+
+  const auto text = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
+                                 "--tune-search", "random", "--tune-seconds", "0.000001", "--quiet"});
+  REQUIRE(text.exit_code == 0);
+  CHECK_THAT(text.out, Catch::Contains("the time budget (--tune-seconds) skipped 7 trials"));
+  const auto unlimited = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
+                                      "--tune-trials", "2", "--tune-seconds", "0", "--quiet"});
+  REQUIRE(unlimited.exit_code == 0);
+  CHECK_THAT(unlimited.out, !Catch::Contains("the time budget"));
+}
