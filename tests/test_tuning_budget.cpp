@@ -4,34 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "support/test_support.h"
-#include "vr/generate.h"
-#include "vr/interactions.h"
 #include "vr/tuning.h"
 #include "vr/tuning_budget.h"
 
+using vr::test::generated_ratings;
 using vr::test::run_command;
 using vr::test::tool;
-
-namespace {
-
-vr::SparseMatrix small_ratings() {
-  vr::GenerateConfig generate;
-  generate.users = 300;
-  generate.videos = 150;
-  generate.events = 9000;
-  generate.tastes = 5;
-  generate.seed = 3;
-  std::stringstream log;
-  vr::generate_interactions(log, generate);
-  const auto data = vr::aggregate_interactions(log, "generated", vr::FeaturesConfig{});
-  return vr::build_sparse_matrix(data.ratings, static_cast<std::uint32_t>(data.users.size()),
-                                 static_cast<std::uint32_t>(data.videos.size()));
-}
-
-}  // namespace
 
 TEST_CASE("a tuning budget predicts a trial's time from the trials finished so far") {
   const vr::TuningBudget none(0);
@@ -58,7 +38,7 @@ TEST_CASE("a tuning budget predicts a trial's time from the trials finished so f
 }
 
 TEST_CASE("a trial's work grows with its factors, iterations, scorings and folds") {
-  const auto ratings = small_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig config;
   config.factors = 32;
   config.iterations = 10;
@@ -78,7 +58,7 @@ TEST_CASE("a trial's work grows with its factors, iterations, scorings and folds
 }
 
 TEST_CASE("a spent budget runs the base config alone and counts the proposals it skipped") {
-  const auto ratings = small_ratings();
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 5;
