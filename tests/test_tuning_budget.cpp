@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "support/test_support.h"
 #include "vr/tuning.h"
@@ -93,10 +95,16 @@ TEST_CASE("vr-evaluate reports the trials its time budget skipped") {
   const auto generated = run_command({tool("vr-generate"), "--users", "300", "--videos", "150", "--events", "9000",
                                       "--seed", "3", "-o", dir.file("events.csv")});
   REQUIRE(generated.exit_code == 0);
+  // --best-config in the temporary folder: the default writes tuned.conf where the test runs.
+  const auto evaluate = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv{tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
+                                  "--best-config", dir.file("best.conf"), "--quiet"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return run_command(argv);
+  };
   // The random search proposes its first half (8 of the default 16) at once, then skips all but
   // the base.
-  const auto json = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
-                                 "--tune-search", "random", "--tune-seconds", "0.000001", "--format", "json", "--quiet"});
+  const auto json = evaluate({"--tune-search", "random", "--tune-seconds", "0.000001", "--format", "json"});
   INFO(json.err);
   REQUIRE(json.exit_code == 0);
   const auto report = nlohmann::json::parse(json.out);
@@ -104,12 +112,10 @@ TEST_CASE("vr-evaluate reports the trials its time budget skipped") {
   CHECK(report["tuning"]["skipped_trials"] == 7);
   CHECK(report["tuning"]["stopped_trials"] == 0);
 
-  const auto text = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
-                                 "--tune-search", "random", "--tune-seconds", "0.000001", "--quiet"});
+  const auto text = evaluate({"--tune-search", "random", "--tune-seconds", "0.000001"});
   REQUIRE(text.exit_code == 0);
   CHECK_THAT(text.out, Catch::Contains("the time budget (--tune-seconds) skipped 7 trials"));
-  const auto unlimited = run_command({tool("vr-evaluate"), "--interactions", dir.file("events.csv"), "--tune",
-                                      "--tune-trials", "2", "--tune-seconds", "0", "--quiet"});
+  const auto unlimited = evaluate({"--tune-trials", "2", "--tune-seconds", "0"});
   REQUIRE(unlimited.exit_code == 0);
   CHECK_THAT(unlimited.out, !Catch::Contains("the time budget"));
 }
