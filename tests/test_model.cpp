@@ -99,6 +99,12 @@ TEST_CASE("bad model files fail cleanly with the file name") {
     CHECK_THAT(load_error(corrupt), Catch::Contains("m.bin") && Catch::Contains("corrupt"));
   }
   CHECK_THAT(load_error(bytes + "x"), Catch::Contains("trailing"));
+  // A payload length far beyond the file (2^56 bytes) is named as truncated before anything is
+  // read or allocated by it.
+  std::string longer = bytes;
+  longer[19] = '\x01';
+  CHECK_THAT(load_error(longer), Catch::Contains("m.bin") && Catch::Contains("truncated") &&
+                                     Catch::Contains("expected 7205759403792"));
 }
 
 TEST_CASE("a model whose shapes disagree with its info is refused") {

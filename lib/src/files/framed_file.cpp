@@ -187,6 +187,18 @@ FramedReader::FramedReader(std::istream& input, const std::string& source_name, 
   const FramedHeader header = read_header(input, prefix_, magic, newest_version, what);
   version_ = header.version;
   payload_size_ = header.length;
+  // A file shorter than the announced payload is named as truncated now, before a reader sizes
+  // its buffers by an announced length that the file cannot hold (read_framed finds it by
+  // reading; a stream that cannot seek is checked by finish()).
+  const std::istream::pos_type here = input_.tellg();
+  if (here != std::istream::pos_type(-1) && input_.seekg(0, std::ios::end)) {
+    const std::istream::pos_type end = input_.tellg();
+    input_.seekg(here);
+    if (end != std::istream::pos_type(-1) && static_cast<std::uint64_t>(end - here) < payload_size_) {
+      throw CorruptFile(truncated_payload(prefix_, what_, payload_size_));
+    }
+  }
+  input_.clear();
   buffer_ = std::make_unique<PayloadBuffer>(input_, payload_size_);
   payload_ = std::make_unique<std::istream>(buffer_.get());
 }

@@ -293,13 +293,15 @@ void write_als_model_streamed(std::ostream& output, const ModelInfo& info, const
 }
 
 Model read_model(std::istream& input, const std::string& source_name) {
-  const FramedPayload framed = read_framed(input, source_name, kModelMagic, kModelFormatVersion, "vr model");
+  // Parsed as it is read (the checksum is checked at the end), so loading needs the model's
+  // size in memory once, not also a copy of the file.
+  FramedReader framed(input, source_name, kModelMagic, kModelFormatVersion, "vr model");
+  const std::size_t payload_size = static_cast<std::size_t>(framed.payload_size());
   Model model;
   try {
-    std::istringstream payload(framed.bytes, std::ios::binary);
-    ModelInputArchive archive(payload, framed.bytes.size());
+    ModelInputArchive archive(framed.payload(), payload_size);
     archive(model.info);
-    if (framed.version >= 3) {
+    if (framed.version() >= 3) {
       archive(model.info.config.unobserved_weight, model.info.config.reg_exponent);
       const TrainConfig& config = model.info.config;
       if (!(config.unobserved_weight > 0) || !std::isfinite(config.unobserved_weight) ||
@@ -313,20 +315,20 @@ Model read_model(std::istream& input, const std::string& source_name) {
     }
     // Format 1 files hold ALS factors only; from format 2 the kinds that do not use the
     // factors store them as 0 x 0, followed by the item-item blocks.
-    const bool has_item_blocks = framed.version >= 2;
-    FactorBlock users{&model.factors.user_factors, framed.bytes.size(), 4096, has_item_blocks};
-    FactorBlock items{&model.factors.item_factors, framed.bytes.size(), 4096, has_item_blocks};
+    const bool has_item_blocks = framed.version() >= 2;
+    FactorBlock users{&model.factors.user_factors, payload_size, 4096, has_item_blocks};
+    FactorBlock items{&model.factors.item_factors, payload_size, 4096, has_item_blocks};
     archive(users, items);
     if (has_item_blocks) {
-      FactorBlock weights{&model.item_weights, framed.bytes.size(), kEaseMaxVideos, true};
-      SparseBlock neighbours{&model.neighbours, framed.bytes.size()};
+      FactorBlock weights{&model.item_weights, payload_size, kEaseMaxVideos, true};
+      SparseBlock neighbours{&model.neighbours, payload_size};
       archive(weights, neighbours);
     }
-  } catch (const CorruptFile& error) {
-    throw CorruptFile("'" + source_name + "': corrupt vr model file: " + error.what());
   } catch (const std::exception& error) {
+    framed.finish();  // a truncated file or a wrong checksum is named as such first
     throw CorruptFile("'" + source_name + "': corrupt vr model file: " + error.what());
   }
+  framed.finish();
   const auto& info = model.info;
   const auto& factors = model.factors;
   ModelKind kind = ModelKind::Als;
