@@ -90,6 +90,38 @@ TEST_CASE("a spent budget runs the base config alone and counts the proposals it
   CHECK(unlimited.trials.size() == 1 + 4 + 2 + 1);  // base, rung 0, its best third, theirs
 }
 
+TEST_CASE("a budget spent during a trial stops it, drops its scores and skips the rest") {
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
+  // The base is the heaviest setting, so every later proposal is predicted to fit; the clock
+  // advances one second at each reading, and every training iteration reads it, so the budget
+  // runs out in the middle of the first proposal after the base.
+  vr::TrainConfig base;
+  base.factors = 64;
+  base.iterations = 30;
+  vr::TuneConfig config;
+  config.seconds = 10;
+  config.parallel_trials = 1;
+  config.trials = 8;
+  config.box.factors = vr::TuneRange{8, 16, 2, 4096};
+  for (const auto search : {vr::TuneSearch::Random, vr::TuneSearch::Halving}) {
+    SECTION(vr::to_string(search)) {
+      config.search = search;
+      double now = 0;
+      config.clock = [&now] { return now++; };
+      int reported = 0;
+      const auto result = vr::tune_als(ratings, base, config, [&](const vr::TrialResult&) { ++reported; });
+      REQUIRE(result.trials.size() == 1);
+      CHECK(result.trials[0].number == 1);
+      CHECK(reported == 1);
+      CHECK(result.stopped_trials == 1);
+      // Random: the rest of its first batch (4 with the base); halving: the rest of the first
+      // rung (8 settings).
+      CHECK(result.skipped_trials == (search == vr::TuneSearch::Random ? 2 : 7));
+      CHECK(result.best.factors == 64);
+    }
+  }
+}
+
 TEST_CASE("vr-evaluate reports the trials its time budget skipped") {
   vr::test::TempDir dir;
   const auto generated = run_command({tool("vr-generate"), "--users", "300", "--videos", "150", "--events", "9000",

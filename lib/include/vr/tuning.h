@@ -107,6 +107,8 @@ struct TuneConfig {
                                    // coverage@k reaches it (vr/tuning_constraint.h); 0 = off
   std::shared_ptr<const EligibleVideos> eligible;  // vr-evaluate --catalog: the videos that may be
                                    // ranked (vr/catalog_evaluation.h); null = every video
+  std::function<double()> clock;   // tests: the time budget's clock in seconds (TuningBudget::Clock);
+                                   // empty = std::chrono::steady_clock
 };
 
 // One evaluated setting.

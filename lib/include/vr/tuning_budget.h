@@ -5,27 +5,34 @@
 //     trial's work (trial_work: floating-point operations of its training and scoring) times
 //     the seconds per unit of work the trials finished so far took; before any has finished
 //     every trial may start.
-//   - A running trial stops after the iteration during which the budget ran out (stop_if_spent
-//     throws TrialStopped from the training's iteration callback); its partial scores are dropped.
+//   - A running trial stops after the iteration during which the budget ran out (the check
+//     run_trial gives it throws TrialStopped from the training's iteration callback); its
+//     partial scores are dropped.
+//   - The budget counts the trials it skipped and stopped, for the search's result.
 //
 // A budget of 0 is none: every trial starts and none stops, and the search is deterministic.
 #pragma once
 
-#include <chrono>
+#include <atomic>
+#include <functional>
 #include <mutex>
+#include <optional>
 
 #include "vr/als.h"
 #include "vr/ratings.h"
 
 namespace vr {
 
-// Thrown by TuningBudget::stop_if_spent inside a trial; the search catches it.
+// Thrown by a trial's budget check (TuningBudget::run_trial, stop_if_spent); run_trial catches it.
 struct TrialStopped {};
 
 class TuningBudget {
  public:
-  // `seconds` 0 = no budget; the clock starts now.
-  explicit TuningBudget(double seconds);
+  // Seconds since any fixed moment; the default is std::chrono::steady_clock's.
+  using Clock = std::function<double()>;
+
+  // `seconds` 0 = no budget; the clock starts now. `clock` (tests): time as the budget sees it.
+  explicit TuningBudget(double seconds, Clock clock = {});
 
   double elapsed() const;
   // The budget is set and spent.
@@ -38,11 +45,24 @@ class TuningBudget {
   // A finished trial's work and wall seconds, for the predictions (thread-safe).
   void record(double work, double seconds);
 
+  // Runs one trial of `work` units under the budget (thread-safe) and returns its seconds, or
+  // nothing when the budget skipped it (fits said no; `trial` is not called) or stopped it (the
+  // check `trial` is given threw TrialStopped; `trial` must call it after each training
+  // iteration and let it propagate). A `must_run` trial starts whatever the prediction, and its
+  // check never throws. A finished trial is recorded for the predictions.
+  std::optional<double> run_trial(double work, bool must_run,
+                                  const std::function<void(const std::function<void()>& check)>& trial);
+  // Trials run_trial skipped and stopped so far.
+  int skipped() const { return skipped_; }
+  int stopped() const { return stopped_; }
+
  private:
   double seconds_;
-  std::chrono::steady_clock::time_point start_;
+  Clock clock_;
+  double start_;
   mutable std::mutex mutex_;
   double recorded_work_ = 0, recorded_seconds_ = 0;
+  std::atomic<int> skipped_{0}, stopped_{0};
 };
 
 // The work of one trial: training `config` on `train` for config.iterations iterations and

@@ -3,8 +3,6 @@
 #include "vr/tuning_constraint.h"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -137,8 +135,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
   validate(config);
   validate(base);
   if (config.search == TuneSearch::Halving) return tune_als_halving(train, base, config, on_trial);
-  TuningBudget budget(config.seconds);
-  std::atomic<int> skipped{0}, stopped{0};
+  TuningBudget budget(config.seconds, config.clock);
   // Each trial is scored on every fold and averaged: one fold's noise (about 0.01 nDCG on
   // MovieLens 100K) is as large as the differences between good settings.
   const std::vector<Split> validation = validation_folds(train, config);
@@ -150,15 +147,11 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
   std::mutex mutex;
 
   // Runs `proposals` (numbered from `first_number`) on parallel_trials threads; returns false
-  // when the time budget ran out (TuningBudget skipped or stopped a proposal).
+  // when the time budget skipped or stopped one of them.
   const auto run_batch = [&](const std::vector<TrainConfig>& proposals, int first_number, bool refinement) {
     std::vector<TrialResult> finished(proposals.size());
     std::vector<char> done(proposals.size(), 0);
-    std::atomic<bool> out_of_time{false};
     parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t begin, std::size_t) {
-      // The first trial (the base config) always runs, so there is always a result.
-      const bool must_run = first_number + static_cast<int>(begin) == 1;
-      const auto trial_start = std::chrono::steady_clock::now();
       TrialResult trial;
       trial.number = first_number + static_cast<int>(begin);
       trial.config = proposals[begin];
@@ -166,29 +159,19 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       trial.config.compute_loss = false;
       trial.refinement = refinement;
       const double work = trial_work(validation.front().train, trial.config, 1, static_cast<int>(validation.size()));
-      if (!must_run && !budget.fits(work)) {
-        ++skipped;
-        out_of_time = true;
-        return;
-      }
-      try {
+      // The first trial (the base config) always runs, so there is always a result.
+      const auto seconds = budget.run_trial(work, trial.number == 1, [&](const std::function<void()>& check) {
         for (const Split& fold : validation) {
-          const AlsFactors factors = train_als(fold.train, trial.config, [&](const IterationReport&) {
-            if (!must_run) budget.stop_if_spent();
-          });
+          const AlsFactors factors = train_als(fold.train, trial.config, [&](const IterationReport&) { check(); });
           const auto top = top_k_all_users_eligible(factors.user_factors, factors.item_factors, config.k, fold.train,
                                                       1, config.eligible.get());
           const RankingMetrics metrics = ranking_metrics(top, fold.test, config.k);
           trial.validation_ndcg += metrics.ndcg / static_cast<double>(validation.size());
           trial.validation_coverage += metrics.coverage / static_cast<double>(validation.size());
         }
-      } catch (const TrialStopped&) {
-        ++stopped;
-        out_of_time = true;
-        return;
-      }
-      trial.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
-      budget.record(work, trial.seconds);
+      });
+      if (!seconds) return;
+      trial.seconds = *seconds;
       std::lock_guard<std::mutex> lock(mutex);
       if (on_trial) on_trial(trial);
       finished[begin] = trial;
@@ -200,7 +183,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       // Ties keep the earlier trial, so the result does not depend on completion order.
       consider_trial(result, finished[i], config.min_coverage);
     }
-    return !out_of_time.load();
+    return std::count(done.begin(), done.end(), 1) == static_cast<std::ptrdiff_t>(proposals.size());
   };
 
   const int random_trials = std::max(1, (config.trials + 1) / 2);
@@ -217,8 +200,8 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
   }
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
-  result.skipped_trials = skipped.load();
-  result.stopped_trials = stopped.load();
+  result.skipped_trials = budget.skipped();
+  result.stopped_trials = budget.stopped();
   result.seconds = budget.elapsed();
   return result;
 }

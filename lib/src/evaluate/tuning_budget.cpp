@@ -1,12 +1,21 @@
 #include "vr/tuning_budget.h"
 
+#include <chrono>
+#include <utility>
+
 namespace vr {
+namespace {
 
-TuningBudget::TuningBudget(double seconds) : seconds_(seconds), start_(std::chrono::steady_clock::now()) {}
-
-double TuningBudget::elapsed() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+}  // namespace
+
+TuningBudget::TuningBudget(double seconds, Clock clock)
+    : seconds_(seconds), clock_(clock ? std::move(clock) : Clock(steady_seconds)), start_(clock_()) {}
+
+double TuningBudget::elapsed() const { return clock_() - start_; }
 
 bool TuningBudget::spent() const { return seconds_ > 0 && elapsed() >= seconds_; }
 
@@ -27,6 +36,26 @@ void TuningBudget::record(double work, double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
   recorded_work_ += work;
   recorded_seconds_ += seconds;
+}
+
+std::optional<double> TuningBudget::run_trial(double work, bool must_run,
+                                              const std::function<void(const std::function<void()>& check)>& trial) {
+  if (!must_run && !fits(work)) {
+    ++skipped_;
+    return std::nullopt;
+  }
+  const double start = clock_();
+  try {
+    trial([&] {
+      if (!must_run) stop_if_spent();
+    });
+  } catch (const TrialStopped&) {
+    ++stopped_;
+    return std::nullopt;
+  }
+  const double seconds = clock_() - start;
+  record(work, seconds);
+  return seconds;
 }
 
 double trial_work(const SparseMatrix& train, const TrainConfig& config, int scorings, int folds) {

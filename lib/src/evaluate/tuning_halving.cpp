@@ -2,8 +2,6 @@
 // the number of ALS iterations as the fidelity, and a box that widens when the best setting
 // sits at its edge. See docs/vr-evaluate.md ("How the search works").
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <random>
@@ -152,7 +150,7 @@ bool widen_at_edges(TuneBox& box, const TrainConfig& best, bool ials, double reg
 
 TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base, const TuneConfig& config,
                               const std::function<void(const TrialResult&)>& on_trial) {
-  TuningBudget budget(config.seconds);
+  TuningBudget budget(config.seconds, config.clock);
   const std::vector<Split> validation = validation_folds(train, config);
   TuningResult result;
   result.k = config.k;
@@ -161,7 +159,6 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   std::mt19937_64 ials_random(config.seed ^ 0x1a15a15a15ULL);
   std::mutex mutex;
   int next_number = 1;
-  std::atomic<int> skipped{0}, stopped{0};
 
   // Trains each proposal to its iterations once per fold, scoring nDCG@k at every checkpoint
   // on the way; the trial keeps the best checkpoint as its iterations (that checkpoint's model
@@ -173,8 +170,6 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
     const int first_number = next_number;
     next_number += static_cast<int>(proposals.size());
     parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t index, std::size_t) {
-      const bool must_run = always_first && index == 0;
-      const auto trial_start = std::chrono::steady_clock::now();
       TrainConfig trial_config = proposals[index];
       trial_config.threads = 1;
       trial_config.compute_loss = false;
@@ -182,13 +177,10 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
                                                : checkpoints_up_to(trial_config.iterations);
       const double work = trial_work(validation.front().train, trial_config, static_cast<int>(points.size()),
                                      static_cast<int>(validation.size()));
-      if (!must_run && !budget.fits(work)) {
-        ++skipped;
-        return;
-      }
       std::vector<double> scores(points.size(), 0.0);
       std::vector<double> coverages(points.size(), 0.0);
-      try {
+      const bool must_run = always_first && index == 0;
+      const auto trial_seconds = budget.run_trial(work, must_run, [&](const std::function<void()>& check) {
         for (const Split& fold : validation) {
           std::size_t next_point = 0;
           const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
@@ -205,7 +197,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
           };
           try {
             const AlsFactors factors = train_als(fold.train, trial_config, [&](const IterationReport& report) {
-              if (!must_run) budget.stop_if_spent();
+              check();
               if (report.factors != nullptr) score(report.iteration, report.factors->user_factors, report.factors->item_factors);
             });
             if (trial_config.iterations == 0) score(0, factors.user_factors, factors.item_factors);
@@ -213,12 +205,8 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
             // Scores stay at what the checkpoints before the failure reached (0 for later ones).
           }
         }
-      } catch (const TrialStopped&) {
-        ++stopped;
-        return;
-      }
-      const double trial_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - trial_start).count();
-      budget.record(work, trial_seconds);
+      });
+      if (!trial_seconds) return;
       const std::size_t best_point = best_checkpoint(scores, coverages, config.min_coverage);
       TrialResult trial;
       trial.number = first_number + static_cast<int>(index);
@@ -228,7 +216,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       trial.validation_coverage = coverages[best_point];
       trial.refinement = rung > 0;
       trial.rung = rung;
-      trial.seconds = trial_seconds;
+      trial.seconds = *trial_seconds;
       std::lock_guard<std::mutex> lock(mutex);
       if (on_trial) on_trial(trial);
       finished[index] = trial;
@@ -244,14 +232,13 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
     }
     return kept;
   };
-  const auto out_of_time = [&] { return budget.spent(); };
 
   // Trial 1: the base config as given (its own iterations), so the result is never worse on
   // validation. Then rounds of successive halving: `trials` settings at the first rung's
   // iterations, the best third carried to the next rung with three times the iterations.
   run_rung({base}, -1, true);
   TuneBox box = config.box;
-  for (int round = 0; round < config.halving_rounds && !out_of_time(); ++round) {
+  for (int round = 0; round < config.halving_rounds && !budget.spent(); ++round) {
     std::vector<TrainConfig> proposals;
     for (int i = 0; i < config.trials; ++i) {
       TrainConfig proposal = sample_config(random, box, base, config.search_ials ? &ials_random : nullptr, train);
@@ -263,7 +250,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
         for (TrainConfig& proposal : proposals) proposal.iterations = kHalvingIterations[rung];
       }
       std::vector<TrialResult> rung_results = run_rung(proposals, static_cast<int>(rung), false);
-      if (out_of_time() || rung + 1 == std::size(kHalvingIterations)) break;
+      if (budget.spent() || rung + 1 == std::size(kHalvingIterations)) break;
       std::stable_sort(rung_results.begin(), rung_results.end(), [&](const TrialResult& a, const TrialResult& b) {
         return trial_ranks_above(a, b, config.min_coverage);
       });
@@ -279,7 +266,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   // and good settings lie in narrow valleys (lambda +-15 % can cost 0.02 nDCG), so settings
   // close to the best, trained to the last rung, are the cheapest gain left.
   std::mt19937_64 refine_random(config.seed ^ 0x4ef14e5ULL);
-  for (int round = 0; round < config.refinement_rounds && !out_of_time(); ++round) {
+  for (int round = 0; round < config.refinement_rounds && !budget.spent(); ++round) {
     std::vector<TrainConfig> proposals;
     if (round == 0 && result.best.reg_exponent == 0.0f) proposals = ials_versions(result.best, train);
     for (int i = 0; i < config.refinement_trials; ++i) proposals.push_back(refined_config(refine_random, box, result.best, train));
@@ -287,8 +274,8 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   }
   result.best.threads = base.threads;
   result.best.compute_loss = base.compute_loss;
-  result.skipped_trials = skipped.load();
-  result.stopped_trials = stopped.load();
+  result.skipped_trials = budget.skipped();
+  result.stopped_trials = budget.stopped();
   result.seconds = budget.elapsed();
   return result;
 }
