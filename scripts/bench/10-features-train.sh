@@ -2,6 +2,7 @@
 # Benchmarks of vr-features and vr-train (issue 2). Prints figures; never fails on time.
 # Generated inputs are cached in $VR_BENCH_DIR (default bench-out/) between runs.
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin=${VR_BIN_DIR:?set by scripts/bench.sh}
 out=${VR_BENCH_DIR:?set by scripts/bench.sh}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,12 +47,7 @@ fi
 
 echo "--- vr-train: 100k users x 20k videos x 5M ratings, 64 factors, 2 threads"
 train_dir="$out/train-5m"
-if [ ! -s "$train_dir/ratings.csv" ]; then
-  mkdir -p "$train_dir"
-  "$bin/vr-generate" --users 100000 --videos 20000 --events 7000000 --seed 3 -o "$train_dir/events.csv" 2>/dev/null
-  "$bin/vr-features" "$train_dir/events.csv" --dir "$train_dir" 2>/dev/null
-  rm -f "$train_dir/events.csv"
-fi
+bench_ratings_5m "$train_dir"
 "$bin/bench_kernels" "$train_dir/ratings.csv" 64 2 5
 measure "$out/train.log" "$bin/vr-train" --dir "$train_dir" --factors 64 --threads 2 --iterations 5 --model "$out/train-5m.bin"
 awk -v kb="$peak_kb" -v nnz="$(($(wc -l <"$train_dir/ratings.csv") - 1))" 'BEGIN {

@@ -4,23 +4,18 @@
 #   single-user latency once loaded (--users reads many ids in one process, so load time is
 #   paid once; --user pays it every call).
 # Prints figures only; never fails on time. Generated data and the model are cached under
-# $VR_BENCH_DIR/recommend-100k (delete it to regenerate).
+# $VR_BENCH_DIR/serve-100k, shared with 30-serve and 46-catalog (delete it to regenerate).
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out).
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin_dir=${VR_BIN_DIR:-build/bin}
-cache=${VR_BENCH_DIR:-bench-out}/recommend-100k
+cache=${VR_BENCH_DIR:-bench-out}/serve-100k
 mkdir -p "$cache"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-if [[ ! -f "$cache/als_model.bin" ]]; then
-  echo "generating 100k users x 20k videos (cached in $cache) ..."
-  "$bin_dir/vr-generate" --users 100000 --videos 20000 --events 3000000 --tastes 40 --seed 7 -o "$cache/interactions.csv"
-  "$bin_dir/vr-features" "$cache/interactions.csv" --dir "$cache"
-  # Throughput does not depend on how well the model fits: a few iterations suffice.
-  "$bin_dir/vr-train" --dir "$cache" --factors 64 --iterations 3 --threads 2 --quiet
-fi
+bench_model_3m "$cache"
 
 start=$(now)
 "$bin_dir/vr-recommend" --dir "$cache" --all-users -k 10 --threads 2 -o "$cache/all-users.jsonl" 2>/dev/null

@@ -10,6 +10,7 @@
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out; the model is cached in
 # $VR_BENCH_DIR/serve-100k, delete it to regenerate), SERVE_BENCH_SECONDS (default 15).
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin_dir=${VR_BIN_DIR:-build/bin}
 cache=${VR_BENCH_DIR:-bench-out}/serve-100k
 seconds=${SERVE_BENCH_SECONDS:-15}
@@ -20,13 +21,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   exit 0
 fi
 
-if [[ ! -f "$cache/als_model.bin" ]]; then
-  echo "generating 100k users x 20k videos, training 64 factors (cached in $cache) ..."
-  "$bin_dir/vr-generate" --users 100000 --videos 20000 --events 3000000 --tastes 40 --seed 7 -o "$cache/interactions.csv"
-  "$bin_dir/vr-features" "$cache/interactions.csv" --dir "$cache"
-  # Serving speed does not depend on how well the model fits: a few iterations suffice.
-  "$bin_dir/vr-train" --dir "$cache" --factors 64 --iterations 3 --threads 2 --quiet
-fi
+bench_model_3m "$cache"
 if [[ ! -f "$cache/users.txt" ]]; then
   # 2000 known users, spread over the id space, for the request bodies.
   tail -n +2 "$cache/interactions.csv" | cut -d, -f1 | sort -u | awk 'NR % 37 == 1 && n++ < 2000' > "$cache/users.txt"

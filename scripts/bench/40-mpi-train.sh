@@ -8,6 +8,7 @@
 # and 3 (the ratings' memory per process, which should fall about as 1/N).
 # Prints figures; never fails on time.
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin=${VR_BIN_DIR:?set by scripts/bench.sh}
 out=${VR_BENCH_DIR:?set by scripts/bench.sh}
 iterations=${VR_BENCH_MPI_ITERATIONS:-5}
@@ -21,12 +22,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cores=$(nproc)
 
 train_dir="$out/train-5m"
-if [ ! -s "$train_dir/ratings.csv" ]; then
-  mkdir -p "$train_dir"
-  "$bin/vr-generate" --users 100000 --videos 20000 --events 7000000 --seed 3 -o "$train_dir/events.csv" 2>/dev/null
-  "$bin/vr-features" "$train_dir/events.csv" --dir "$train_dir" 2>/dev/null
-  rm -f "$train_dir/events.csv"
-fi
+bench_ratings_5m "$train_dir"
 ratings=$(($(wc -l < "$train_dir/ratings.csv") - 1))
 echo "--- vr-train under mpirun: $ratings ratings, $factors factors, $iterations iterations, $cores cores"
 

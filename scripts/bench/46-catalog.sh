@@ -9,6 +9,7 @@
 # Prints requests/s and p50/p99 of each; never fails on time. Goal: run 2 within 10 % of run 1.
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out), SERVE_BENCH_SECONDS (15).
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin_dir=${VR_BIN_DIR:-build/bin}
 cache=${VR_BENCH_DIR:-bench-out}/serve-100k
 seconds=${SERVE_BENCH_SECONDS:-15}
@@ -17,12 +18,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   echo "catalog bench skipped: wrk not installed (scripts/install-deps.sh installs it)"
   exit 0
 fi
-if [[ ! -f "$cache/als_model.bin" ]]; then
-  echo "generating 100k users x 20k videos, training 64 factors (cached in $cache) ..."
-  "$bin_dir/vr-generate" --users 100000 --videos 20000 --events 3000000 --tastes 40 --seed 7 -o "$cache/interactions.csv"
-  "$bin_dir/vr-features" "$cache/interactions.csv" --dir "$cache"
-  "$bin_dir/vr-train" --dir "$cache" --factors 64 --iterations 3 --threads 2 --quiet
-fi
+bench_model_3m "$cache"
 if [[ ! -f "$cache/users.txt" ]]; then
   tail -n +2 "$cache/interactions.csv" | cut -d, -f1 | sort -u | awk 'NR % 37 == 1 && n++ < 2000' > "$cache/users.txt"
 fi
