@@ -122,6 +122,31 @@ TEST_CASE("a budget spent during a trial stops it, drops its scores and skips th
   }
 }
 
+TEST_CASE("the random search goes on to the refinements that fit after skipping larger settings") {
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
+  // The base trains one iteration; the clock advances one second at each reading until the
+  // base has finished (1 s for it), then a thousandth. Every random setting (10 or more
+  // iterations) is predicted to take more than the 3 s left of the 6 s budget and is skipped;
+  // the refinements around the base keep its one iteration and fit.
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 1;
+  vr::TuneConfig config;
+  config.search = vr::TuneSearch::Random;
+  config.seconds = 6;
+  config.parallel_trials = 1;
+  config.trials = 16;
+  double now = 0, step = 1;
+  config.clock = [&] { return now += step; };
+  const auto result = vr::tune_als(ratings, base, config, [&](const vr::TrialResult&) { step = 0.001; });
+  CHECK(result.skipped_trials == 7);  // the first batch but the base
+  CHECK(result.stopped_trials == 0);
+  int refinements = 0;
+  for (const auto& trial : result.trials) refinements += trial.refinement ? 1 : 0;
+  CHECK(refinements == 8);
+  CHECK(result.trials.size() == 9);
+}
+
 TEST_CASE("vr-evaluate reports the trials its time budget skipped") {
   vr::test::TempDir dir;
   const auto generated = run_command({tool("vr-generate"), "--users", "300", "--videos", "150", "--events", "9000",

@@ -146,8 +146,8 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
   std::mt19937_64 random(config.seed);
   std::mutex mutex;
 
-  // Runs `proposals` (numbered from `first_number`) on parallel_trials threads; returns false
-  // when the time budget skipped or stopped one of them.
+  // Runs `proposals` (numbered from `first_number`) on parallel_trials threads; those the time
+  // budget skips or stops are left out.
   const auto run_batch = [&](const std::vector<TrainConfig>& proposals, int first_number, bool refinement) {
     std::vector<TrialResult> finished(proposals.size());
     std::vector<char> done(proposals.size(), 0);
@@ -183,19 +183,20 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       // Ties keep the earlier trial, so the result does not depend on completion order.
       consider_trial(result, finished[i], config.min_coverage);
     }
-    return std::count(done.begin(), done.end(), 1) == static_cast<std::ptrdiff_t>(proposals.size());
   };
 
   const int random_trials = std::max(1, (config.trials + 1) / 2);
   std::vector<TrainConfig> proposals{base};
   while (static_cast<int>(proposals.size()) < random_trials) proposals.push_back(random_config(random, base));
-  bool in_time = run_batch(proposals, 1, false);
+  run_batch(proposals, 1, false);
   int proposed = random_trials;
-  while (in_time && proposed < config.trials && !result.trials.empty()) {
+  // Refinement goes on while the budget lasts: a batch whose settings did not fit may be
+  // followed by smaller ones that do.
+  while (!budget.spent() && proposed < config.trials && !result.trials.empty()) {
     proposals.clear();
     const int batch = std::min(kRefinementBatch, config.trials - proposed);
     for (int i = 0; i < batch; ++i) proposals.push_back(refined_config(random, result.best));
-    in_time = run_batch(proposals, proposed + 1, true);
+    run_batch(proposals, proposed + 1, true);
     proposed += batch;
   }
   result.best.threads = base.threads;
