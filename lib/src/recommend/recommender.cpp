@@ -245,17 +245,23 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, S
 
 std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan, double popularity_penalty) {
   validate_popularity_penalty(popularity_penalty);
-  Model model = load_model(paths.model);
   Mappings mappings = load_mappings(paths.mappings);
-  auto input = open_input_file(paths.ratings);
-  const std::vector<Rating> ratings = read_ratings_csv(input, paths.ratings);
   const auto users = static_cast<std::uint32_t>(mappings.users.size());
   const auto videos = static_cast<std::uint32_t>(mappings.videos.size());
-  if (max_user_count(ratings) > users || max_video_count(ratings) > videos) {
-    throw InvalidInput("'" + paths.ratings + "' refers to user or video indices that '" + paths.mappings +
-                       "' does not have; were they made by the same vr-features run?");
+  SparseMatrix watched;
+  {
+    // The list of ratings is read, made into the matrix and freed before the model is loaded:
+    // at a million videos it is as large as the model, so holding both would add its size to
+    // the peak memory.
+    auto input = open_input_file(paths.ratings);
+    const std::vector<Rating> ratings = read_ratings_csv(input, paths.ratings);
+    if (max_user_count(ratings) > users || max_video_count(ratings) > videos) {
+      throw InvalidInput("'" + paths.ratings + "' refers to user or video indices that '" + paths.mappings +
+                         "' does not have; were they made by the same vr-features run?");
+    }
+    watched = build_sparse_matrix(ratings, users, videos);
   }
-  SparseMatrix watched = build_sparse_matrix(ratings, users, videos);
+  Model model = load_model(paths.model);
   return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan,
                                              popularity_penalty);
 }
