@@ -245,6 +245,8 @@ Recommender::Recommender(Model model, Mappings mappings, SparseMatrix watched, S
 
 std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths, ScanMode scan, double popularity_penalty) {
   validate_popularity_penalty(popularity_penalty);
+  // Opened first, so a missing model fails before the ratings are read.
+  auto model_file = open_input_file(paths.model);
   Mappings mappings = load_mappings(paths.mappings);
   const auto users = static_cast<std::uint32_t>(mappings.users.size());
   const auto videos = static_cast<std::uint32_t>(mappings.videos.size());
@@ -261,7 +263,7 @@ std::shared_ptr<const Recommender> Recommender::load(const ArtifactPaths& paths,
     }
     watched = build_sparse_matrix(ratings, users, videos);
   }
-  Model model = load_model(paths.model);
+  Model model = read_model(model_file, paths.model);
   return std::make_shared<const Recommender>(std::move(model), std::move(mappings), std::move(watched), scan,
                                              popularity_penalty);
 }
