@@ -125,9 +125,10 @@ TEST_CASE("a budget spent during a trial stops it, drops its scores and skips th
 TEST_CASE("the random search goes on to the refinements that fit after skipping larger settings") {
   const auto ratings = generated_ratings(300, 150, 9000, 3);
   // The base trains one iteration; the clock advances one second at each reading until the
-  // base has finished (1 s for it), then a thousandth. Every random setting (10 or more
-  // iterations) is predicted to take more than the 3 s left of the 6 s budget and is skipped;
-  // the refinements around the base keep its one iteration and fit.
+  // base has finished (2 s after the budget's start, 1 s for the base itself), then a
+  // thousandth. Every random setting (10 or more iterations) is predicted to take more than
+  // the 4 s left of the 6 s budget and is skipped; the refinements around the base keep its
+  // one iteration and fit.
   vr::TrainConfig base;
   base.factors = 8;
   base.iterations = 1;
