@@ -4,11 +4,11 @@
 # bench_ratings_5m DIR: DIR/ratings.csv and its mappings: 100k users x 20k videos, about 5M
 # ratings (vr-features on 7M generated events).
 bench_ratings_5m() {
-  local dir=$1
+  local dir=$1 bin=${VR_BIN_DIR:-build/bin}
   if [ ! -s "$dir/ratings.csv" ]; then
     mkdir -p "$dir"
-    "${VR_BIN_DIR:-build/bin}/vr-generate" --users 100000 --videos 20000 --events 7000000 --seed 3 -o "$dir/events.csv" 2>/dev/null
-    "${VR_BIN_DIR:-build/bin}/vr-features" "$dir/events.csv" --dir "$dir" 2>/dev/null
+    "$bin/vr-generate" --users 100000 --videos 20000 --events 7000000 --seed 3 -o "$dir/events.csv" 2>/dev/null
+    "$bin/vr-features" "$dir/events.csv" --dir "$dir" 2>/dev/null
     rm -f "$dir/events.csv"
   fi
 }
@@ -17,12 +17,12 @@ bench_ratings_5m() {
 # tastes), its features and DIR/als_model.bin (64 factors). Serving and ranking speed does not
 # depend on how well the model fits, so it trains 3 iterations.
 bench_model_3m() {
-  local dir=$1
+  local dir=$1 bin=${VR_BIN_DIR:-build/bin}
   if [ ! -f "$dir/als_model.bin" ]; then
     echo "generating 100k users x 20k videos, training 64 factors (cached in $dir) ..."
     mkdir -p "$dir"
-    "${VR_BIN_DIR:-build/bin}/vr-generate" --users 100000 --videos 20000 --events 3000000 --tastes 40 --seed 7 -o "$dir/interactions.csv"
-    "${VR_BIN_DIR:-build/bin}/vr-features" "$dir/interactions.csv" --dir "$dir"
-    "${VR_BIN_DIR:-build/bin}/vr-train" --dir "$dir" --factors 64 --iterations 3 --threads 2 --quiet
+    "$bin/vr-generate" --users 100000 --videos 20000 --events 3000000 --tastes 40 --seed 7 -o "$dir/interactions.csv"
+    "$bin/vr-features" "$dir/interactions.csv" --dir "$dir"
+    "$bin/vr-train" --dir "$dir" --factors 64 --iterations 3 --threads 2 --quiet
   fi
 }
