@@ -60,10 +60,17 @@ run_tool() {
   { "$@" 2>&1 1>&3 3>&- | tee "$errors" >&2 3>&-; status=${PIPESTATUS[0]}; } 3>&1
   if [ "$status" -ne 0 ]; then
     if [ "$1" = mpirun ]; then
-      # The processes' own words, not Open MPI's banner about ending the job (it starts at
-      # the first line of dashes) nor each process's line saying that it ends the job.
+      # The processes' own words, not Open MPI's banner about ending the job (between two
+      # lines of dashes), its "[host:pid]" notes, nor each process's line saying that it ends
+      # the job. mpirun forwards the processes' writes as they come, so one process's line can
+      # be split by another's or by the banner ("error: process 0----...", then " of 2 failed;
+      # ending the job" after it): the banner is found by its dashes anywhere in a line, and
+      # "error: " prefixes are dropped so the halves of a message count once.
       local reason
-      reason="$(sed -n '/^-----/q; p' "$errors" | grep -v -e '^$' -e '^Run with --help' -e '^error: process [0-9]* of [0-9]* failed; ending the job' \
+      reason="$(awk -v dashes='--------------------' \
+                  'index($0, dashes) { if (!banner) { banner = 1; next } if ($0 ~ /^-+$/) { banner = 0; next } } !banner' "$errors" \
+        | sed 's/^\(error: \)*//' \
+        | grep -v -e '^ *$' -e '^Run with --help' -e 'failed; ending the job$' -e '^\[[^]]*\] ' \
         | sort -u | head -n 3)"
       [ -n "$reason" ] && fail "vr-train on several hosts failed: $reason"
     fi
