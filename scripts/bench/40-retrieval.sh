@@ -9,30 +9,18 @@
 #   2. the share scanned on 50k-video models at --zipf 0.5, 1.0, 1.5 and on MovieLens 100K
 #      (when u.data is in $VR_MOVIELENS_DIR): where pruning helps and where it does not.
 # Prints figures only; never fails on time. Models are cached under $VR_BENCH_DIR/retrieval-*.
-# Generating and training the 1M model takes about 10 minutes and 1.6 GB; indexing it about
-# 45 minutes on 2 cores.
+# Generating and training the 1M model (scripts/bench-data.sh) takes about 10 minutes and
+# 1.6 GB; indexing it about 45 minutes on 2 cores.
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out), VR_MOVIELENS_DIR,
 #      RETRIEVAL_USERS (users sampled for single answers, default 1000).
 set -euo pipefail
+source "$(dirname "$0")/../bench-data.sh"
 bin_dir=${VR_BIN_DIR:-build/bin}
 bench=${VR_BENCH_DIR:-bench-out}
 users=${RETRIEVAL_USERS:-1000}
 
-model() {  # model DIR USERS VIDEOS EVENTS ZIPF
-  local dir=$1
-  mkdir -p "$dir"
-  if [[ ! -f "$dir/als_model.bin" ]]; then
-    echo "generating $2 users x $3 videos, $4 events, zipf $5 (cached in $dir) ..."
-    "$bin_dir/vr-generate" --users "$2" --videos "$3" --events "$4" --tastes 40 --zipf "$5" --seed 7 \
-      -o "$dir/interactions.csv" 2>/dev/null
-    "$bin_dir/vr-features" "$dir/interactions.csv" --dir "$dir" 2>/dev/null
-    # Speed does not depend on how well the model fits: a few iterations suffice.
-    "$bin_dir/vr-train" --dir "$dir" --factors 64 --iterations 3 --threads 2 --quiet 2>/dev/null
-  fi
-}
-
 large="$bench/retrieval-1m-dense"
-model "$large" 1000000 1000000 40000000 1
+bench_model_1m "$large"
 if [[ ! -f "$large/ann_index.bin" ]]; then
   /usr/bin/time -f "vr-index: %e s wall, max RSS %M KB" "$bin_dir/vr-index" --dir "$large" --threads 2 --quiet
 fi
@@ -41,7 +29,7 @@ fi
 
 for zipf in 0.5 1.0 1.5; do
   dir="$bench/retrieval-zipf-$zipf"
-  model "$dir" 20000 50000 1000000 "$zipf"
+  bench_generated_model "$dir" 20000 50000 1000000 "$zipf"
   echo "--- vr-generate --zipf $zipf"
   "$bin_dir/bench_retrieval" "$dir" "$users" 2048 | grep -E "^model|^top-10|^batch"
 done

@@ -10,27 +10,13 @@
 # Env: VR_BIN_DIR (default build/bin), VR_BENCH_DIR (default bench-out), SERVE_BENCH_SECONDS (15).
 set -euo pipefail
 source "$(dirname "$0")/../bench-data.sh"
-bin_dir=${VR_BIN_DIR:-build/bin}
+source "$(dirname "$0")/../bench-serve.sh"
 cache=${VR_BENCH_DIR:-bench-out}/serve-100k
 seconds=${SERVE_BENCH_SECONDS:-15}
-mkdir -p "$cache"
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "catalog bench skipped: wrk not installed (scripts/install-deps.sh installs it)"
-  exit 0
-fi
-bench_model_3m "$cache"
-if [[ ! -f "$cache/users.txt" ]]; then
-  tail -n +2 "$cache/interactions.csv" | cut -d, -f1 | sort -u | awk 'NR % 37 == 1 && n++ < 2000' > "$cache/users.txt"
-fi
 
-work=$(mktemp -d)
-server_pids=()
-cleanup() {
-  local pid
-  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_require_wrk catalog
+bench_model_3m "$cache"
+bench_work_dir
 
 # The catalog: every video with one of 10 categories, every 100th hidden.
 tail -n +2 "$cache/interactions.csv" | cut -d, -f2 | sort -u |
@@ -38,57 +24,20 @@ tail -n +2 "$cache/interactions.csv" | cut -d, -f2 | sort -u |
   > "$work/videos.csv"
 echo "catalog: $(($(wc -l < "$work/videos.csv") - 1)) videos, $(grep -c ',true$' "$work/videos.csv") hidden"
 
-# Request bodies made once up front (see 30-serve.sh). $2 is the Lua expression of the body,
-# from `line` (the user id) and `n` (its index).
-make_lua() {
-  cat > "$work/$1.lua" <<EOF
-local requests = {}
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-for line in io.lines("$cache/users.txt") do
-  n = n + 1
-  requests[#requests + 1] = wrk.format(nil, "/invocations", nil, $2)
-end
-local next_request = 0
-request = function()
-  next_request = next_request % #requests + 1
-  return requests[next_request]
-end
-EOF
-}
-make_lua plain "'{\"user_id\": \"' .. line .. '\", \"k\": 10}'"
+# A different known user each request: `line` is the user id, `n` its number.
+bench_wrk_requests "$work/plain.lua" "$cache/users.txt" "'{\"user_id\": \"' .. line .. '\", \"k\": 10}'"
 # One of the ten categories per request, in turn.
-make_lua category "'{\"user_id\": \"' .. line .. '\", \"k\": 10, \"categories\": [\"c' .. (n % 10) .. '\"]}'"
+bench_wrk_requests "$work/category.lua" "$cache/users.txt" \
+  "'{\"user_id\": \"' .. line .. '\", \"k\": 10, \"categories\": [\"c' .. (n % 10) .. '\"]}'"
 
-start_server() {  # start_server NAME [vr-serve options]: sets NAME_pid and NAME_port
-  local name="$1" pid port=""
+# start_server NAME [vr-serve options]: starts a server on the model, its log in $work/NAME.log,
+# waits for its table and sets NAME_port.
+start_server() {
+  local name=$1
   shift
-  "$bin_dir/vr-serve" --model-dir "$cache" --host 127.0.0.1 --port 0 "$@" 2> "$work/$name.log" &
-  pid=$!
-  server_pids+=("$pid")
-  for _ in $(seq 1 600); do
-    port=$(grep -o '"event":"listening".*"port":[0-9]*' "$work/$name.log" 2>/dev/null | grep -o '"port":[0-9]*' | cut -d: -f2 || true)
-    if [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/ping" >/dev/null; then break; fi
-    sleep 0.1
-  done
-  for _ in $(seq 1 6000); do
-    if grep -q '"event":"precompute' "$work/$name.log"; then break; fi
-    sleep 0.1
-  done
-  printf -v "${name}_port" '%s' "$port"
-}
-summarise() {
-  awk -v label="$1" '
-    /Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = $2 }
-    $1 == "99%" { p99 = $2 }
-    /Non-2xx or 3xx responses:/ { non2xx = $NF }
-    END {
-      printf "%-52s %10.0f req/s   p50 %8s   p99 %8s", label, rps, p50, p99
-      if (non2xx != "") printf "   non-2xx %s", non2xx
-      printf "\n"
-    }' "$2"
+  bench_start_server "$work/$name.log" --model-dir "$cache" "$@" > /dev/null
+  bench_wait_table "$work/$name.log" > /dev/null
+  printf -v "${name}_port" '%s' "$served_port"
 }
 
 # Both servers run at once, and runs 1 and 2 alternate (ROUNDS each, SERVE_BENCH_SECONDS / ROUNDS
@@ -100,12 +49,12 @@ start_server plain
 start_server catalog --catalog "$work/videos.csv"
 for round in $(seq 1 "$rounds"); do
   wrk -t2 -c64 -d"${slice}s" --latency -s "$work/plain.lua" "http://127.0.0.1:$plain_port" > "$work/1-$round.txt"
-  summarise "1. no catalog, k=10 (table), 64 conn, round $round" "$work/1-$round.txt"
+  bench_wrk_summary "1. no catalog, k=10 (table), 64 conn, round $round" "$work/1-$round.txt"
   wrk -t2 -c64 -d"${slice}s" --latency -s "$work/plain.lua" "http://127.0.0.1:$catalog_port" > "$work/2-$round.txt"
-  summarise "2. catalog hiding 1%, k=10 (table, filtered), round $round" "$work/2-$round.txt"
+  bench_wrk_summary "2. catalog hiding 1%, k=10 (table, filtered), round $round" "$work/2-$round.txt"
 done
 wrk -t2 -c64 -d"${seconds}s" --latency -s "$work/category.lua" "http://127.0.0.1:$catalog_port" > "$work/3.txt"
-summarise "3. catalog + one category per request (scored)" "$work/3.txt"
+bench_wrk_summary "3. catalog + one category per request (scored)" "$work/3.txt"
 curl -s "http://127.0.0.1:$catalog_port/metrics" | grep '^vr_invocation_answers_total'
 # The other way to honour a catalog in the table: rebuild the table whenever the catalog
 # changes. What one rebuild costs is what the server's own build of it took at start.
