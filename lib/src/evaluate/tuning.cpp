@@ -1,10 +1,11 @@
 #include "vr/tuning.h"
+#include "vr/tuning_batch.h"
 #include "vr/tuning_budget.h"
 #include "vr/tuning_constraint.h"
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
+#include <optional>
 #include <random>
 
 #include "vr/errors.h"
@@ -12,7 +13,6 @@
 #include "vr/evaluate.h"
 #include "vr/model_top_k.h"
 #include "vr/ranking_metrics.h"
-#include "vr/parallel.h"
 #include "vr/topk.h"
 
 namespace vr {
@@ -144,17 +144,14 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
   result.k = config.k;
   result.validation_ratings = validation.front().test.nnz();
   std::mt19937_64 random(config.seed);
-  std::mutex mutex;
 
   // Runs `proposals` (numbered from `first_number`) on parallel_trials threads; those the time
   // budget skips or stops are left out.
   const auto run_batch = [&](const std::vector<TrainConfig>& proposals, int first_number, bool refinement) {
-    std::vector<TrialResult> finished(proposals.size());
-    std::vector<char> done(proposals.size(), 0);
-    parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t begin, std::size_t) {
+    const auto run_one = [&](std::size_t index) -> std::optional<TrialResult> {
       TrialResult trial;
-      trial.number = first_number + static_cast<int>(begin);
-      trial.config = proposals[begin];
+      trial.number = first_number + static_cast<int>(index);
+      trial.config = proposals[index];
       trial.config.threads = 1;
       trial.config.compute_loss = false;
       trial.refinement = refinement;
@@ -170,19 +167,11 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
           trial.validation_coverage += metrics.coverage / static_cast<double>(validation.size());
         }
       });
-      if (!seconds) return;
+      if (!seconds) return std::nullopt;
       trial.seconds = *seconds;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (on_trial) on_trial(trial);
-      finished[begin] = trial;
-      done[begin] = 1;
-    });
-    for (std::size_t i = 0; i < proposals.size(); ++i) {
-      if (!done[i]) continue;
-      result.trials.push_back(finished[i]);
-      // Ties keep the earlier trial, so the result does not depend on completion order.
-      consider_trial(result, finished[i], config.min_coverage);
-    }
+      return trial;
+    };
+    run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
   };
 
   const int random_trials = std::max(1, (config.trials + 1) / 2);

@@ -3,15 +3,15 @@
 // sits at its edge. See docs/vr-evaluate.md ("How the search works").
 #include <algorithm>
 #include <cmath>
-#include <mutex>
+#include <optional>
 #include <random>
 
 #include "vr/errors.h"
 #include "vr/model_top_k.h"
 #include "vr/ranking_metrics.h"
-#include "vr/parallel.h"
 #include "vr/topk.h"
 #include "vr/tuning.h"
+#include "vr/tuning_batch.h"
 #include "vr/tuning_budget.h"
 #include "vr/tuning_constraint.h"
 
@@ -157,7 +157,6 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   result.validation_ratings = validation.front().test.nnz();
   std::mt19937_64 random(config.seed);
   std::mt19937_64 ials_random(config.seed ^ 0x1a15a15a15ULL);
-  std::mutex mutex;
   int next_number = 1;
 
   // Trains each proposal to its iterations once per fold, scoring nDCG@k at every checkpoint
@@ -165,11 +164,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
   // is exactly the config's with those iterations). Returns the trials in proposal order;
   // proposals the time budget skipped or stopped (TuningBudget) are left out.
   const auto run_rung = [&](const std::vector<TrainConfig>& proposals, int rung, bool always_first) {
-    std::vector<TrialResult> finished(proposals.size());
-    std::vector<char> done(proposals.size(), 0);
     const int first_number = next_number;
     next_number += static_cast<int>(proposals.size());
-    parallel_for_blocks(proposals.size(), 1, config.parallel_trials, [&](std::size_t index, std::size_t) {
+    const auto run_one = [&](std::size_t index) -> std::optional<TrialResult> {
       TrainConfig trial_config = proposals[index];
       trial_config.threads = 1;
       trial_config.compute_loss = false;
@@ -206,7 +203,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
           }
         }
       });
-      if (!trial_seconds) return;
+      if (!trial_seconds) return std::nullopt;
       const std::size_t best_point = best_checkpoint(scores, coverages, config.min_coverage);
       TrialResult trial;
       trial.number = first_number + static_cast<int>(index);
@@ -217,20 +214,9 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       trial.refinement = rung > 0;
       trial.rung = rung;
       trial.seconds = *trial_seconds;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (on_trial) on_trial(trial);
-      finished[index] = trial;
-      done[index] = 1;
-    });
-    std::vector<TrialResult> kept;
-    for (std::size_t i = 0; i < proposals.size(); ++i) {
-      if (!done[i]) continue;
-      kept.push_back(finished[i]);
-      result.trials.push_back(finished[i]);
-      // Ties keep the earlier trial, so the result does not depend on completion order.
-      consider_trial(result, finished[i], config.min_coverage);
-    }
-    return kept;
+      return trial;
+    };
+    return run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
   };
 
   // Trial 1: the base config as given (its own iterations), so the result is never worse on
