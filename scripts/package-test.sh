@@ -251,9 +251,15 @@ if [ -n "$systemd_image" ] && podman run -d --pull=never --name "$systemd_contai
     test \"\$(systemctl show vr-serve -p NRestarts --value)\" = 1
     for i in \$(seq 100); do curl -sf http://127.0.0.1:$port/ping >/dev/null && exit 0; sleep 0.2; done
     false"
+  # What systemctl said is printed when the check fails; no `| grep -q` under pipefail (grep
+  # leaving early can end systemctl with SIGPIPE, failing a passing check).
   check "systemd: vr-pipeline.timer is scheduled nightly" in_systemd '
-    systemctl enable --now vr-pipeline.timer >/dev/null 2>&1
-    systemctl list-timers --no-pager --all | grep -q "vr-pipeline.timer"'
+    said=$(systemctl enable --now vr-pipeline.timer 2>&1) || { echo "$said"; exit 1; }
+    systemctl is-active --quiet vr-pipeline.timer || { systemctl status --no-pager vr-pipeline.timer; exit 1; }
+    timers=$(systemctl list-timers --no-pager --all)
+    grep -q "vr-pipeline.timer" <<<"$timers" || { echo "$timers"; exit 1; }
+    test "$(systemctl show vr-pipeline.timer -p TimersCalendar --value | grep -o "OnCalendar=[^;]*" | sed "s/ *$//")" = \
+      "OnCalendar=*-*-* 03:00:00" || { systemctl show vr-pipeline.timer -p TimersCalendar; exit 1; }'
   check "systemd: purge stops the services and drops the timer" in_systemd '
     apt-get purge -y -qq vr >/dev/null 2>&1
     ! systemctl is-active --quiet vr-serve || exit 1
