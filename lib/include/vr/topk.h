@@ -2,6 +2,8 @@
 // block, then a bounded selection per user. Shared by vr-recommend, vr-evaluate and vr-serve.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -16,6 +18,31 @@ struct ScoredVideo {
   std::uint32_t video = 0;
   float score = 0;
 };
+
+// The order of every ranked answer: higher score first, equal scores by the lower video index.
+// A strict total order, so selecting and sorting give the same answer on every path, run and
+// thread count. An object rather than a function, so that the sorts and heaps it is given to
+// inline it.
+struct RanksBefore {
+  bool operator()(const ScoredVideo& a, const ScoredVideo& b) const {
+    return a.score > b.score || (a.score == b.score && a.video < b.video);
+  }
+};
+inline constexpr RanksBefore ranks_before{};
+
+// Offers `candidate` to `heap`, the best videos so far as a min-heap by ranks_before (the worst
+// kept on top) of at most `limit`: added while there is room, else it replaces the worst kept
+// when it ranks before it.
+inline void offer_to_top(std::vector<ScoredVideo>& heap, std::size_t limit, const ScoredVideo& candidate) {
+  if (heap.size() < limit) {
+    heap.push_back(candidate);
+    std::push_heap(heap.begin(), heap.end(), ranks_before);
+  } else if (ranks_before(candidate, heap.front())) {
+    std::pop_heap(heap.begin(), heap.end(), ranks_before);
+    heap.back() = candidate;
+    std::push_heap(heap.begin(), heap.end(), ranks_before);
+  }
+}
 
 // Videos to leave out for query row `row`: called once per row, fills `excluded` (indices
 // into the item factors, any order, duplicates allowed).

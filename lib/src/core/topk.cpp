@@ -6,19 +6,9 @@
 #include "vr/parallel.h"
 
 namespace vr {
-namespace {
-
-// Orders by score descending, then video ascending: a strict total order, so selection and
-// sorting give the same answer on every run and thread count.
-inline bool better(const ScoredVideo& a, const ScoredVideo& b) {
-  return a.score > b.score || (a.score == b.score && a.video < b.video);
-}
-
-}  // namespace
-
 std::vector<ScoredVideo> select_top_k(const float* scores, std::uint32_t n_videos, int k,
                                       const std::vector<std::uint32_t>& excluded) {
-  std::vector<ScoredVideo> heap;  // a min-heap by `better`: the worst kept video on top
+  std::vector<ScoredVideo> heap;  // a min-heap by ranks_before: the worst kept video on top
   if (k <= 0 || n_videos == 0) return heap;
   const std::size_t limit = std::min<std::size_t>(static_cast<std::size_t>(k), n_videos);
   heap.reserve(limit + 1);
@@ -30,17 +20,9 @@ std::vector<ScoredVideo> select_top_k(const float* scores, std::uint32_t n_video
   for (std::uint32_t video = 0; video < n_videos; ++video) {
     while (skip_cursor < skip.size() && skip[skip_cursor] < video) ++skip_cursor;
     if (skip_cursor < skip.size() && skip[skip_cursor] == video) continue;
-    const ScoredVideo candidate{video, scores[video]};
-    if (heap.size() < limit) {
-      heap.push_back(candidate);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(candidate, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = candidate;
-      std::push_heap(heap.begin(), heap.end(), better);
-    }
+    offer_to_top(heap, limit, ScoredVideo{video, scores[video]});
   }
-  std::sort(heap.begin(), heap.end(), better);
+  std::sort(heap.begin(), heap.end(), ranks_before);
   return heap;
 }
 

@@ -366,9 +366,7 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
         stored.push_back(ScoredVideo{neighbours.col_indices[k], neighbours.values[k]});
       }
     }
-    std::sort(stored.begin(), stored.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
-      return a.score > b.score || (a.score == b.score && a.video < b.video);
-    });
+    std::sort(stored.begin(), stored.end(), ranks_before);
     for (const auto& scored : stored) {
       if (top.size() >= static_cast<std::size_t>(options.k)) break;
       top.push_back(scored);
@@ -409,9 +407,7 @@ std::vector<Recommendation> Recommender::similar(const std::string& video_id, co
       neighbours.push_back(ScoredVideo{found.video, std::clamp(cosine, -1.0f, 1.0f)});
     }
     if (neighbours.size() >= std::min(others, eligible)) {
-      std::sort(neighbours.begin(), neighbours.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
-        return a.score > b.score || (a.score == b.score && a.video < b.video);
-      });
+      std::sort(neighbours.begin(), neighbours.end(), ranks_before);
       if (neighbours.size() > others) neighbours.resize(others);
       std::vector<ScoredVideo> top;
       if (!self_excluded) {

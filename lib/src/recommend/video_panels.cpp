@@ -81,11 +81,6 @@ __attribute__((noinline)) void score_panel_for_two_users(const float* first_user
   std::memcpy(second_scores, second, sizeof(second));
 }
 
-// Orders by score descending, then video ascending (as select_top_k does).
-inline bool better(const ScoredVideo& a, const ScoredVideo& b) {
-  return a.score > b.score || (a.score == b.score && a.video < b.video);
-}
-
 std::size_t panel_count(std::size_t videos) { return (videos + kVideosPerPanel - 1) / kVideosPerPanel; }
 
 // Sorted, duplicate-free, within [0, videos).
@@ -168,7 +163,7 @@ double norm_of(const float* values, std::size_t count) {
   return std::sqrt(sum);
 }
 
-// One user's pruned search: the best videos so far as a min-heap by `better` (the worst kept
+// One user's pruned search: the best videos so far as a min-heap by ranks_before (the worst kept
 // on top), and a cursor over its excluded scan positions.
 struct PrunedSearch {
   const float* user = nullptr;
@@ -186,16 +181,7 @@ struct PrunedSearch {
     return heap.size() == limit && norm * panel_norm < static_cast<double>(heap.front().score);
   }
 
-  void offer(const ScoredVideo& candidate) {
-    if (heap.size() < limit) {
-      heap.push_back(candidate);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(candidate, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = candidate;
-      std::push_heap(heap.begin(), heap.end(), better);
-    }
-  }
+  void offer(const ScoredVideo& candidate) { offer_to_top(heap, limit, candidate); }
 };
 
 }  // namespace
@@ -387,7 +373,7 @@ void VideoPanels::pruned_block(const std::vector<const float*>& users, int k, co
   for (std::size_t i = 0; i < searches.size(); ++i) {
     PrunedSearch& search = searches[i];
     if (scored != nullptr) *scored += search.scored;
-    std::sort(search.heap.begin(), search.heap.end(), better);
+    std::sort(search.heap.begin(), search.heap.end(), ranks_before);
     consume(i, std::move(search.heap));
   }
 }

@@ -222,9 +222,7 @@ SparseMatrix train_item_knn(const SparseMatrix& ratings, const ItemModelConfig& 
         accumulator[other] = 0.0f;
         seen[other] = 0;
       }
-      std::sort(candidates.begin(), candidates.end(), [](const ScoredVideo& a, const ScoredVideo& b) {
-        return a.score > b.score || (a.score == b.score && a.video < b.video);
-      });
+      std::sort(candidates.begin(), candidates.end(), ranks_before);
       if (candidates.size() > static_cast<std::size_t>(config.neighbours)) {
         candidates.resize(static_cast<std::size_t>(config.neighbours));
       }
