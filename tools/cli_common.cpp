@@ -113,6 +113,15 @@ void add_delimiter_flag(CLI::App& app, std::string& value) {
       ->check(CLI::IsMember({"auto", ",", ";", "tab", "\t"}));
 }
 
+void add_popularity_penalty_flag(CLI::App& app, double& value) {
+  app.add_option("--popularity-penalty", value,
+                 "Long-tail re-ranking of top-k answers: rank and score by score - BETA * ln(1 + n), n the\n"
+                 "video's users in ratings.csv (similar videos are not affected); as vr-evaluate --popularity-penalty\n"
+                 "measured it; 0 = off")
+      ->capture_default_str()
+      ->check(AtLeast(0));
+}
+
 char parse_delimiter_flag(const std::string& value) {
   if (value == "auto") return 0;
   if (value == "tab" || value == "\t") return '\t';

@@ -56,6 +56,10 @@ void add_delimiter_flag(CLI::App& app, std::string& value);
 // The delimiter --delimiter names: 0 for auto (detect from the header line).
 char parse_delimiter_flag(const std::string& value);
 
+// Adds --popularity-penalty BETA (>= 0; 0 = off) of the tools that answer top-k queries
+// (vr-recommend, vr-serve), bound to `value`.
+void add_popularity_penalty_flag(CLI::App& app, double& value);
+
 // Adds --version (prints the vr and model-format versions) to `app`.
 void add_version_flag(CLI::App& app);
 

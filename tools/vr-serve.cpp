@@ -158,11 +158,7 @@ int main(int argc, char** argv) {
                  "left can win) or full (score every video); the answers are identical")
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "pruned"}));
-  app.add_option("--popularity-penalty", options.popularity_penalty,
-                 "Long-tail re-ranking of top-k answers: rank and score by score - BETA * ln(1 + n), n the\n"
-                 "video's users in ratings.csv (similar videos are not affected); as vr-evaluate --popularity-penalty\n"
-                 "measured it; 0 = off")
-      ->capture_default_str()->check(vr::cli::AtLeast(0));
+  vr::cli::add_popularity_penalty_flag(app, options.popularity_penalty);
   app.add_option("--retrieval", options.retrieval,
                  "Similar videos: exact (cosine with every video), ann (the model directory's ann_index.bin, built by "
                  "vr-index; a model without one is refused) or auto (the index when there is one). Model and index "
