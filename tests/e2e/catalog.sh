@@ -17,6 +17,7 @@
 # Environment: VR_BIN_DIR. Skips (77) without the tools, curl or python3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
 for tool in vr-serve vr-recommend vr-features vr-train vr-generate vr-index; do
@@ -151,23 +152,14 @@ grep -q "bad.csv:3: field hidden: 'perhaps'" err.txt || { cat err.txt; fail "no 
 recommend --user "$user" --catalog videos.csv --now yesterday >/dev/null 2>err.txt && fail "--now yesterday accepted"
 
 # --- vr-serve ------------------------------------------------------------------------------------
-# Starts vr-serve with the given options on a free port; echoes the port. Log in $1.log.
+# Starts vr-serve with the given options; echoes the port. Log in $1.log, process id in $1.pid.
+# (Run as $(start_server ...): the server's stdout goes to $1.out, not to the caller's pipe.)
 start_server() {
   local name=$1
   shift
-  "$bin/vr-serve" --model-dir model --host 127.0.0.1 --port 0 --threads 2 --io-threads 8 "$@" >"$name.out" 2>"$name.log" &
-  echo $! >"$name.pid"
-  for _ in $(seq 1 400); do
-    local port
-    port=$(grep -o '"event":"listening".*"port":[0-9]*' "$name.log" | grep -o '"port":[0-9]*' | cut -d: -f2 || true)
-    if [[ -n $port ]] && curl -fs "http://127.0.0.1:$port/ping" >/dev/null 2>&1; then
-      echo "$port"
-      return 0
-    fi
-    sleep 0.05
-  done
-  cat "$name.log" >&2
-  fail "vr-serve $name did not start"
+  start_vr_serve "$name.log" --model-dir model --threads 2 --io-threads 8 "$@" >"$name.out"
+  echo "$server_pid" >"$name.pid"
+  echo "$port"
 }
 # Waits until a server's precomputed table is ready.
 wait_table() {

@@ -6,6 +6,7 @@
 # and pass the body to the same server, so the example's request is what vr-serve answers.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin="${VR_BIN_DIR:-$repo_root/build/bin}"
 [ -x "$bin/vr-serve" ] || skip "vr-serve is not built in $bin"
@@ -22,15 +23,7 @@ ok() { echo "ok: $*"; }
 
 "$bin/vr-features" "$repo_root/data/interactions.csv" --dir "$work/model" 2>/dev/null
 "$bin/vr-train" --dir "$work/model" --quiet
-"$bin/vr-serve" --model-dir "$work/model" --host 127.0.0.1 --port 0 --no-access-log 2>"$work/serve.log" &
-server_pid=$!
-port=""
-for _ in $(seq 200); do
-  port="$(grep -o '"port":[0-9]*' "$work/serve.log" | head -n 1 | cut -d: -f2)" || true
-  [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/serve.log"; exit 1; }
+start_vr_serve "$work/serve.log" --model-dir "$work/model" --no-access-log
 export VR_URL="http://127.0.0.1:$port"
 
 # --- Stand-ins for the AWS CLI and boto3 -------------------------------------------------------

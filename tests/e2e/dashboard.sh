@@ -12,6 +12,7 @@
 #   - --no-ui: /ui answers 404.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin="${VR_BIN_DIR:-$repo_root/build/bin}"
 artifacts="${VR_TEST_ARTIFACTS:-$bin/../test-artifacts}"
@@ -52,15 +53,7 @@ video="$(sed -n 2p "$work/interactions.csv" | cut -d, -f2)"
 
 start_server() {  # start_server LOG [options...]: sets server_pid and base
   local log="$1"; shift
-  "$bin/vr-serve" --model-dir "$work/models/current" --host 127.0.0.1 --port 0 "$@" 2>"$log" &
-  server_pid=$!
-  local port=""
-  for _ in $(seq 200); do
-    port="$(grep -o '"port":[0-9]*' "$log" 2>/dev/null | head -n 1 | cut -d: -f2)" || true
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$log"; echo "vr-serve did not start"; exit 1; }
+  start_vr_serve "$log" --model-dir "$work/models/current" "$@"
   base="http://127.0.0.1:$port"
 }
 stop_server() { kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=""; }

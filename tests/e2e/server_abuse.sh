@@ -9,6 +9,7 @@
 # Environment: VR_BIN_DIR, VR_SOURCE_DIR. Skips (77) without vr-serve or python3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 
 soak_seconds=${1:-10}
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
@@ -44,17 +45,8 @@ printf 'root:x:0:0:secret\n' > secret.txt
 # floods and the soak bound: a small quarantine keeps those bounds about the server's own
 # memory while recent frees are still caught. A build without ASan ignores the variable.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4:thread_local_quarantine_size_kb=64" \
-"$bin/vr-serve" --model-dir model --host 127.0.0.1 --port 0 --threads 2 --max-body-mb 1 \
-  --keep-alive-timeout 3 --no-access-log --docs-dir "$work/docs" 2>server.log &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(grep -o '"port": *[0-9]*' server.log | head -n 1 | grep -o '[0-9]*$' || true)
-  [[ -z $port ]] && port=$(grep -oE '127\.0\.0\.1:[0-9]+' server.log | head -n 1 | cut -d: -f2 || true)
-  [[ -n $port ]] && curl -fs "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[[ -n $port ]] || { cat server.log >&2; echo "vr-serve did not start" >&2; exit 1; }
+  start_vr_serve server.log --model-dir model --threads 2 --max-body-mb 1 --keep-alive-timeout 3 --no-access-log \
+  --docs-dir "$work/docs"
 
 python3 - "$port" "$user" "$server_pid" <<'PY'
 import json, os, socket, sys, threading, time

@@ -12,6 +12,7 @@
 # Environment: VR_BIN_DIR. Skips (77) without the tools or python3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
 for tool in vr-serve vr-features vr-train vr-generate; do
@@ -34,20 +35,8 @@ cd "$work"
 user=$(sed -n '2p' events.csv | cut -d, -f1)
 other_user=$(awk -F, -v user="$user" 'NR > 1 && $1 != user { print $1; exit }' events.csv)
 
-# Starts vr-serve with the given options on a free port; sets server_pid and port.
-start_server() {
-  "$bin/vr-serve" --model-dir model --host 127.0.0.1 --port 0 "$@" 2>server.log &
-  server_pid=$!
-  port=""
-  for _ in $(seq 1 200); do
-    port=$(grep -o '"event":"listening".*"port":[0-9]*' server.log | grep -o '"port":[0-9]*' | cut -d: -f2 || true)
-    [[ -n $port ]] && curl -fs "http://127.0.0.1:$port/ping" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  cat server.log >&2
-  echo "vr-serve did not start" >&2
-  exit 1
-}
+# Starts vr-serve on the model with the given options; sets server_pid and port.
+start_server() { start_vr_serve server.log --model-dir model "$@"; }
 stop_server() {
   kill -TERM "$server_pid"
   wait "$server_pid" || { echo "vr-serve exited with $? after SIGTERM" >&2; exit 1; }
