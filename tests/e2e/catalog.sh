@@ -20,9 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
-for tool in vr-serve vr-recommend vr-features vr-train vr-generate vr-index; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-serve vr-recommend vr-features vr-train vr-generate vr-index
 command -v python3 >/dev/null || skip "python3 missing"
 command -v curl >/dev/null || skip "curl missing"
 

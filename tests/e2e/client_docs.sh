@@ -10,13 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin="${VR_BIN_DIR:-$repo_root/build/bin}"
 [ -x "$bin/vr-serve" ] || skip "vr-serve is not built in $bin"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+serve_test_work_dir
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }

@@ -22,13 +22,7 @@ for candidate in /usr/bin/chromium /usr/bin/chromium-browser /usr/bin/google-chr
 done
 [ -n "$chromium" ] || skip "chromium not found (scripts/install-deps.sh installs Debian's chromium)"
 
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+serve_test_work_dir
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }

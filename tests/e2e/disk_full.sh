@@ -11,9 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
-for tool in vr-generate vr-features vr-train vr-recommend; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-generate vr-features vr-train vr-recommend
 
 # Mounts stay private to this test: re-run inside a new mount namespace when we can.
 if [[ -z "${VR_DISK_FULL_IN_NAMESPACE:-}" ]] && [[ $(id -u) -eq 0 ]] && unshare -m --propagation private true 2>/dev/null; then

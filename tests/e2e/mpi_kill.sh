@@ -5,9 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
-for tool in vr-generate vr-features vr-train; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-generate vr-features vr-train
 command -v mpirun > /dev/null || skip "mpirun is not installed (openmpi-bin)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d)

@@ -5,9 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
-for tool in vr-generate vr-features vr-train vr-recommend; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-generate vr-features vr-train vr-recommend
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

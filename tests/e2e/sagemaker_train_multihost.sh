@@ -8,9 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
 source_dir=${VR_SOURCE_DIR:?VR_SOURCE_DIR not set}
-for tool in vr-generate vr-features vr-train; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-generate vr-features vr-train
 command -v mpirun > /dev/null || skip "mpirun is not installed (openmpi-bin)"
 command -v jq > /dev/null || skip "jq is not installed"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -14,18 +14,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 soak_seconds=${1:-10}
 bin=${VR_BIN_DIR:?VR_BIN_DIR not set}
 source_dir=${VR_SOURCE_DIR:?VR_SOURCE_DIR not set}
-for tool in vr-serve vr-features vr-train vr-generate; do
-  [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
-done
+require_built vr-serve vr-features vr-train vr-generate
 command -v python3 >/dev/null || skip "python3 missing"
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [[ -n $server_pid ]] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+serve_test_work_dir
 cd "$work"
 
 "$bin/vr-generate" --users 2000 --videos 500 --events 40000 --seed 3 -o events.csv 2>/dev/null

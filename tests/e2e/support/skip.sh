@@ -9,3 +9,11 @@ skip() {
   echo "SKIP: $*"
   exit 77
 }
+
+# `require_built TOOL...`: skips the test unless every tool is built in $bin.
+require_built() {
+  local tool
+  for tool in "$@"; do
+    [[ -x "$bin/$tool" ]] || skip "$bin/$tool not built"
+  done
+}
