@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # vr-serve under wrk: what the serving benchmarks (scripts/bench/30-serve.sh, 45-serve-history.sh,
 # 46-catalog.sh) share. Sourced; vr-serve is in $VR_BIN_DIR (default build/bin).
+source "$(dirname "${BASH_SOURCE[0]}")/start-vr-serve.sh"
 
 served_pids=()
 
@@ -42,29 +43,13 @@ end
 EOF
 }
 
-# bench_start_server LOG [vr-serve options]: starts vr-serve on a free loopback port, its log in
-# LOG, and once /ping answers sets served_pid and served_port (and adds the process to
-# served_pids). Prints how long the model took to load. Exits with the log when the server
-# exits or is not ready within 5 minutes.
+# bench_start_server LOG [vr-serve options]: start_vr_serve (scripts/start-vr-serve.sh), waiting
+# up to 5 minutes (a million-video model takes seconds to load), and the process joins
+# served_pids. Sets server_pid and port; prints how long the model took to load.
 bench_start_server() {
-  local log=$1 port=""
-  shift
-  "${VR_BIN_DIR:-build/bin}/vr-serve" --host 127.0.0.1 --port 0 "$@" 2> "$log" &
-  served_pid=$!
-  served_pids+=("$served_pid")
-  for _ in $(seq 1 3000); do
-    port=$(grep -o '"event":"listening".*"port":[0-9]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | cut -d: -f2 || true)
-    if [[ -n "$port" ]] && curl -sf "http://127.0.0.1:$port/ping" >/dev/null; then break; fi
-    kill -0 "$served_pid" 2>/dev/null || break  # it exited: the log says why
-    sleep 0.1
-  done
-  if [[ -z "$port" ]] || ! curl -sf "http://127.0.0.1:$port/ping" >/dev/null; then
-    echo "vr-serve did not become ready:" >&2
-    cat "$log" >&2
-    exit 1
-  fi
-  served_port=$port
-  grep -o '"load_seconds":[0-9.e-]*' "$log" | sed -n 1p | sed 's/"load_seconds":/model load: /; s/$/ s/'
+  start_vr_serve_seconds=300 start_vr_serve "$@"
+  served_pids+=("$server_pid")
+  grep -o '"load_seconds":[0-9.e-]*' "$1" | sed -n 1p | sed 's/"load_seconds":/model load: /; s/$/ s/'
 }
 
 # bench_wait_table LOG: waits (up to 10 minutes) until the server logging to LOG has computed

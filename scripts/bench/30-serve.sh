@@ -23,7 +23,7 @@ bench_work_dir
 bench_wrk_requests "$work/invocations.lua" "$cache/users.txt" "'{\"user_id\": \"' .. line .. '\", \"k\": 10}'"
 
 bench_start_server "$work/serve.log" --model-dir "$cache"
-base="http://127.0.0.1:$served_port"
+base="http://127.0.0.1:$port"
 bench_wait_table "$work/serve.log"
 
 wrk -t2 -c64 -d"${seconds}s" --latency "$base/ping" > "$work/ping.txt"

@@ -49,7 +49,7 @@ start_server() {
   # No precomputed table (history requests never use it; it would only take a core while it is
   # built) and no similar-video index (not used by these requests).
   bench_start_server "$work/serve.log" --model-dir "$model" --precompute-k 0 --retrieval exact "$@"
-  base="http://127.0.0.1:$served_port"
+  base="http://127.0.0.1:$port"
   # One request, checked, before the figures: a wrong body would otherwise only show as non-2xx.
   curl -sf -H 'Content-Type: application/json' -d "$(head -n 1 "$model/histories.jsonl")" "$base/invocations" |
     grep -q '"videoId"' || { echo "history request failed" >&2; exit 1; }
@@ -63,7 +63,7 @@ for count in $connections; do
 done
 curl -sf "$base/metrics" | grep -E '^vr_scan_(searches|share)' | sed 's/^/   /'
 # The replica's memory: model, packed factors, watched videos, mappings, no table or index.
-grep -E '^VmRSS' "/proc/$served_pid/status" | awk '{ printf "   vr-serve resident memory: %.0f MB\n", $2 / 1024 }'
+grep -E '^VmRSS' "/proc/$server_pid/status" | awk '{ printf "   vr-serve resident memory: %.0f MB\n", $2 / 1024 }'
 bench_stop_servers
 
 start_server --scan full

@@ -37,7 +37,7 @@ start_server() {
   shift
   bench_start_server "$work/$name.log" --model-dir "$cache" "$@" > /dev/null
   bench_wait_table "$work/$name.log" > /dev/null
-  printf -v "${name}_port" '%s' "$served_port"
+  printf -v "${name}_port" '%s' "$port"
 }
 
 # Both servers run at once, and runs 1 and 2 alternate (ROUNDS each, SERVE_BENCH_SECONDS / ROUNDS
