@@ -6,6 +6,7 @@
 #include "vr/parallel.h"
 
 namespace vr {
+
 std::vector<ScoredVideo> select_top_k(const float* scores, std::uint32_t n_videos, int k,
                                       const std::vector<std::uint32_t>& excluded) {
   std::vector<ScoredVideo> heap;  // a min-heap by ranks_before: the worst kept video on top
