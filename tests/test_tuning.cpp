@@ -269,6 +269,8 @@ TEST_CASE("successive halving starts from the base, keeps a third per rung, is d
     ++per_rung[trial.rung];
     best = std::max(best, trial.validation_ndcg);
     if (trial.rung >= 0) CHECK(trial.config.iterations <= vr::kHalvingIterations[trial.rung]);
+    // No trial is scored, so none is kept, below the first checkpoint (5 iterations).
+    if (trial.rung >= 0) CHECK(trial.config.iterations >= vr::kHalvingCheckpoints[0]);
     CHECK(trial.config.factors >= 8);
     CHECK(trial.config.factors <= 512);
   }

@@ -51,7 +51,7 @@ TrainConfig sample_config(std::mt19937_64& random, const TuneBox& box, const Tra
 // The iteration counts a run to `iterations` is scored at: the checkpoints up to it, and it.
 std::vector<int> checkpoints_up_to(int iterations) {
   std::vector<int> points;
-  for (const int point : {3, 5, 10, 15, 20, 30, 40}) {
+  for (const int point : kHalvingCheckpoints) {
     if (point < iterations) points.push_back(point);
   }
   points.push_back(iterations);
