@@ -41,7 +41,7 @@ inline constexpr int kHalvingIterations[] = {5, 15, 30};
 // The iteration counts a halving trial's training run is scored at on its way to its own
 // count (scored too); the trial keeps the best. None below 5: a setting that peaks at 3
 // iterations from the random start wins on validation and loses on the test split (on a
-// generated 200k-event set, +0.003 on validation and -0.0005 to -0.0038 against the starting
+// generated 200k-event set, +0.003 on validation and -0.0005 to -0.0037 against the starting
 // settings on five test splits; docs/performance.md).
 inline constexpr int kHalvingCheckpoints[] = {5, 10, 15, 20};
 // TrialResult::rung of the settings a refinement round proposes.
