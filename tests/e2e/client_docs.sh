@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/support/skip.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/support/serve.sh"
 repo_root="${VR_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 bin="${VR_BIN_DIR:-$repo_root/build/bin}"
-[ -x "$bin/vr-serve" ] || skip "vr-serve is not built in $bin"
+require_built vr-serve vr-features vr-train
 serve_test_work_dir
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }

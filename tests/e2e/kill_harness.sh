@@ -20,11 +20,7 @@ events=${KILL_EVENTS:-150000}
 factors=8
 iterations=4
 
-for tool in vr-generate vr-features vr-train vr-recommend; do
-  if [[ ! -x "$bin/$tool" ]]; then
-    skip "$bin/$tool not built"
-  fi
-done
+require_built vr-generate vr-features vr-train vr-recommend
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
