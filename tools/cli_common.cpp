@@ -122,6 +122,15 @@ void add_popularity_penalty_flag(CLI::App& app, double& value) {
       ->check(AtLeast(0));
 }
 
+void add_scan_flag(CLI::App& app, std::string& value, const std::string& what_is_ranked) {
+  app.add_option("--scan", value,
+                 what_is_ranked +
+                     ": pruned (in order of factor norm, stopping\n"
+                     "when no video left can win) or full (score every video); the answers are identical")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "pruned"}));
+}
+
 char parse_delimiter_flag(const std::string& value) {
   if (value == "auto") return 0;
   if (value == "tab" || value == "\t") return '\t';

@@ -60,6 +60,10 @@ char parse_delimiter_flag(const std::string& value);
 // (vr-recommend, vr-serve), bound to `value`.
 void add_popularity_penalty_flag(CLI::App& app, double& value);
 
+// Adds --scan (pruned, the default, or full) of the tools that rank the catalog with an ALS
+// model, bound to `value`; `what_is_ranked` starts the help line ("How to search the catalog").
+void add_scan_flag(CLI::App& app, std::string& value, const std::string& what_is_ranked);
+
 // Adds --version (prints the vr and model-format versions) to `app`.
 void add_version_flag(CLI::App& app);
 

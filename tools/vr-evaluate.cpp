@@ -180,10 +180,7 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", options.output, "Write the report here (- = stdout); a file is written atomically")
       ->capture_default_str();
   app.add_flag("--quiet", options.quiet, "No progress on stderr (ALS iterations, EASE phases; tuning trials still print)");
-  app.add_option("--scan", options.scan,
-                 "How ALS ranks the catalog: pruned (in order of factor norm, stopping when no video left can\n"
-                 "win) or full (score every video); the rankings are identical")
-      ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  vr::cli::add_scan_flag(app, options.scan, "How ALS ranks the catalog");
   app.add_flag("--verbose", options.verbose, "Print the share of the catalog scored for each ALS model to stderr");
   auto* retrieval =
       app.add_option("--retrieval", options.retrieval,

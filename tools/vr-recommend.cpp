@@ -92,10 +92,7 @@ int main(int argc, char** argv) {
                  "or popular = the most popular videos of the training data, in the usual shape (noted on stderr)")
       ->capture_default_str()
       ->check(CLI::IsMember({"404", "popular"}));
-  app.add_option("--scan", options.scan,
-                 "How to search the catalog: pruned (in order of factor norm, stopping when no video left can\n"
-                 "win) or full (score every video); the answers are identical")
-      ->capture_default_str()->check(CLI::IsMember({"full", "pruned"}));
+  vr::cli::add_scan_flag(app, options.scan, "How to search the catalog");
   vr::cli::add_popularity_penalty_flag(app, options.popularity_penalty);
   app.add_option("--retrieval", options.retrieval,
                  "With --similar: exact (cosine with every video), ann (the HNSW index ann_index.bin beside the model,\n"

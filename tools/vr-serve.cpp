@@ -153,11 +153,7 @@ int main(int argc, char** argv) {
                  "users x (8 N + 4) bytes")
       ->capture_default_str()
       ->check(vr::cli::InRange(1, 1 << 20));
-  app.add_option("--scan", options.scan,
-                 "How scored requests search the catalog: pruned (in order of factor norm, stopping when no video "
-                 "left can win) or full (score every video); the answers are identical")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"full", "pruned"}));
+  vr::cli::add_scan_flag(app, options.scan, "How scored requests search the catalog");
   vr::cli::add_popularity_penalty_flag(app, options.popularity_penalty);
   app.add_option("--retrieval", options.retrieval,
                  "Similar videos: exact (cosine with every video), ann (the model directory's ann_index.bin, built by "
