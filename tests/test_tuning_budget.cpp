@@ -39,6 +39,75 @@ TEST_CASE("a tuning budget predicts a trial's time from the trials finished so f
   CHECK_THROWS_AS(spent.stop_if_spent(), vr::TrialStopped);
 }
 
+TEST_CASE("a tuning budget keeps time for the training that follows the search") {
+  double now = 0;
+  vr::TuningBudget budget(100, [&now] { return now; });
+  budget.record(10, 10);  // 1 s per unit
+  now = 50;
+  CHECK(budget.fits(40));      // 50 + 40 = 90 s
+  CHECK(budget.fits(40, 10));  // and its own final training: 100 s
+  CHECK_FALSE(budget.fits(40, 11));
+  budget.reserve(20);  // the best setting so far would take 20 s after the search
+  CHECK_FALSE(budget.fits(40));      // 50 + 40 + 20 = 110 s
+  CHECK(budget.fits(30));            // 100 s
+  CHECK(budget.fits(30, 5));         // the larger of the two final trainings counts
+  CHECK_FALSE(budget.fits(30, 21));
+  // Spent once only the reserve's time is left.
+  now = 79.9;
+  CHECK_FALSE(budget.spent());
+  CHECK_NOTHROW(budget.stop_if_spent());
+  now = 80;
+  CHECK(budget.spent());
+  CHECK_THROWS_AS(budget.stop_if_spent(), vr::TrialStopped);
+  budget.reserve(0);
+  CHECK_FALSE(budget.spent());
+
+  // A budget of 0 is none, whatever the reserve.
+  vr::TuningBudget none(0, [&now] { return now; });
+  none.record(1, 1);
+  none.reserve(1e30);
+  CHECK_FALSE(none.spent());
+  CHECK(none.fits(1e30, 1e30));
+}
+
+TEST_CASE("the search keeps time to train its best setting after it") {
+  const auto ratings = generated_ratings(300, 150, 9000, 3);
+  // The base (trial 1) trains 40 iterations and, by the clock below, takes 1,000 s; training it
+  // once more on the whole training part (the training after the search) is predicted at about
+  // two thirds of that: its trial trained twice, on validation folds of three quarters of the
+  // ratings. The round's settings train 5 iterations of 8 or 9 factors, about 125 s each by the
+  // same prediction, and then take no time.
+  vr::TrainConfig base;
+  base.factors = 8;
+  base.iterations = 40;
+  vr::TuneConfig config;
+  config.parallel_trials = 1;
+  config.trials = 4;
+  config.halving_rounds = 1;
+  config.box.factors = vr::TuneRange{8, 9, 8, 9};
+  const auto search_with_budget = [&](double seconds) {
+    int readings = 0;
+    // Reading 1 starts the budget, 2 and 3 are the base's start and end; later ones advance
+    // a thousandth of a second each.
+    config.clock = [&readings] {
+      ++readings;
+      return readings <= 2 ? 0.0 : 1000.0 + 0.001 * readings;
+    };
+    config.seconds = seconds;
+    return vr::tune_als(ratings, base, config);
+  };
+  // 400 s left after the base: the round's settings would fit, the base's final training not
+  // with them, so the search ends after the base.
+  const auto tight = search_with_budget(1400);
+  CHECK(tight.trials.size() == 1);
+  CHECK(tight.best.iterations == 40);
+  // 1,100 s left: the base's final training fits with the round's settings, which run.
+  const auto roomy = search_with_budget(2100);
+  CHECK(roomy.trials.size() == 1 + 4 + 2 + 1);
+  CHECK(roomy.skipped_trials == 0);
+  CHECK(roomy.stopped_trials == 0);
+}
+
 TEST_CASE("a trial's work grows with its factors, iterations, scorings and folds") {
   const auto ratings = generated_ratings(300, 150, 9000, 3);
   vr::TrainConfig config;

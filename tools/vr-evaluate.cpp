@@ -146,8 +146,9 @@ int main(int argc, char** argv) {
                  "a small unobserved weight); 0 = none (more trials chosen on the same validation overfit it:\n"
                  "see docs/performance.md)")
       ->capture_default_str()->check(vr::cli::InRange(0, 100));
-  app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget, 0 = none; a trial starts only when its predicted time\n"
-                 "fits in what is left, and a running one stops when the budget is spent")
+  app.add_option("--tune-seconds", options.tune_seconds, "Tuning: wall-clock budget of the search and of training the best\n"
+                 "setting after it, 0 = none; a trial starts only when it and that final training are predicted\n"
+                 "to fit in what is left, and a running one stops when only the final training's time is left")
       ->capture_default_str()->check(vr::cli::AtLeast(0));
   app.add_flag("--tune-ials", options.tune_ials,
                "Tuning (halving): also search iALS's unobserved weight (--unobserved-weight, log scale,\n"

@@ -9,6 +9,12 @@
 //     run_trial gives it throws TrialStopped from the training's iteration callback); its
 //     partial scores are dropped.
 //   - The budget counts the trials it skipped and stopped, for the search's result.
+//   - It keeps time for the training that follows the search (vr-evaluate trains the best
+//     setting on the whole training part): the search sets that run's work as the reserve
+//     whenever its best changes, a trial starts only when the trial and then the larger of the
+//     reserve and the trial's own final training fit, and the search counts as spent the
+//     reserve's predicted time before the end. The prediction uses the trials' one-thread
+//     speed, so with more threads the final training ends sooner than reserved.
 //
 // A budget of 0 is none: every trial starts and none stops, and the search is deterministic.
 #pragma once
@@ -35,22 +41,25 @@ class TuningBudget {
   explicit TuningBudget(double seconds, Clock clock = {});
 
   double elapsed() const;
-  // The budget is set and spent.
+  // The budget is set and spent: what is left is the reserve's predicted time or less.
   bool spent() const;
-  // A trial of `work` units may start: no budget, no trial finished yet to predict from, or the
-  // prediction ends within the budget.
-  bool fits(double work) const;
+  // A trial of `work` units, whose setting would take `final_work` units to train after the
+  // search, may start: no budget, no trial finished yet to predict from, or the trial followed
+  // by the larger of the reserve and `final_work` is predicted to end within the budget.
+  bool fits(double work, double final_work = 0) const;
+  // The work of the training that follows the search, as trial_work counts it (thread-safe).
+  void reserve(double final_work);
   // Throws TrialStopped when the budget is spent.
   void stop_if_spent() const;
   // A finished trial's work and wall seconds, for the predictions (thread-safe).
   void record(double work, double seconds);
 
-  // Runs one trial of `work` units under the budget (thread-safe) and returns its seconds, or
-  // nothing when the budget skipped it (fits said no; `trial` is not called) or stopped it (the
+  // Runs one trial of `work` units (`final_work` as for fits) under the budget (thread-safe) and
+  // returns its seconds, or nothing when the budget skipped it (fits said no; `trial` is not called) or stopped it (the
   // check `trial` is given threw TrialStopped; `trial` must call it after each training
   // iteration and let it propagate). A `must_run` trial starts whatever the prediction, and its
   // check never throws. A finished trial is recorded for the predictions.
-  std::optional<double> run_trial(double work, bool must_run,
+  std::optional<double> run_trial(double work, double final_work, bool must_run,
                                   const std::function<void(const std::function<void()>& check)>& trial);
   // Trials run_trial skipped and stopped so far.
   int skipped() const { return skipped_; }
@@ -61,7 +70,9 @@ class TuningBudget {
   Clock clock_;
   double start_;
   mutable std::mutex mutex_;
-  double recorded_work_ = 0, recorded_seconds_ = 0;
+  double recorded_work_ = 0, recorded_seconds_ = 0, reserved_work_ = 0;
+  // Seconds per unit of work of the trials finished so far, 0 before any; mutex_ held.
+  double rate() const { return recorded_work_ > 0 ? recorded_seconds_ / recorded_work_ : 0.0; }
   std::atomic<int> skipped_{0}, stopped_{0};
 };
 

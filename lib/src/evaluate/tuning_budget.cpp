@@ -1,5 +1,6 @@
 #include "vr/tuning_budget.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -17,15 +18,24 @@ TuningBudget::TuningBudget(double seconds, Clock clock)
 
 double TuningBudget::elapsed() const { return clock_() - start_; }
 
-bool TuningBudget::spent() const { return seconds_ > 0 && elapsed() >= seconds_; }
+bool TuningBudget::spent() const {
+  if (seconds_ <= 0) return false;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return elapsed() >= seconds_ - reserved_work_ * rate();
+}
 
-bool TuningBudget::fits(double work) const {
+bool TuningBudget::fits(double work, double final_work) const {
   if (seconds_ <= 0) return true;
   const double now = elapsed();
   if (now >= seconds_) return false;
   std::lock_guard<std::mutex> lock(mutex_);
   if (recorded_work_ <= 0) return true;
-  return now + work * (recorded_seconds_ / recorded_work_) <= seconds_;
+  return now + (work + std::max(reserved_work_, final_work)) * rate() <= seconds_;
+}
+
+void TuningBudget::reserve(double final_work) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserved_work_ = final_work;
 }
 
 void TuningBudget::stop_if_spent() const {
@@ -38,9 +48,9 @@ void TuningBudget::record(double work, double seconds) {
   recorded_seconds_ += seconds;
 }
 
-std::optional<double> TuningBudget::run_trial(double work, bool must_run,
+std::optional<double> TuningBudget::run_trial(double work, double final_work, bool must_run,
                                               const std::function<void(const std::function<void()>& check)>& trial) {
-  if (!must_run && !fits(work)) {
+  if (!must_run && !fits(work, final_work)) {
     ++skipped_;
     return std::nullopt;
   }

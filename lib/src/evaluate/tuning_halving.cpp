@@ -174,10 +174,11 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
                                                : checkpoints_up_to(trial_config.iterations);
       const double work = trial_work(validation.front().train, trial_config, static_cast<int>(points.size()),
                                      static_cast<int>(validation.size()));
+      const double final_work = trial_work(train, trial_config, 1, 1);
       std::vector<double> scores(points.size(), 0.0);
       std::vector<double> coverages(points.size(), 0.0);
       const bool must_run = always_first && index == 0;
-      const auto trial_seconds = budget.run_trial(work, must_run, [&](const std::function<void()>& check) {
+      const auto trial_seconds = budget.run_trial(work, final_work, must_run, [&](const std::function<void()>& check) {
         for (const Split& fold : validation) {
           std::size_t next_point = 0;
           const auto score = [&](int iteration, const FactorMatrix& users, const FactorMatrix& items) {
@@ -216,7 +217,11 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
       trial.seconds = *trial_seconds;
       return trial;
     };
-    return run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
+    std::vector<TrialResult> kept =
+        run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
+    // The budget keeps time to train the best setting on the whole training part afterwards.
+    if (!result.trials.empty()) budget.reserve(trial_work(train, result.best, 1, 1));
+    return kept;
   };
 
   // Trial 1: the base config as given (its own iterations), so the result is never worse on
