@@ -55,10 +55,11 @@ class TuningBudget {
   void record(double work, double seconds);
 
   // Runs one trial of `work` units (`final_work` as for fits) under the budget (thread-safe) and
-  // returns its seconds, or nothing when the budget skipped it (fits said no; `trial` is not called) or stopped it (the
-  // check `trial` is given threw TrialStopped; `trial` must call it after each training
-  // iteration and let it propagate). A `must_run` trial starts whatever the prediction, and its
-  // check never throws. A finished trial is recorded for the predictions.
+  // returns its seconds, or nothing when the budget skipped it (fits said no; `trial` is not
+  // called) or stopped it (the check `trial` is given threw TrialStopped; `trial` must call it
+  // after each training iteration and let it propagate). A `must_run` trial starts whatever
+  // the prediction, and its check never throws. A finished trial is recorded for the
+  // predictions.
   std::optional<double> run_trial(double work, double final_work, bool must_run,
                                   const std::function<void(const std::function<void()>& check)>& trial);
   // Trials run_trial skipped and stopped so far.
