@@ -47,7 +47,8 @@ class TuningBudget {
   // search, may start: no budget, no trial finished yet to predict from, or the trial followed
   // by the larger of the reserve and `final_work` is predicted to end within the budget.
   bool fits(double work, double final_work = 0) const;
-  // The work of the training that follows the search, as trial_work counts it (thread-safe).
+  // The work of the training that follows the search (final_training_work of the best setting
+  // so far; thread-safe).
   void reserve(double final_work);
   // Throws TrialStopped when the budget is spent.
   void stop_if_spent() const;
@@ -82,5 +83,10 @@ class TuningBudget {
 // in floating-point operations (an estimate: Gram matrices, the CG steps or Cholesky solves,
 // the dense scoring). Only its ratio between settings matters.
 double trial_work(const SparseMatrix& train, const TrainConfig& config, int scorings, int folds);
+
+// The work of the training that follows the search, as trial_work counts it: `config` trained
+// once on the whole training part `train` and scored once. What a trial's `final_work` and the
+// reserve (TuningBudget::reserve) are.
+double final_training_work(const SparseMatrix& train, const TrainConfig& config);
 
 }  // namespace vr

@@ -156,7 +156,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
       trial.config.compute_loss = false;
       trial.refinement = refinement;
       const double work = trial_work(validation.front().train, trial.config, 1, static_cast<int>(validation.size()));
-      const double final_work = trial_work(train, trial.config, 1, 1);
+      const double final_work = final_training_work(train, trial.config);
       // The first trial (the base config) always runs, so there is always a result.
       const auto seconds = budget.run_trial(work, final_work, trial.number == 1, [&](const std::function<void()>& check) {
         for (const Split& fold : validation) {
@@ -174,7 +174,7 @@ TuningResult tune_als(const SparseMatrix& train, const TrainConfig& base, const 
     };
     run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
     // The budget keeps time to train the best setting on the whole training part afterwards.
-    if (!result.trials.empty()) budget.reserve(trial_work(train, result.best, 1, 1));
+    if (!result.trials.empty()) budget.reserve(final_training_work(train, result.best));
   };
 
   const int random_trials = std::max(1, (config.trials + 1) / 2);

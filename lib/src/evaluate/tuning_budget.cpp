@@ -85,4 +85,8 @@ double trial_work(const SparseMatrix& train, const TrainConfig& config, int scor
   return folds * (config.iterations * iteration + scorings * scoring);
 }
 
+double final_training_work(const SparseMatrix& train, const TrainConfig& config) {
+  return trial_work(train, config, 1, 1);
+}
+
 }  // namespace vr

@@ -174,7 +174,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
                                                : checkpoints_up_to(trial_config.iterations);
       const double work = trial_work(validation.front().train, trial_config, static_cast<int>(points.size()),
                                      static_cast<int>(validation.size()));
-      const double final_work = trial_work(train, trial_config, 1, 1);
+      const double final_work = final_training_work(train, trial_config);
       std::vector<double> scores(points.size(), 0.0);
       std::vector<double> coverages(points.size(), 0.0);
       const bool must_run = always_first && index == 0;
@@ -220,7 +220,7 @@ TuningResult tune_als_halving(const SparseMatrix& train, const TrainConfig& base
     std::vector<TrialResult> kept =
         run_trial_batch(proposals.size(), config.parallel_trials, run_one, on_trial, result, config.min_coverage);
     // The budget keeps time to train the best setting on the whole training part afterwards.
-    if (!result.trials.empty()) budget.reserve(trial_work(train, result.best, 1, 1));
+    if (!result.trials.empty()) budget.reserve(final_training_work(train, result.best));
     return kept;
   };
 
